@@ -1,0 +1,21 @@
+"""Canonical JSON: one byte sequence per value, so that hashes and signatures
+computed on two terminals agree."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def dumps(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept as is; NaN and infinities refused."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode(value: Any) -> bytes:
+    return dumps(value).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,171 @@
+"""A terminal's home: its identity, its journal database, its keys and files.
+
+``Terminal.open(home)`` is the entry point of every program (CLI, TUI, API):
+it returns the terminal, from which a :class:`Session` is made for whoever acts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import ids, journal, projections
+from .catalog import Catalog, default_catalog
+from .errors import Invalid, NotFound
+from .journal import Event, Journal
+from .roles import Principal
+
+TERMINAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+LOCAL_SCHEMA = """
+-- Local security state: never replicated, never part of the state hash.
+CREATE TABLE IF NOT EXISTS local_failures (
+    subject TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS local_failures_subject ON local_failures (subject, at);
+"""
+
+
+def default_home() -> Path:
+    env = os.environ.get("BEFFROI_HOME")
+    if env:
+        return Path(env)
+    import platformdirs
+    return Path(platformdirs.user_data_dir("beffroi"))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, durably (fsync before rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Terminal:
+    def __init__(self, home: Path, config: dict[str, Any], conn: sqlite3.Connection, catalog: Catalog) -> None:
+        self.home = home
+        self.config = config
+        self.id: str = config["terminal_id"]
+        self.name: str = config["name"]
+        self.conn = conn
+        self.catalog = catalog
+        self.journal = Journal(conn, self.id)
+
+    # --- lifecycle ------------------------------------------------------
+
+    @classmethod
+    def init(cls, home: Path, name: str, city: str = "Ville de Beffroi") -> "Terminal":
+        """Create a new terminal home; refuses to touch an existing one."""
+        if not TERMINAL_NAME.match(name):
+            raise Invalid("terminal name: 1 to 32 letters, digits, - or _, starting with a letter or digit",
+                          "nom du terminal : 1 à 32 lettres, chiffres, - ou _, commençant par une lettre ou un chiffre")
+        home = Path(home)
+        if (home / "terminal.json").exists():
+            raise Invalid(f"{home} is already a Beffroi home", f"{home} est déjà un répertoire Beffroi")
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "keys").mkdir(mode=0o700, exist_ok=True)
+        config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1}
+        write_private(home / "keys" / "storage.key", os.urandom(32))
+        write_private(home / "terminal.json", json.dumps(config, indent=2).encode())
+        return cls.open(home)
+
+    @classmethod
+    def open(cls, home: Path | str | None = None) -> "Terminal":
+        home = Path(home) if home is not None else default_home()
+        config_path = home / "terminal.json"
+        if not config_path.exists():
+            raise NotFound(f"{home} is not a Beffroi home; create it with `beffroi init --home {home} --terminal NAME`",
+                           f"{home} n'est pas un répertoire Beffroi ; créez-le avec `beffroi init --home {home} --terminal NOM`",
+                           "no_home")
+        config = json.loads(config_path.read_text("utf-8"))
+        conn = journal.connect(str(home / "journal.db"))
+        conn.executescript(LOCAL_SCHEMA)
+        projections.create(conn)
+        return cls(home, config, conn, default_catalog())
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing --------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator["Writer"]:
+        """One transaction: every event recorded inside commits together, with
+        its projections, or none does."""
+        with self.journal.transaction():
+            yield Writer(self)
+
+    def accept(self, events: list[Event]) -> list[Event]:
+        """Merge other terminals' events (from replication or a bundle) and fold
+        them. If any arrives earlier in fold order than what is already folded,
+        the projections are rebuilt so the result is what a fresh fold gives."""
+        with self.journal.transaction():
+            last = self.conn.execute("SELECT hlc, origin, seq FROM events ORDER BY hlc DESC, origin DESC, seq DESC"
+                                     " LIMIT 1").fetchone()
+            added = self.journal.accept(events)
+            if added and last is not None and min((e.hlc, e.origin, e.seq) for e in added) < tuple(last):
+                projections.rebuild(self.conn)
+            else:
+                for event in sorted(added, key=lambda e: (e.hlc, e.origin, e.seq)):
+                    projections.apply(self.conn, event)
+        return added
+
+    def rebuild(self) -> int:
+        with self.journal.transaction():
+            return projections.rebuild(self.conn)
+
+    def state_hash(self) -> str:
+        return projections.state_hash(self.conn)
+
+    def verify(self) -> journal.Problem | None:
+        return journal.verify(str(self.home / "journal.db"))
+
+    def session(self, principal: Principal) -> "Session":
+        from .session import Session
+        return Session(self, principal)
+
+    # --- local security state ---------------------------------------------
+
+    def failures(self, subject: str, since: float) -> int:
+        return self.conn.execute("SELECT count(*) FROM local_failures WHERE subject=? AND at>=?",
+                                 (subject, since)).fetchone()[0]
+
+    def record_failure(self, subject: str, at: float) -> None:
+        self.conn.execute("INSERT INTO local_failures VALUES (?,?)", (subject, at))
+
+    def clear_failures(self, subject: str) -> None:
+        self.conn.execute("DELETE FROM local_failures WHERE subject=?", (subject,))
+
+
+class Writer:
+    """Records events inside one open transaction and folds each at once."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self.conn = terminal.conn
+
+    def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
+        event = self.terminal.journal.append(type, aggregate, data, principal.actor)
+        projections.apply(self.conn, event)
+        return event
