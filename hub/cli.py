@@ -301,6 +301,7 @@ def _plugin_commands() -> dict[str, dict[str, Any]]:
             found[ep.name] = ep.load()()
         except ImportError as exc:  # a package whose optional dependency is missing
             found[ep.name] = {"error": str(exc)}
+            continue
     return found
 
 
