@@ -28,16 +28,22 @@ def is_ulid(text: str) -> bool:
     return len(text) == 26 and all(c in CROCKFORD for c in text) and text[0] <= "7"
 
 
+def _times_alpha(x: int) -> int:
+    """Multiply by the generator in GF(32) (polynomial x^5 + x^2 + 1)."""
+    x <<= 1
+    return x ^ 0b100101 if x & 0b100000 else x
+
+
 def _check_char(body: str) -> str:
-    """Luhn mod 32 over the code: detects every single substitution and every
-    adjacent transposition, while staying inside the base32 alphabet (Crockford's
-    own mod-37 check symbols include * ~ $ = which citizens cannot type)."""
-    factor, total = 2, 0
-    for ch in reversed(body):
-        addend = factor * _DECODE[ch]
-        factor = 1 if factor == 2 else 2
-        total += addend // 32 + addend % 32
-    return CROCKFORD[(32 - total % 32) % 32]
+    """Damm check over GF(32): x*y = 2x + y is a totally anti-symmetric
+    quasigroup, so the check catches every single mistyped character and every
+    swap of two adjacent characters, while staying inside the base32 alphabet
+    (Crockford's own mod-37 check symbols include * ~ $ = which citizens cannot
+    type, and Luhn mod 32 misses swaps of 0 and Z)."""
+    interim = 0
+    for ch in body:
+        interim = _times_alpha(interim) ^ _DECODE[ch]
+    return CROCKFORD[_times_alpha(interim)]
 
 
 def tracking_code() -> str:
