@@ -1,0 +1,196 @@
+"""The demo city CA: an agent CA and a citizen CA kept in ``<home>/ca/``, which
+issue virtual cards into ``<home>/cards/<uid>.json`` and revoke them.
+
+For development and tests. A real city keeps its CA keys off the terminals;
+a terminal then holds only ``ca/*-ca.pem`` and ``ca/*-ca.crl``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub.errors import Invalid, NotFound
+from hub.terminal import write_private
+
+from .trust import _UID, ca_dir
+
+ROLES = ("agent", "ops", "citizen")
+MAX_TRIES = 3
+# Cheap on purpose: this stands in for the card's own PIN comparison, which a
+# real card does in hardware in microseconds; the card file itself is 0600.
+_SCRYPT_N = 2**11
+
+
+def cards_dir(home: Path) -> Path:
+    return Path(home) / "cards"
+
+
+def card_path(home: Path, uid: str) -> Path:
+    return cards_dir(home) / f"{uid}.json"
+
+
+def audience_of(role: str) -> str:
+    return "citizen" if role == "citizen" else "agent"
+
+
+def hash_pin(pin: str) -> str:
+    salt = os.urandom(16)
+    digest = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=8, p=1).derive(pin.encode())
+    return f"scrypt${_SCRYPT_N}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def check_pin(pin: str, stored: str) -> bool:
+    _, n, salt, digest = stored.split("$")
+    actual = Scrypt(salt=base64.b64decode(salt), length=32, n=int(n), r=8, p=1).derive(pin.encode())
+    return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _name(city: str, cn: str, ou: str, uid: str | None = None) -> x509.Name:
+    parts = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, city), x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou)]
+    if uid is not None:
+        parts.append(x509.NameAttribute(NameOID.USER_ID, uid))
+    parts.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(parts)
+
+
+def _load(home: Path, audience: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    folder = ca_dir(home)
+    key_path = folder / f"{audience}-ca.key"
+    if not key_path.exists():
+        raise NotFound(f"this home holds no {audience} CA key ({key_path}): cards are issued where the city's CA is",
+                       f"ce répertoire ne contient pas de clé d'AC {audience} ({key_path}) : les cartes sont émises "
+                       "là où se trouve l'AC de la ville", "no_ca")
+    cert = x509.load_pem_x509_certificate((folder / f"{audience}-ca.pem").read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    return cert, key
+
+
+def ensure(home: Path, city: str = "Ville de Beffroi") -> None:
+    """Create the demo agent and citizen CAs (with empty revocation lists) if absent."""
+    folder = ca_dir(home)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for audience in ("agent", "citizen"):
+        if (folder / f"{audience}-ca.pem").exists():
+            continue
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = _name(city, f"{city} — AC {audience} (démonstration)", f"{audience}-ca")
+        now = _now()
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .sign(key, hashes.SHA256()))
+        write_private(folder / f"{audience}-ca.key", key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (folder / f"{audience}-ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_crl(home, audience, cert, key, [])
+
+
+def _write_crl(home: Path, audience: str, ca: x509.Certificate, key, serials: list[int]) -> None:
+    now = _now()
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+               .last_update(now).next_update(now + dt.timedelta(days=365)))
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    crl = builder.sign(key, hashes.SHA256())
+    write_private(ca_dir(home) / f"{audience}-ca.crl", crl.public_bytes(serialization.Encoding.PEM))
+
+
+def revoke_serial(home: Path, audience: str, serial: int) -> None:
+    ca, key = _load(home, audience)
+    crl = x509.load_pem_x509_crl((ca_dir(home) / f"{audience}-ca.crl").read_bytes())
+    serials = {r.serial_number for r in crl} | {serial}
+    _write_crl(home, audience, ca, key, sorted(serials))
+
+
+def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = "Ville de Beffroi",
+          not_before: dt.datetime | None = None, not_after: dt.datetime | None = None) -> dict[str, Any]:
+    """Issue a virtual card: a fresh P-256 key, its certificate from the city CA,
+    the PIN (hashed) and its tries counter. Reissuing a uid revokes the old card."""
+    if role not in ROLES:
+        raise Invalid("role must be agent, ops or citizen", "le rôle doit être agent, ops ou citizen")
+    audience = audience_of(role)
+    if not _UID[audience].match(uid or ""):
+        raise Invalid(f"{audience} id {uid!r}: 2 to 32 lower-case letters, digits, . _ or -",
+                      f"identifiant {audience} {uid!r} : 2 à 32 minuscules, chiffres, . _ ou -")
+    if not re.fullmatch(r"\d{4,8}", pin or ""):
+        raise Invalid("a PIN is 4 to 8 digits", "un code PIN compte 4 à 8 chiffres")
+    if not (name or "").strip():
+        raise Invalid("the card holder's name is empty", "le nom du titulaire de la carte est vide")
+    ensure(home, city)
+    ca, ca_key = _load(home, audience)
+    previous = read_card(home, uid) if card_path(home, uid).exists() else None
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    not_before = not_before or now - dt.timedelta(minutes=5)
+    not_after = not_after or now + dt.timedelta(days=3 * 365)
+    cert = (x509.CertificateBuilder().subject_name(_name(city, name.strip(), role, uid)).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    card = {
+        "format": 1, "uid": uid, "name": name.strip(), "role": role,
+        "pin": hash_pin(pin), "tries": MAX_TRIES, "max_tries": MAX_TRIES,
+        "key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode(),
+        "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    cards_dir(home).mkdir(mode=0o700, exist_ok=True)
+    write_private(card_path(home, uid), json.dumps(card, indent=2).encode())
+    if previous is not None:
+        old = x509.load_pem_x509_certificate(previous["certificate"].encode())
+        revoke_serial(home, audience_of(previous["role"]), old.serial_number)
+    return describe(card)
+
+
+def read_card(home: Path, uid: str) -> dict[str, Any]:
+    path = card_path(home, uid)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in cards_dir(home).glob("*.json"))) or "none"
+        raise NotFound(f"no virtual card {uid!r} in {cards_dir(home)} (cards: {known}); issue one with "
+                       "`beffroi card provision`",
+                       f"pas de carte virtuelle {uid!r} dans {cards_dir(home)} (cartes : {known}) ; émettez-en une avec "
+                       "`beffroi card provision`", "no_card_file")
+    return json.loads(path.read_text("utf-8"))
+
+
+def revoke(home: Path, uid: str) -> dict[str, Any]:
+    card = read_card(home, uid)
+    cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+    revoke_serial(home, audience_of(card["role"]), cert.serial_number)
+    return describe(card)
+
+
+def describe(card: dict[str, Any]) -> dict[str, Any]:
+    cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+    return {"uid": card["uid"], "name": card["name"], "role": card["role"], "serial": f"{cert.serial_number:x}",
+            "subject": cert.subject.rfc4514_string(), "not_after": cert.not_valid_after_utc.isoformat(),
+            "tries": card["tries"]}
