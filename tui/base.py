@@ -1,0 +1,44 @@
+"""What the counter and the kiosk share: the terminal, the language, the clock.
+
+The clock is injectable so that screenshots are the same every run; the
+terminal is opened once per app and closed when it exits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Callable
+
+from textual.app import App
+
+from hub.errors import HubError
+from hub.terminal import Terminal
+
+from . import i18n
+from .widgets.translated import Translated
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class BeffroiApp(Translated, App):
+    def __init__(self, home: Path | str, lang: str = "fr", clock: Callable[[], dt.datetime] = utc_now,
+                 blink: bool = True) -> None:
+        i18n.set_lang(lang)
+        super().__init__()
+        self.translate_bindings()
+        self.terminal = Terminal.open(home)
+        self.clock = clock
+        self.blink = blink
+        self.mode_seen: dict = {}   # when this app first saw the current mode
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def show_refusal(self, error: HubError) -> None:
+        self.notify(error.message(i18n.lang()), severity="error", timeout=8)
+
+    def on_unmount(self) -> None:
+        self.terminal.close()

@@ -1,0 +1,101 @@
+"""The counter app: composes screens and routes between them; nothing else.
+
+Every screen calls the hub through ``app.session`` (the signed-in agent's
+session); this module only decides which screen comes next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+
+from hub.roles import Principal
+
+from ..base import BeffroiApp
+from ..i18n import _
+from ..login import LoginMethod, PinLogin
+from .screens.case import CaseScreen
+from .screens.citizen import CitizenScreen
+from .screens.citizen_form import CitizenFormScreen
+from .screens.conflicts import ConflictsScreen
+from .screens.desk import DeskScreen
+from .screens.login import LoginScreen
+from .screens.payment import PaymentScreen, ReceiptScreen
+from .screens.request import ServiceScreen, TrackingScreen
+
+HERE = Path(__file__).parent
+
+
+class CounterApp(BeffroiApp):
+    TITLE = "Beffroi"
+    CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "counter.tcss"]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+
+    def __init__(self, home, lang: str = "fr", login_method: LoginMethod | None = None, **kwargs) -> None:
+        super().__init__(home, lang, **kwargs)
+        self.login_method = login_method or PinLogin()
+        self.session = None
+        self.agent_name = ""
+
+    def on_mount(self) -> None:
+        self.push_screen(LoginScreen())
+
+    # --- routes -----------------------------------------------------------
+
+    def signed_in(self, principal: Principal) -> None:
+        self.session = self.terminal.session(principal)
+        self.agent_name = self.session.agents.get(principal.id)["name"]
+        self.switch_screen(DeskScreen())
+
+    def action_sign_out(self) -> None:
+        self.session, self.agent_name = None, ""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen())
+
+    def action_conflicts(self) -> None:
+        if self.session is not None and not isinstance(self.screen, ConflictsScreen):
+            self.push_screen(ConflictsScreen())
+
+    def open_citizen(self, citizen_id: str) -> None:
+        self.push_screen(CitizenScreen(citizen_id))
+
+    def register_citizen(self) -> None:
+        self.push_screen(CitizenFormScreen())
+
+    def edit_citizen(self, citizen: dict) -> None:
+        self.push_screen(CitizenFormScreen(citizen))
+
+    def citizen_saved(self, citizen_id: str, edited: bool) -> None:
+        if edited:
+            self.pop_screen()
+        else:
+            self.switch_screen(CitizenScreen(citizen_id))
+
+    def new_request(self, citizen: dict) -> None:
+        self.push_screen(ServiceScreen(citizen))
+
+    def case_opened(self, case: dict) -> None:
+        """The wizard's steps are done: show the tracking code over the citizen's page."""
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, CitizenScreen):
+            self.pop_screen()
+        self.push_screen(TrackingScreen(case))
+
+    def open_case(self, case_id: str, replace: bool = False) -> None:
+        (self.switch_screen if replace else self.push_screen)(CaseScreen(case_id))
+
+    def take_payment(self, case_id: str) -> None:
+        def paid(result) -> None:
+            if result:
+                payment, path = result
+                self.push_screen(ReceiptScreen(payment, path))
+        self.push_screen(PaymentScreen(self.session.cases.get(case_id)), paid)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        if self.session is not None:
+            yield SystemCommand(_("Conflicts"), _("Open the conflicts inbox"), self.action_conflicts)
+            yield SystemCommand(_("New citizen"), _("Register a citizen"), self.register_citizen)
+            yield SystemCommand(_("Sign out"), _("Back to the login screen"), self.action_sign_out)

@@ -1,0 +1,59 @@
+"""Login: agent id and PIN today, card and PIN once the card login plugs in."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.widgets import Button, Footer, Label, Static
+
+from hub.errors import HubError
+
+from ... import i18n
+from ...i18n import _
+from ...widgets.banner import ModeBanner
+from ...widgets.entry import Entry
+from ...widgets.page import Page
+
+
+class LoginScreen(Page):
+    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def compose(self) -> ComposeResult:
+        method = self.app.login_method
+        yield ModeBanner()
+        with Center():
+            with Vertical(id="login-box"):
+                yield Static(self.app.terminal.config.get("city", ""), classes="title")
+                yield Label(_("Counter — sign in"), classes="big")
+                yield Label(_("Agent id"), classes="field-label")
+                yield Entry(id="agent", placeholder="agent")
+                yield Label(_(method.secret_label), classes="field-label")
+                yield Entry(id="secret", password=True, placeholder="••••")
+                yield Static("", id="login-error", classes="error")
+                yield Button(_("Sign in"), id="sign-in", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#agent").focus()
+
+    def on_input_submitted(self, event: Entry.Submitted) -> None:
+        if event.input.id == "agent":
+            self.query_one("#secret").focus()
+        else:
+            self.sign_in()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.sign_in()
+
+    def sign_in(self) -> None:
+        agent = self.query_one("#agent", Entry)
+        secret = self.query_one("#secret", Entry)
+        try:
+            principal = self.app.login_method.login(self.app.terminal, agent.value, secret.value)
+        except HubError as error:
+            secret.value = ""
+            self.query_one("#login-error", Static).update(f"⚠ {error.message(i18n.lang())}")
+            secret.focus()
+            return
+        secret.value = ""
+        self.app.signed_in(principal)

@@ -1,0 +1,115 @@
+"""Payment dialog and its receipt."""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Label, RadioButton, RadioSet, Static
+
+from hub.errors import HubError
+from hub.ids import format_tracking_code
+from hub.payments import METHODS
+
+from ... import i18n
+from ...i18n import N_, _
+from ...receipt import write_receipt
+from ...widgets.entry import Entry
+from ...widgets.page import Dialog
+
+METHOD_WORDS = {"cash": N_("cash"), "card": N_("card"), "cheque": N_("cheque")}
+
+
+def parse_amount(text: str) -> int | None:
+    """Cents from what an agent types: 12, 12,50, 12.50 or 12,50 €."""
+    text = text.replace("€", "").replace("\u202f", "").replace("\xa0", "").replace(" ", "").strip()
+    match = re.fullmatch(r"(\d{1,7})(?:[.,](\d{1,2}))?", text)
+    if not match:
+        return None
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+def amount_input(cents: int) -> str:
+    return f"{cents // 100},{cents % 100:02d}" if i18n.lang() == "fr" else f"{cents // 100}.{cents % 100:02d}"
+
+
+class PaymentScreen(Dialog):
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "pay", "Take the payment")]
+
+    def __init__(self, case: dict) -> None:
+        super().__init__()
+        self.case = case
+
+    def compose(self) -> ComposeResult:
+        case = self.case
+        due = case["fee_cents"] - case["paid_cents"]
+        service = self.app.terminal.catalog.get(case["service"])
+        with Vertical(id="dialog"):
+            yield Label(_("Payment"), classes="title")
+            yield Static(f"{i18n.pick(service.names)} — {format_tracking_code(case['tracking_code'])}")
+            yield Static(_("Due: {amount}").format(amount=i18n.money(due)), classes="big")
+            yield Label(_("Amount received"), classes="field-label")
+            yield Entry(amount_input(max(due, 0)), id="amount")
+            yield Label(_("Method"), classes="field-label")
+            with RadioSet(id="method"):
+                for i, method in enumerate(METHODS):
+                    yield RadioButton(_(METHOD_WORDS[method]), value=i == 0, id=f"method-{method}")
+            yield Static("", id="payment-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button(_("Take the payment"), id="pay", variant="primary")
+                yield Button(_("Cancel"), id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#amount").focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "pay":
+            self.action_pay()
+        elif event.button.id == "cancel":
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self.action_pay()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_pay(self) -> None:
+        error = self.query_one("#payment-error", Static)
+        cents = parse_amount(self.query_one("#amount", Entry).value)
+        if cents is None:
+            error.update(_("⚠ Type an amount in euros, e.g. 12,50"))
+            return
+        pressed = self.query_one(RadioSet).pressed_button
+        method = pressed.id.removeprefix("method-") if pressed else "cash"
+        try:
+            payment = self.app.session.payments.take(self.case["id"], cents, method)
+        except HubError as refusal:
+            error.update(f"⚠ {refusal.message(i18n.lang())}")
+            return
+        path = write_receipt(self.app.terminal, payment, self.app.session.cases.get(self.case["id"]))
+        self.dismiss((payment, path))
+
+
+class ReceiptScreen(Dialog):
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("enter", "dismiss", "Close")]
+
+    def __init__(self, payment: dict, path) -> None:
+        super().__init__()
+        self.payment, self.path = payment, path
+
+    def compose(self) -> ComposeResult:
+        p = self.payment
+        with Vertical(id="dialog"):
+            yield Label(_("Payment recorded"), classes="title")
+            yield Static(_("Receipt {number}: {amount} ({method})").format(
+                number=p["receipt_number"], amount=i18n.money(p["amount_cents"]), method=_(METHOD_WORDS[p["method"]])),
+                classes="big")
+            yield Label(_("Receipt saved as:"))
+            yield Static(str(self.path), id="receipt-path")
+            yield Button(_("Close"), id="close", variant="primary")
+
+    def on_button_pressed(self) -> None:
+        self.dismiss()

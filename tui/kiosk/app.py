@@ -1,0 +1,95 @@
+"""The kiosk app: full screen, large type, high contrast, French or English.
+
+Each visit runs on a fresh kiosk session, so whatever a citizen unlocked with
+a tracking code is forgotten when they leave: going home, or being idle for
+``idle_seconds``, drops every screen and the session with them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import events
+from textual.binding import Binding
+from textual.theme import Theme
+
+from hub.roles import Principal
+
+from .. import i18n
+from ..base import BeffroiApp
+from .screens.check import CheckScreen
+from .screens.request import KioskServicesScreen
+from .screens.ticket import TicketScreen
+from .screens.welcome import WelcomeScreen
+
+HERE = Path(__file__).parent
+
+CONTRAST = Theme(
+    name="beffroi-contrast", primary="#ffd400", secondary="#00e5ff", accent="#ffd400", warning="#ffb000",
+    error="#ff5c5c", success="#4cff7a", foreground="#ffffff", background="#000000", surface="#000000",
+    panel="#1a1a1a", dark=True,
+)
+
+
+class KioskApp(BeffroiApp):
+    TITLE = "Beffroi"
+    CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "kiosk.tcss"]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    ENABLE_COMMAND_PALETTE = False   # citizens get big buttons, not a command line
+
+    def __init__(self, home, lang: str = "fr", idle_seconds: float = 90.0, kiosk_id: str | None = None,
+                 **kwargs) -> None:
+        super().__init__(home, lang, **kwargs)
+        self.idle_seconds = idle_seconds
+        self.kiosk_id = kiosk_id or self.terminal.name
+        self.home_lang = lang
+        self.session = self.terminal.session(Principal.kiosk(self.kiosk_id))
+        self.touched = time.monotonic()
+
+    def on_mount(self) -> None:
+        self.register_theme(CONTRAST)
+        self.theme = "beffroi-contrast"
+        self.push_screen(WelcomeScreen())
+        self.set_interval(1.0, self.idle_tick)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self.touched = time.monotonic()
+        await super().on_event(event)
+
+    def idle_tick(self) -> None:
+        if time.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
+            self.touched = time.monotonic()
+            self.call_later(self.reset, self.home_lang)
+
+    def at_home(self) -> bool:
+        return isinstance(self.screen, WelcomeScreen) and self.session.principal.scope_case is None
+
+    async def reset(self, lang: str | None = None) -> None:
+        """Back to a blank welcome screen on a fresh session: nothing typed or
+        shown survives, and no case stays unlocked."""
+        if lang:
+            i18n.set_lang(lang)
+            self.translate_bindings()
+        self.session = self.terminal.session(Principal.kiosk(self.kiosk_id))
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(WelcomeScreen())
+        self.touched = time.monotonic()
+
+    def action_home(self) -> None:
+        # Screens call this from their own handlers: reset once they are done.
+        self.call_later(self.reset)
+
+    def action_switch_lang(self) -> None:
+        self.call_later(self.reset, "en" if i18n.lang() == "fr" else "fr")
+
+    def action_ticket(self) -> None:
+        self.push_screen(TicketScreen())
+
+    def action_check(self) -> None:
+        self.push_screen(CheckScreen())
+
+    def action_file(self) -> None:
+        self.push_screen(KioskServicesScreen())

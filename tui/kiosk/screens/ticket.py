@@ -1,0 +1,63 @@
+"""Take a queue ticket: pick a family, read the number, take the printed slip."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Button, Digits, Footer, Static
+
+from hub.errors import HubError
+
+from ... import i18n
+from ...i18n import _
+from ...ticket import write_ticket
+from ...widgets.banner import ModeBanner
+from ...widgets.page import Page
+
+
+class TicketScreen(Page):
+    BINDINGS = [Binding("escape", "app.home", "Home")]
+
+    def compose(self) -> ComposeResult:
+        yield ModeBanner()
+        with Vertical(id="kiosk-body"):
+            yield Static(_("Which service are you here for?"), classes="question")
+            for code, names in self.app.terminal.catalog.families.items():
+                yield Button(i18n.pick(names), id=f"family-{code}", classes="choice")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query(Button).first().focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        family = event.button.id.removeprefix("family-")
+        try:
+            ticket = self.app.session.queue.issue(family)
+        except HubError as error:
+            self.app.show_refusal(error)
+            return
+        self.app.switch_screen(TicketIssuedScreen(ticket, write_ticket(self.app.terminal, ticket)))
+
+
+class TicketIssuedScreen(Page):
+    BINDINGS = [Binding("escape", "app.home", "Home"), Binding("enter", "app.home", "Home")]
+
+    def __init__(self, ticket: dict, path) -> None:
+        super().__init__()
+        self.ticket, self.path = ticket, path
+
+    def compose(self) -> ComposeResult:
+        yield ModeBanner()
+        with Vertical(id="kiosk-body"):
+            yield Static(_("Your ticket number"), classes="question")
+            yield Digits(self.ticket["label"], id="ticket-number")
+            family = i18n.pick(self.app.terminal.catalog.families[self.ticket["family"]])
+            yield Static(_("{family}: please take your ticket and wait to be called.").format(family=family),
+                         classes="answer")
+            yield Static(_("Printed ticket: {path}").format(path=self.path.name), id="ticket-file", classes="muted")
+            yield Button(_("Done"), id="done", variant="primary", classes="choice")
+        yield Footer()
+
+    def on_button_pressed(self) -> None:
+        self.app.action_home()

@@ -1,0 +1,28 @@
+"""How an agent proves who they are at the counter.
+
+The login screen talks to a :class:`LoginMethod`, so the smart-card login can
+replace the PIN one without touching the screen: it asks for an agent id and
+a secret (PIN), and gets a principal or a HubError to show.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hub.roles import Principal
+from hub.terminal import Terminal
+
+
+class LoginMethod(Protocol):
+    #: What the secret field is called on screen (marked for translation).
+    secret_label: str
+
+    def login(self, terminal: Terminal, agent_id: str, secret: str) -> Principal:
+        """The agent's principal, or raise a HubError (LoginRefused carries tries left)."""
+
+
+class PinLogin:
+    secret_label = "PIN"
+
+    def login(self, terminal: Terminal, agent_id: str, secret: str) -> Principal:
+        return terminal.session(Principal.system()).agents.login(agent_id.strip(), secret)

@@ -1,0 +1,23 @@
+"""Footer bindings in the UI language.
+
+Binding descriptions are class data written in English; each screen (and the
+app) keeps its own translated copy, rebuilt when the kiosk switches language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..i18n import _
+
+
+class Translated:
+    def translate_bindings(self) -> None:
+        source = type(self)._merged_bindings
+        if source is None:
+            return
+        bindings = source.copy()
+        for key, items in bindings.key_to_bindings.items():
+            bindings.key_to_bindings[key] = [replace(b, description=_(b.description)) if b.description else b
+                                             for b in items]
+        self._bindings = bindings
