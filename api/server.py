@@ -1,0 +1,147 @@
+"""The terminal's local HTTP server: ``/api/v1`` (the hub), ``/open311/v2``
+(GeoReport v2) and ``/openapi.json`` (the document describing both).
+
+Two connections to the terminal database: one reads (WAL lets it read while a
+commit is on disk), one writes, on its own thread, through the group committer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from hub.terminal import Terminal
+
+from . import intake, keys, openapi
+from .commit import Committer, GroupTerminal
+from .formats import errors as open311_errors
+from .open311 import MODES, Open311
+from .routes import Desk, Refused
+
+MAX_BODY = 64 * 1024  # no form or JSON body of this API comes near it
+DRAIN_EVERY = 1.0     # seconds between intake checks in batch mode when nothing wakes the drain
+SERVER_KEY: web.AppKey["Server"] = web.AppKey("beffroi_server")
+
+# The Open311 answers reads filtered by service and date: an index of our own,
+# made again on start if a rebuild dropped the projections.
+OPEN311_INDEX = "CREATE INDEX IF NOT EXISTS api_cases_opened ON cases (service, opened_hlc)"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "beffroi"
+
+
+class Server:
+    def __init__(self, home: Path, open311_mode: str = "realtime", jurisdiction: str | None = None,
+                 max_body: int = MAX_BODY) -> None:
+        if open311_mode not in MODES:
+            raise ValueError(f"open311 mode must be one of {MODES}")
+        self.home = Path(home)
+        self.open311_mode = open311_mode
+        self.max_body = max_body
+        self.writer = GroupTerminal.open(self.home)
+        self.reader = Terminal.open(self.home)
+        self.catalog = self.reader.catalog
+        self.city = self.reader.config.get("city", "Beffroi")
+        self.jurisdiction = jurisdiction or slug(self.city)
+        with self.writer.journal.transaction():
+            keys.ensure(self.writer.conn)
+            intake.ensure(self.writer.conn)
+            self.writer.conn.execute(OPEN311_INDEX)
+        self.committer = Committer(self.writer)
+        self.intake_waiting = asyncio.Event()
+        self.drainer: asyncio.Task | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body, middlewares=[self.errors])
+        app[SERVER_KEY] = self
+        app.add_routes(Desk(self).routes())
+        app.add_routes(Open311(self).routes())
+        app.add_routes([web.get("/openapi.json", self.openapi)])
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi.document(self))
+
+    @web.middleware
+    async def errors(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Every refusal as data: Open311's error list under /open311, the hub's
+        error object elsewhere; an unexpected failure is logged and answered 500
+        without details."""
+        open311 = request.path.startswith("/open311/")
+        fmt = "xml" if request.path.endswith(".xml") else "json"
+        try:
+            return await handler(request)
+        except Refused:
+            raise
+        except web.HTTPRequestEntityTooLarge:
+            if open311:
+                return open311_errors(fmt, 400, [f"the request body is larger than {self.max_body} bytes / "
+                                                 f"le corps de la requête dépasse {self.max_body} octets"])
+            return _refused(413, "too_large", f"the request body is larger than {self.max_body} bytes",
+                            f"le corps de la requête dépasse {self.max_body} octets")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            if open311:
+                return open311_errors(fmt, exc.status, [f"{exc.reason}: {request.method} {request.path}"])
+            return _refused(exc.status, exc.reason.lower().replace(" ", "_"), f"{exc.reason}: {request.method} {request.path}",
+                            f"{exc.reason} : {request.method} {request.path}", exc.headers)
+
+    async def _start(self, app: web.Application) -> None:
+        if self.open311_mode == "batch":
+            self.drainer = asyncio.ensure_future(self._drain_loop())
+
+    async def _stop(self, app: web.Application) -> None:
+        if self.drainer is not None:
+            self.drainer.cancel()
+            try:
+                await self.drainer
+            except asyncio.CancelledError:
+                pass
+        self.committer.close()
+        self.writer.close()
+        self.reader.close()
+
+    async def _drain_loop(self) -> None:
+        """Turn intake reports into cases: at once when one arrives, and at
+        start for any left from before a restart."""
+        while True:
+            self.intake_waiting.clear()  # before looking, so a report arriving meanwhile wakes us again
+            if intake.pending(self.reader.conn):
+                await self.committer.run(lambda: intake.drain(self.writer))
+                continue
+            try:
+                await asyncio.wait_for(self.intake_waiting.wait(), DRAIN_EVERY)
+            except asyncio.TimeoutError:
+                pass
+
+def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Response:
+    extra = {k: v for k, v in (headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
+    return web.Response(text=json.dumps({"error": {"code": code, "en": en, "fr": fr}}, ensure_ascii=False),
+                        status=status, content_type="application/json", headers=extra)
+
+
+async def serve(home: Path, host: str = "127.0.0.1", port: int = 8311, open311_mode: str = "realtime",
+                jurisdiction: str | None = None, ready: Callable[[str], None] | None = None) -> None:
+    """Run until cancelled; ``ready`` gets the base URL once the port is bound
+    (port 0 picks a free one)."""
+    server = Server(home, open311_mode, jurisdiction)
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if ready is not None:
+        ready(f"http://{host}:{bound}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
