@@ -1,0 +1,210 @@
+"""``beffroi`` commands for replication: the SoR (init, serve, restore,
+approve, devices), a terminal's enrol/sync/bundle, revoke and restore."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.errors import HubError
+
+
+def _sor_init(args: argparse.Namespace) -> int:
+    from .index import init_city
+    info = init_city(home_of(args), args.city, args.shares, args.threshold)
+    emit(args, info, lambda i: (
+        f"SoR for {i['city']} created in {i['home']}\n"
+        f"admin key fingerprint: {i['admin_fingerprint']}\n"
+        f"recovery shares ({i['threshold']} of {len(i['shares'])} needed):\n  " + "\n  ".join(i["shares"]) +
+        "\nHand each share file to one IT staff member, then delete the shares/ folder."))
+    return 0
+
+
+def _sor_serve(args: argparse.Namespace) -> int:
+    from .sor import serve
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.public:
+        raise UsageError("the SoR listens on loopback unless --public is given")
+    if not 0 <= args.port < 65536:
+        raise UsageError("--port must be between 0 and 65535")
+    asyncio.run(serve(home_of(args), args.host, args.port, args.s3, not args.no_litestream, args.replica))
+    return 0
+
+
+def _sor_restore(args: argparse.Namespace) -> int:
+    from .litestream import restore
+    info = restore(home_of(args), args.replica, args.force)
+    emit(args, info, lambda i: f"index restored from litestream: {i['segments']} segments in {i['index']}")
+    return 0
+
+
+def _sor_approve(args: argparse.Namespace) -> int:
+    from .index import Index, admin_keys, load_city
+    load_city(home_of(args))
+    index = Index(home_of(args))
+    try:
+        device = index.approve(admin_keys(home_of(args)), args.terminal)
+    finally:
+        index.close()
+    from .keys import fingerprint, unb64
+    data = {"terminal": device["id"], "name": device["name"], "status": device["status"],
+            "device_fingerprint": fingerprint(unb64(device["sign_pub"]))}
+    emit(args, data, lambda d: f"terminal {d['name']} ({d['terminal']}) approved; key {d['device_fingerprint']}")
+    return 0
+
+
+def _sor_devices(args: argparse.Namespace) -> int:
+    from .index import Index, load_city
+    from .keys import fingerprint, unb64
+    load_city(home_of(args))
+    index = Index(home_of(args))
+    try:
+        rows = [{"terminal": d["id"], "name": d["name"], "status": d["status"],
+                 "device_fingerprint": fingerprint(unb64(d["sign_pub"]))} for d in index.devices()]
+    finally:
+        index.close()
+    emit(args, rows, lambda r: "\n".join(f"{d['terminal']}  {d['name']:<16} {d['status']:<8} {d['device_fingerprint']}"
+                                          for d in r) or "no terminal has asked to enrol")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from .index import Index, admin_keys, load_city
+    city = load_city(home_of(args))
+    index = Index(home_of(args))
+    try:
+        info = index.revoke(admin_keys(home_of(args)), city, args.terminal)
+    finally:
+        index.close()
+    emit(args, info, lambda i: f"terminal {i['name']} revoked after #{i['last_seq']}; key epoch is now {i['epoch']}")
+    return 0
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from .sync import enroll
+    with open_terminal(args) as terminal:
+        info = asyncio.run(enroll(terminal, args.sor))
+    emit(args, info, lambda i: (
+        f"terminal {i['name']} asked {i['city']} to enrol it: {i['status']}\n"
+        f"device key fingerprint: {i['device_fingerprint']} (the admin compares it before `beffroi sor approve`)\n"
+        f"city admin key fingerprint: {i['admin_fingerprint']}"))
+    return 0
+
+
+def _report_text(r: dict[str, Any]) -> str:
+    text = (f"sealed {r['sealed']} segment(s), pushed {r['pushed']}, pulled {r['pulled_segments']} segment(s) "
+            f"({r['pulled_events']} events); open conflicts: {r['conflicts']}")
+    return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .sync import Replicator, Unreachable
+    with open_terminal(args) as terminal:
+        replicator = Replicator(terminal)
+        try:
+            if not args.watch:
+                report = asyncio.run(replicator.sync(args.sor))
+                emit(args, report.to_dict(), _report_text)
+                return 0
+            while True:  # --watch: one round every interval until interrupted
+                try:
+                    report = asyncio.run(replicator.sync(args.sor))
+                    if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
+                        emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
+                except Unreachable as exc:
+                    print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
+                sys.stdout.flush()
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            replicator.close()
+
+
+def _bundle_export(args: argparse.Namespace) -> int:
+    from .bundle import export
+    with open_terminal(args) as terminal:
+        info = export(terminal, Path(args.file))
+    emit(args, info, lambda i: f"{i['segments']} segment(s) written to {args.file} ({i['bytes']} bytes)")
+    return 0
+
+
+def _bundle_import(args: argparse.Namespace) -> int:
+    from .bundle import import_
+    with open_terminal(args) as terminal:
+        report = import_(terminal, Path(args.file))
+    emit(args, report.to_dict(), lambda r: f"imported {r['pulled_segments']} new segment(s) "
+                                           f"({r['pulled_events']} events); open conflicts: {r['conflicts']}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .sync import restore
+    texts = []
+    for name in args.share:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"share file {path} is not readable")
+        texts.append(path.read_text("utf-8"))
+    if args.home is None:
+        raise UsageError("--home NEW is required: the new home to rebuild into")
+    info = asyncio.run(restore(args.sor, texts, home_of(args), args.terminal))
+    emit(args, info, lambda i: (f"restored {i['events']} events from {i['segments']} segments into {i['home']}; "
+                                f"state-hash {i['state_hash']}" + "".join(f"\nrefused: {r}" for r in i["refused"])))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    def add(parent, name: str, func, help: str):
+        p = parent.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    sor = sub.add_parser("sor", help="the system of record (SoR)", description="the system of record (SoR)")
+    sor_sub = sor.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = add(sor_sub, "init", _sor_init, "create a SoR home: admin key and recovery shares")
+    p.add_argument("--shares", type=int, required=True, help="number of recovery shares (n)")
+    p.add_argument("--threshold", type=int, required=True, help="shares needed to recover (k)")
+    p.add_argument("--city", default="Ville de Beffroi")
+    p = add(sor_sub, "serve", _sor_serve, "run the SoR server (with litestream backing up its index)")
+    p.add_argument("--port", type=int, required=True, help="TCP port (0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--public", action="store_true", help="allow a non-loopback --host")
+    p.add_argument("--s3", metavar="URL", help="keep segments in S3: http://[KEY:SECRET@]HOST:PORT/BUCKET[/PREFIX]")
+    p.add_argument("--replica", metavar="URL", help="litestream replica in S3 instead of <home>/replica")
+    p.add_argument("--no-litestream", action="store_true", help="do not run litestream (tests, benchmarks)")
+    p = add(sor_sub, "restore", _sor_restore, "bring the SoR index back from the litestream replica")
+    p.add_argument("--replica", metavar="URL", help="the S3 replica, if not <home>/replica")
+    p.add_argument("--force", action="store_true", help="replace an existing index")
+    p = add(sor_sub, "approve", _sor_approve, "approve a terminal's enrolment (signs its certificate)")
+    p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
+    add(sor_sub, "devices", _sor_devices, "list enrolled, pending and revoked terminals")
+
+    p = add(sub, "revoke", _revoke, "revoke a terminal at the SoR and rotate the key epoch (--home is the SoR home)")
+    p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
+    p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
+    p.add_argument("--sor", required=True, metavar="URL")
+    p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
+    p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
+    p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")
+    p.add_argument("--interval", type=float, default=5.0)
+
+    bundle = sub.add_parser("bundle", help="sneakernet bundles of segments", description="sneakernet bundles")
+    bundle_sub = bundle.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = add(bundle_sub, "export", _bundle_export, "write every segment this terminal holds to FILE")
+    p.add_argument("file", metavar="FILE")
+    p = add(bundle_sub, "import", _bundle_import, "verify and merge the segments of FILE")
+    p.add_argument("file", metavar="FILE")
+
+    p = add(sub, "restore", _restore, "rebuild the city's state in a new home from the SoR and k recovery shares")
+    p.add_argument("--sor", required=True, metavar="URL")
+    p.add_argument("--share", action="append", required=True, metavar="FILE")
+    p.add_argument("--terminal", default="RESTORED", help="name of the rebuilt terminal")
+
+
+def commands() -> dict[str, Any]:
+    return {"register": register}

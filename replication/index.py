@@ -1,0 +1,329 @@
+"""The SoR's home and its small SQLite index: which segments it holds, the
+device registry, key epochs and wrapped keys, forks, request nonces.
+
+The index never holds plaintext: only terminal ids and names, public keys,
+segment positions and hashes, and data keys wrapped to someone else.
+
+Layout of a SoR home::
+
+    sor.json        city name and public keys (admin, recovery)
+    admin/          the admin key pair (0700) — move it to an offline machine
+    index.db        this index (WAL, synchronous=FULL), backed up by litestream
+    blobs/          segment bytes (filesystem store)
+    replica/        litestream's file replica of index.db
+    shares/         recovery shares, to hand out and delete
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.errors import Forbidden, Invalid, NotFound
+from hub.journal import GENESIS
+from hub.terminal import write_private
+
+from . import keys
+from .keys import KeyPair
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, sign_pub TEXT NOT NULL, kx_pub TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+    requested_at REAL NOT NULL, certificate TEXT
+);
+CREATE TABLE IF NOT EXISTS epochs (epoch INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wrapped (
+    epoch INTEGER NOT NULL, recipient TEXT NOT NULL, blob TEXT NOT NULL, PRIMARY KEY (epoch, recipient)
+);
+CREATE TABLE IF NOT EXISTS segments (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    hash TEXT NOT NULL, prev TEXT NOT NULL, size INTEGER NOT NULL, blob TEXT NOT NULL, stored_at REAL NOT NULL,
+    UNIQUE (origin, first)
+);
+CREATE TABLE IF NOT EXISTS forks (
+    id INTEGER PRIMARY KEY, origin TEXT NOT NULL, first INTEGER NOT NULL, stored_hash TEXT,
+    offered_hash TEXT NOT NULL, offered_by TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (key_id, nonce)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_at ON nonces (at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+RECOVERY = "recovery"
+ADMIN = "admin"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@dataclass
+class City:
+    """What ``sor.json`` says: the city and its public keys."""
+
+    name: str
+    admin_sign: str
+    admin_kx: str
+    recovery_kx: str
+    recovery_sign: str
+
+    def public(self) -> dict[str, Any]:
+        return {"city": self.name, "admin_sign": self.admin_sign, "admin_kx": self.admin_kx,
+                "recovery_kx": self.recovery_kx, "recovery_sign": self.recovery_sign,
+                "admin_fingerprint": keys.fingerprint(keys.unb64(self.admin_sign))}
+
+
+def load_city(home: Path) -> City:
+    path = Path(home) / "sor.json"
+    if not path.exists():
+        raise NotFound(f"{home} is not a SoR home; create it with `beffroi sor init --home {home}`",
+                       f"{home} n'est pas un répertoire de SoR ; créez-le avec `beffroi sor init --home {home}`",
+                       "no_sor")
+    raw = json.loads(path.read_text("utf-8"))
+    return City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+
+
+def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, Any]:
+    """Create a SoR home: admin keys, the recovery key split into share files,
+    epoch 1 wrapped to the admin and to the recovery key."""
+    home = Path(home)
+    if (home / "sor.json").exists():
+        raise Invalid(f"{home} is already a SoR home", f"{home} est déjà un répertoire de SoR")
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    recovery = X25519PrivateKey.generate()
+    mnemonics = keys.split_recovery(recovery, shares, threshold)  # validates k/n before anything is written
+    home.mkdir(parents=True, exist_ok=True)
+    admin = KeyPair.generate()
+    admin.save(home / "admin", "admin")
+    recovery_kx = keys.b64(keys.public_bytes(recovery))
+    info = City(city, admin.sign_pub, admin.kx_pub, recovery_kx,
+                keys.b64(keys.public_bytes(keys.recovery_signer(recovery))))
+    share_dir = home / "shares"
+    share_dir.mkdir(mode=0o700, exist_ok=True)
+    paths = []
+    for number, mnemonic in enumerate(mnemonics, 1):
+        path = share_dir / f"share-{number}-of-{shares}.txt"
+        write_private(path, keys.share_text(mnemonic, number, shares, threshold, city, recovery_kx).encode())
+        paths.append(str(path))
+    index = Index(home)
+    with index.transaction():
+        index.new_epoch(admin, info, "city created")
+    index.close()
+    write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
+    return {"home": str(home), "city": city, "shares": paths, "threshold": threshold,
+            "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
+            "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
+
+
+def admin_keys(home: Path) -> KeyPair:
+    pair = KeyPair.load(Path(home) / "admin", "admin")
+    if pair is None:
+        raise NotFound(f"no admin key in {home}/admin (it may live on the admin's offline machine)",
+                       f"pas de clé d'administration dans {home}/admin (elle est peut-être sur la machine hors ligne)")
+    return pair
+
+
+class Index:
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.conn = connect(self.home / "index.db")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def transaction(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def tx():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        return tx()
+
+    # --- devices ---------------------------------------------------------------
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT id, name, sign_pub, kx_pub, status, requested_at, certificate FROM devices"
+                                " WHERE id=?", (device_id,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "name", "sign_pub", "kx_pub", "status", "requested_at", "certificate"), row))
+
+    def devices(self) -> list[dict[str, Any]]:
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM devices ORDER BY requested_at")]
+        return [self.device(i) for i in ids]
+
+    def find_device(self, key: str) -> dict[str, Any]:
+        """By terminal id, or by name when exactly one terminal has it."""
+        found = self.device(key)
+        if found:
+            return found
+        rows = self.conn.execute("SELECT id FROM devices WHERE name=? AND status!='revoked'", (key,)).fetchall()
+        if len(rows) == 1:
+            return self.device(rows[0][0])
+        if len(rows) > 1:
+            raise Invalid(f"{len(rows)} terminals are named {key}: give the terminal id",
+                          f"{len(rows)} terminaux s'appellent {key} : donnez l'identifiant du terminal")
+        raise NotFound(f"no terminal {key} has asked to enrol", f"aucun terminal {key} n'a demandé son inscription")
+
+    def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str) -> str:
+        existing = self.device(device_id)
+        if existing:
+            if (existing["sign_pub"], existing["kx_pub"]) != (sign_pub, kx_pub):
+                raise Forbidden("this terminal id is already enrolled with other keys",
+                                "cet identifiant de terminal est déjà inscrit avec d'autres clés", "enrolled_other_keys")
+            return existing["status"]
+        self.conn.execute("INSERT INTO devices VALUES (?,?,?,?, 'pending', ?, NULL)",
+                          (device_id, name, sign_pub, kx_pub, time.time()))
+        return "pending"
+
+    def approve(self, admin: KeyPair, key: str) -> dict[str, Any]:
+        """Sign the terminal's certificate and grant it every epoch key."""
+        with self.transaction():
+            device = self.find_device(key)
+            if device["status"] == "revoked":
+                raise Forbidden(f"terminal {device['name']} was revoked; it must enrol again with new keys",
+                                f"le terminal {device['name']} a été révoqué ; il doit se réinscrire avec de nouvelles clés")
+            if device["status"] == "active":
+                return device
+            cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
+                                              "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
+                                              "approved_at": int(time.time())})
+            recipient = keys.kx_public(device["kx_pub"])
+            for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
+                data_key = keys.unwrap(blob, admin.kx, keys.wrap_context(epoch, ADMIN))
+                self.conn.execute("INSERT OR REPLACE INTO wrapped VALUES (?,?,?)",
+                                  (epoch, device["id"], keys.wrap(data_key, recipient, keys.wrap_context(epoch, device["id"]))))
+            self.conn.execute("UPDATE devices SET status='active', certificate=? WHERE id=?",
+                              (json.dumps(cert), device["id"]))
+        return self.device(device["id"])
+
+    def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]:
+        """Refuse the terminal from now on and rotate the epoch, so what is sealed
+        next is unreadable with the keys it holds."""
+        with self.transaction():
+            device = self.find_device(key)
+            if device["status"] == "revoked":
+                raise Invalid(f"terminal {device['name']} is already revoked", f"le terminal {device['name']} est déjà révoqué")
+            self.conn.execute("UPDATE devices SET status='revoked' WHERE id=?", (device["id"],))
+            last, head = self.head(device["id"])
+            epoch = self.new_epoch(admin, city, f"revoked {device['id']}")
+            current = self.revocations(admin.sign_pub)
+            revoked = dict(current.get("revoked", {}))
+            revoked[device["id"]] = {"last": last, "hash": head, "epoch": epoch, "at": int(time.time())}
+            signed = keys.sign_doc(admin.sign, {"kind": "revocations", "serial": current.get("serial", 0) + 1,
+                                                "revoked": revoked})
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('revocations', ?)", (json.dumps(signed),))
+        return {"terminal": device["id"], "name": device["name"], "last_seq": last, "epoch": epoch}
+
+    def revocations(self, admin_sign: str | None = None) -> dict[str, Any]:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='revocations'").fetchone()
+        if row is None:
+            return {}
+        signed = json.loads(row[0])
+        return signed["doc"] if admin_sign is None else keys.verify_doc(keys.sign_public(admin_sign), signed, "revocations")
+
+    def revocations_signed(self) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='revocations'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    # --- epochs ----------------------------------------------------------------
+
+    def new_epoch(self, admin: KeyPair, city: City, reason: str) -> int:
+        """Inside a transaction: a fresh data key, wrapped to the admin, the
+        recovery key and every active terminal, then forgotten."""
+        epoch = (self.conn.execute("SELECT max(epoch) FROM epochs").fetchone()[0] or 0) + 1
+        data_key = keys.new_data_key()
+        record = keys.sign_doc(admin.sign, {"kind": "epoch", "epoch": epoch, "check": keys.key_check(data_key),
+                                            "reason": reason, "at": int(time.time())})
+        self.conn.execute("INSERT INTO epochs VALUES (?,?)", (epoch, json.dumps(record)))
+        recipients = [(ADMIN, city.admin_kx), (RECOVERY, city.recovery_kx)]
+        recipients += self.conn.execute("SELECT id, kx_pub FROM devices WHERE status='active'").fetchall()
+        for recipient, kx_pub in recipients:
+            self.conn.execute("INSERT INTO wrapped VALUES (?,?,?)", (
+                epoch, recipient, keys.wrap(data_key, keys.kx_public(kx_pub), keys.wrap_context(epoch, recipient))))
+        return epoch
+
+    def current_epoch(self) -> int:
+        return self.conn.execute("SELECT max(epoch) FROM epochs").fetchone()[0] or 0
+
+    def keys_for(self, recipient: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT e.epoch, e.record, w.blob FROM epochs e JOIN wrapped w ON w.epoch=e.epoch"
+                                 " WHERE w.recipient=? ORDER BY e.epoch", (recipient,)).fetchall()
+        return [{"epoch": epoch, "record": json.loads(record), "wrapped": blob} for epoch, record, blob in rows]
+
+    # --- segments ----------------------------------------------------------------
+
+    def head(self, origin: str) -> tuple[int, str]:
+        row = self.conn.execute("SELECT last, hash FROM segments WHERE origin=? ORDER BY first DESC LIMIT 1",
+                                (origin,)).fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def heads(self) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute("SELECT origin, last, hash FROM segments s WHERE first ="
+                                 " (SELECT max(first) FROM segments WHERE origin=s.origin)").fetchall()
+        return {origin: {"last": last, "hash": hash_} for origin, last, hash_ in rows}
+
+    def segment_at(self, origin: str, first: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT pos, origin, first, last, epoch, hash, prev, size, blob FROM segments"
+                                " WHERE origin=? AND first=?", (origin, first)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("pos", "origin", "first", "last", "epoch", "hash", "prev", "size", "blob"), row))
+
+    def covering(self, origin: str, seq: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT first FROM segments WHERE origin=? AND first<=? AND last>=?",
+                                (origin, seq, seq)).fetchone()
+        return self.segment_at(origin, row[0]) if row else None
+
+    def add_segment(self, origin: str, first: int, last: int, epoch: int, hash_: str, prev: str, size: int,
+                    blob: str) -> int:
+        cur = self.conn.execute("INSERT INTO segments (origin, first, last, epoch, hash, prev, size, blob, stored_at)"
+                                " VALUES (?,?,?,?,?,?,?,?,?)", (origin, first, last, epoch, hash_, prev, size, blob,
+                                                                time.time()))
+        return cur.lastrowid
+
+    def record_fork(self, origin: str, first: int, stored: str | None, offered: str, by: str, reason: str) -> None:
+        self.conn.execute("INSERT INTO forks (origin, first, stored_hash, offered_hash, offered_by, reason, at)"
+                          " VALUES (?,?,?,?,?,?,?)", (origin, first, stored, offered, by, reason, time.time()))
+
+    def feed(self, after: int, limit: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT pos, origin, first, last, epoch, hash, prev, size FROM segments"
+                                 " WHERE pos>? ORDER BY pos LIMIT ?", (after, limit)).fetchall()
+        return [dict(zip(("pos", "origin", "first", "last", "epoch", "hash", "prev", "size"), r)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {"segments": one("SELECT count(*) FROM segments"), "forks": one("SELECT count(*) FROM forks"),
+                "devices": one("SELECT count(*) FROM devices WHERE status='active'"),
+                "pending": one("SELECT count(*) FROM devices WHERE status='pending'"),
+                "epoch": self.current_epoch()}
+
+    # --- replay protection ---------------------------------------------------------
+
+    def use_nonce(self, key_id: str, nonce: str, now: float, window: float) -> bool:
+        """True the first time a (key, nonce) is seen; requests older than the
+        window are refused by their timestamp, so older nonces can go."""
+        if self.conn.execute("SELECT 1 FROM nonces WHERE key_id=? AND nonce=?", (key_id, nonce)).fetchone():
+            return False
+        self.conn.execute("INSERT INTO nonces VALUES (?,?,?)", (key_id, nonce, now))
+        if int(now) % 60 == 0:
+            self.conn.execute("DELETE FROM nonces WHERE at < ?", (now - 2 * window,))
+        return True

@@ -1,0 +1,326 @@
+"""The system of record: an aiohttp server that keeps segments it cannot read.
+
+Every answer is JSON ``{"error": code, "en": …, "fr": …}`` when refused, and
+a refused request stores nothing (a fork is *recorded*, the segment is not).
+An upload is acknowledged only once its blob is durable and its index row is
+committed, so an acknowledged segment survives a ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hub.errors import HubError
+from hub.ids import is_ulid
+from hub.terminal import TERMINAL_NAME
+
+from . import auth, keys, segment
+from .blobs import BlobStore, open_store
+from .index import RECOVERY, Index, load_city
+
+MAX_BODY = segment.MAX_SEGMENT + 4096
+FEED_LIMIT = 500
+MAX_PENDING = 1000
+
+HOME = web.AppKey("home", Path)
+INDEX = web.AppKey("index", Index)
+STORE = web.AppKey("store", object)
+CITY = web.AppKey("city", object)
+LOCK = web.AppKey("lock", asyncio.Lock)
+SUPERVISOR = web.AppKey("supervisor", object)
+
+
+def refusal(status: int, code: str, en: str, fr: str) -> web.Response:
+    return web.json_response({"error": code, "en": en, "fr": fr}, status=status)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, en: str, fr: str) -> None:
+        super().__init__(en)
+        self.response = refusal(status, code, en, fr)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, refusing an over-size one before reading it."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if request.content_length is not None and len(body) != request.content_length:
+        raise Refused(400, "truncated", "body shorter than announced", "corps plus court qu'annoncé")
+    return body
+
+
+def authenticate(request: web.Request, body: bytes) -> tuple[str, str]:
+    """(key id, "device" | "recovery") of a correctly signed, fresh request."""
+    index, city = request.app[INDEX], request.app[CITY]
+    key_id = request.headers.get(auth.KEY_ID, "")
+    if key_id == RECOVERY:
+        public, kind = keys.sign_public(city.recovery_sign), "recovery"
+    else:
+        device = index.device(key_id) if key_id else None
+        if device is None:
+            raise Refused(401, "unknown_key", "unknown key: this terminal is not enrolled at this SoR",
+                          "clé inconnue : ce terminal n'est pas inscrit auprès de ce SoR")
+        public, kind = keys.sign_public(device["sign_pub"]), "device"
+    try:
+        nonce = auth.check(request.headers, request.method, request.path_qs, body, public)
+    except auth.AuthError as exc:
+        raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
+    if kind == "device":
+        status = index.device(key_id)["status"]
+        if status == "revoked":
+            raise Refused(403, "revoked", "this terminal has been revoked", "ce terminal a été révoqué")
+        if status == "pending":
+            raise Refused(403, "pending", "this terminal awaits approval (`beffroi sor approve`)",
+                          "ce terminal attend son approbation (`beffroi sor approve`)")
+    if not index.use_nonce(key_id, nonce, time.time(), auth.WINDOW):
+        raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
+    return key_id, kind
+
+
+def handler(fn):
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except Refused as exc:
+            return exc.response
+        except HubError as exc:
+            return refusal(422, exc.code, exc.en, exc.fr)
+    return wrapped
+
+
+# --- routes -----------------------------------------------------------------
+
+@handler
+async def health(request: web.Request) -> web.Response:
+    supervisor = request.app[SUPERVISOR]
+    return web.json_response({"ok": True, "city": request.app[CITY].name, **request.app[INDEX].counts(),
+                              "blobs": request.app[STORE].name,
+                              "litestream": supervisor.status() if supervisor else None})
+
+
+@handler
+async def city(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CITY].public())
+
+
+@handler
+async def enrol(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        raise Refused(400, "bad_request", "enrolment body is not JSON", "la demande d'inscription n'est pas du JSON")
+    if not isinstance(raw, dict) or set(raw) != {"terminal", "name", "sign_pub", "kx_pub"} \
+            or not all(isinstance(v, str) for v in raw.values()):
+        raise Refused(400, "bad_request", "enrolment needs terminal, name, sign_pub, kx_pub",
+                      "l'inscription demande terminal, name, sign_pub, kx_pub")
+    if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]):
+        raise Refused(400, "bad_request", "terminal id or name malformed", "identifiant ou nom de terminal malformé")
+    public = keys.sign_public(raw["sign_pub"])
+    keys.kx_public(raw["kx_pub"])
+    if request.headers.get(auth.KEY_ID) != raw["terminal"]:
+        raise Refused(401, "bad_signature", "enrolment must be signed by the terminal's own key",
+                      "l'inscription doit être signée par la clé du terminal")
+    try:
+        nonce = auth.check(request.headers, request.method, request.path_qs, body, public)
+    except auth.AuthError as exc:
+        raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
+    index = request.app[INDEX]
+    if index.device(raw["terminal"]) is None and index.counts()["pending"] >= MAX_PENDING:
+        raise Refused(429, "too_many", "too many pending enrolments", "trop d'inscriptions en attente")
+    if not index.use_nonce(raw["terminal"], nonce, time.time(), auth.WINDOW):
+        raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
+    status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"])
+    return web.json_response({"status": status}, status=202 if status == "pending" else 200)
+
+
+@handler
+async def devices(request: web.Request) -> web.Response:
+    authenticate(request, await read_body(request))
+    index = request.app[INDEX]
+    listed = [{"id": d["id"], "name": d["name"], "status": d["status"], "certificate": json.loads(d["certificate"])}
+              for d in index.devices() if d["certificate"]]
+    return web.json_response({"devices": listed, "revocations": index.revocations_signed()})
+
+
+@handler
+async def wrapped_keys(request: web.Request) -> web.Response:
+    key_id, _ = authenticate(request, await read_body(request))
+    return web.json_response({"epochs": request.app[INDEX].keys_for(key_id)})
+
+
+@handler
+async def heads(request: web.Request) -> web.Response:
+    authenticate(request, await read_body(request))
+    return web.json_response({"heads": request.app[INDEX].heads()})
+
+
+def encode_cursor(pos: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"p": pos}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        pos = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))["p"]
+    except (ValueError, KeyError, TypeError):
+        raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
+    if type(pos) is not int or pos < 0:
+        raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
+    return pos
+
+
+@handler
+async def feed(request: web.Request) -> web.Response:
+    authenticate(request, await read_body(request))
+    after = decode_cursor(request.query.get("cursor", ""))
+    try:
+        limit = max(1, min(FEED_LIMIT, int(request.query.get("limit", FEED_LIMIT))))
+    except ValueError:
+        raise Refused(400, "bad_request", "limit must be an integer", "limit doit être un entier")
+    rows = request.app[INDEX].feed(after, limit)
+    cursor = encode_cursor(rows[-1]["pos"] if rows else after)
+    return web.json_response({"segments": [{k: v for k, v in r.items() if k != "pos"} for r in rows],
+                              "cursor": cursor, "more": len(rows) == limit})
+
+
+def _position(request: web.Request) -> tuple[str, int]:
+    origin, first = request.match_info["origin"], request.match_info["first"]
+    if not is_ulid(origin) or not first.isdigit() or not 0 < int(first) < 2**53:
+        raise Refused(400, "bad_request", "segment path is /v1/segments/<terminal id>/<first seq>",
+                      "le chemin d'un segment est /v1/segments/<terminal>/<premier numéro>")
+    return origin, int(first)
+
+
+@handler
+async def get_segment(request: web.Request) -> web.Response:
+    origin, first = _position(request)
+    authenticate(request, await read_body(request))
+    row = request.app[INDEX].segment_at(origin, first)
+    data = await asyncio.to_thread(request.app[STORE].get, row["blob"]) if row else None
+    if data is None:
+        raise Refused(404, "not_found", "no such segment", "segment introuvable")
+    return web.Response(body=data, content_type="application/octet-stream")
+
+
+@handler
+async def put_segment(request: web.Request) -> web.Response:
+    origin, first = _position(request)
+    body = await read_body(request)
+    by, kind = authenticate(request, body)
+    if kind != "device":
+        raise Refused(403, "read_only", "the recovery identity can only read", "l'identité de récupération ne fait que lire")
+    seg = segment.parse(body)
+    if (seg.header.origin, seg.header.first) != (origin, first):
+        raise Refused(422, "segment_refused", "segment header does not match its path",
+                      "l'en-tête du segment ne correspond pas à son chemin")
+    index, store = request.app[INDEX], request.app[STORE]
+    async with request.app[LOCK]:
+        device = index.device(origin)
+        if device is None or device["status"] == "pending":
+            raise Refused(403, "unknown_key", f"unknown key: terminal {origin} is not enrolled",
+                          f"clé inconnue : le terminal {origin} n'est pas inscrit")
+        if device["status"] == "revoked":
+            raise Refused(403, "revoked", f"terminal {device['name']} has been revoked: its segments are refused",
+                          f"le terminal {device['name']} a été révoqué : ses segments sont refusés")
+        seg.verify(keys.sign_public(device["sign_pub"]))
+        if not index.conn.execute("SELECT 1 FROM epochs WHERE epoch=?", (seg.header.epoch,)).fetchone():
+            raise Refused(422, "segment_refused", f"unknown key epoch {seg.header.epoch}",
+                          f"époque de clé inconnue {seg.header.epoch}")
+        stored = index.segment_at(origin, first)
+        if stored and stored["hash"] == seg.hash:
+            return web.json_response({"stored": False, "already": True})
+        last, head = index.head(origin)
+        reason = None
+        if stored:
+            reason = "fork: a different segment is stored at this position"
+        elif first <= last:
+            stored = index.covering(origin, first)
+            reason = "stale: this position is already covered by another segment"
+        elif first > last + 1:
+            raise Refused(409, "gap", f"gap: the SoR holds {origin} up to #{last}, this segment starts at #{first}",
+                          f"trou : le SoR a {origin} jusqu'au n°{last}, ce segment commence au n°{first}")
+        elif seg.header.prev != head:
+            reason = "fork: the segment does not chain to the last stored one"
+        if reason:
+            with index.transaction():
+                index.record_fork(origin, first, stored["hash"] if stored else head, seg.hash, by, reason)
+            raise Refused(409, "fork", reason, "bifurcation : un autre segment occupe déjà cette position"
+                          if reason.startswith("fork") else "périmé : cette position est déjà couverte")
+        blob = f"segments/{origin}/{first:012d}-{seg.hash}"
+        await asyncio.to_thread(store.put, blob, body)
+        with index.transaction():
+            pos = index.add_segment(origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev,
+                                    len(body), blob)
+        if request.app[SUPERVISOR]:
+            request.app[SUPERVISOR].note_commit()
+    return web.json_response({"stored": True, "pos": pos}, status=201)
+
+
+def make_app(home: Path, store: BlobStore, supervisor: Any = None) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[HOME] = Path(home)
+    app[CITY] = load_city(home)
+    app[INDEX] = Index(home)
+    app[STORE] = store
+    app[LOCK] = asyncio.Lock()
+    app[SUPERVISOR] = supervisor
+    app.router.add_get("/v1/health", health)
+    app.router.add_get("/v1/city", city)
+    app.router.add_post("/v1/enrol", enrol)
+    app.router.add_get("/v1/devices", devices)
+    app.router.add_get("/v1/keys", wrapped_keys)
+    app.router.add_get("/v1/heads", heads)
+    app.router.add_get("/v1/feed", feed)
+    app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
+    app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
+
+    async def close(app: web.Application) -> None:
+        app[INDEX].close()
+    app.on_cleanup.append(close)
+    return app
+
+
+async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream: bool = True,
+                replica_url: str | None = None) -> None:
+    """Run until SIGTERM/SIGINT; prints the URL once listening (port 0 picks one)."""
+    from .litestream import Supervisor
+    home = Path(home)
+    load_city(home)
+    store = await asyncio.to_thread(open_store, home, s3_url)
+    supervisor = Supervisor(home, replica_url) if litestream else None
+    app = make_app(home, store, supervisor)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    if supervisor:
+        await supervisor.start()
+    print(f"SoR listening on http://{host}:{bound}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if supervisor:
+        await supervisor.stop()
+    await runner.cleanup()
+    print("SoR stopped", file=sys.stderr, flush=True)
