@@ -67,11 +67,12 @@ class Slot:
             self._lock = None
 
 
-def claim(timeout: float = 180.0) -> Slot:
-    """Own a free vpcd reader slot (waiting for one), empty of any card."""
+def claim(timeout: float = 180.0, index: int | None = None) -> Slot:
+    """Own a free vpcd reader slot (or slot ``index``), waiting for it, empty of any card."""
     deadline = time.monotonic() + timeout
+    wanted = list(enumerate(VPCD_PORTS)) if index is None else [(index, VPCD_PORTS[index])]
     while True:
-        for index, port in enumerate(VPCD_PORTS):
+        for index, port in wanted:
             handle = open(LOCKS / f"beffroi-vpcd-slot-{index}.lock", "w")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,77 @@
+"""The card monitor: removing the card locks the session within a second, and
+no other card — even a valid one — takes over an open session."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from card.errors import OtherCard, WrongPin
+from card.login import open_session
+from hub.roles import Principal
+
+
+class Locks:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.event = threading.Event()
+        self.at: float | None = None
+
+    def __call__(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.at = time.monotonic()
+        self.event.set()
+
+
+def test_removing_the_card_locks_the_session_within_a_second(counter, reader):
+    reader.insert(counter.home, "claire")
+    locks = Locks()
+    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    try:
+        assert session.principal == Principal.agent("claire") and not session.locked
+        assert not locks.event.wait(0.6)  # a card left in the reader keeps the session open
+        removed = time.monotonic()
+        reader.remove(wait=False)
+        assert locks.event.wait(2), "the session was never locked"
+        assert locks.at - removed < 1.0
+        assert session.locked and locks.reasons == ["card_removed"]
+    finally:
+        session.close()
+
+
+def test_another_card_cannot_take_over_and_the_same_card_unlocks(counter, reader, issue):
+    issue(counter.home, "bruno", pin="5555")
+    reader.insert(counter.home, "claire")
+    locks = Locks()
+    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    try:
+        reader.insert(counter.home, "bruno")  # a colleague swaps cards
+        assert locks.event.wait(2) and session.locked
+        with pytest.raises(OtherCard) as refused:
+            session.unlock("5555")  # his own valid card and PIN
+        assert "reste verrouillée" in refused.value.fr
+        assert session.locked and session.principal == Principal.agent("claire")
+        reader.insert(counter.home, "claire")
+        with pytest.raises(WrongPin):
+            session.unlock("0000")
+        assert session.locked
+        assert session.unlock("1234") == Principal.agent("claire")
+        assert not session.locked
+    finally:
+        session.close()
+
+
+def test_swap_between_two_polls_still_locks(counter, reader, issue):
+    """Out and back in faster than pcscd polls: the insertion counter changed."""
+    reader.insert(counter.home, "claire")
+    locks = Locks()
+    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    try:
+        reader.remove(wait=False)  # out and straight back in, without waiting for pcscd in between
+        reader.insert(counter.home, "claire")
+        assert locks.event.wait(2) and session.locked
+        assert locks.reasons[0] in ("card_removed", "card_changed"), locks.reasons
+    finally:
+        session.close()

@@ -1,0 +1,87 @@
+"""The virtual card's applet, APDU by APDU (no reader needed): it follows PIV
+for what the login uses and refuses every malformed command. Fuzzed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from card import ca, tlv
+from card.apdu import Command, Response
+from card.piv import AID, PivCard, pin_block
+from card.virtual import VirtualCard
+
+
+class Direct:
+    """A link straight to the applet: the PIV client's logic without PC/SC."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+        self.sent: list[bytes] = []
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.sent.append(apdu)
+        return self.card.process(apdu)
+
+
+@pytest.fixture
+def applet(tmp_path):
+    ca.issue(tmp_path, "claire", "Claire Moreau", "agent", "1234")
+    return VirtualCard.of(tmp_path, "claire")
+
+
+def test_certificate_comes_back_through_chained_answers(applet):
+    link = Direct(applet)
+    piv = PivCard(link)
+    piv.select()
+    cert = piv.certificate()
+    assert cert.subject.rfc4514_string() == "CN=Claire Moreau,UID=claire,OU=agent,O=Ville de Beffroi"
+    assert any(apdu[:2] == b"\x00\xc0" for apdu in link.sent), "a certificate over 256 bytes needs GET RESPONSE"
+
+
+def test_small_le_gets_the_rest_by_61xx(applet):
+    applet.process(Command(0, 0xA4, 4, 0, AID).to_bytes())
+    get = Command(0, 0xCB, 0x3F, 0xFF, tlv.encode(0x5C, bytes.fromhex("5FC105")), le=16)
+    first = Response.parse(applet.process(get.to_bytes()))
+    assert len(first.data) == 16 and first.sw1 == 0x61
+
+
+def test_nothing_but_select_before_select(applet):
+    assert applet.process(Command(0, 0x20, 0, 0x80, pin_block("1234")).to_bytes()) == b"\x69\x85"
+    assert Response.parse(applet.process(Command(0, 0xA4, 4, 0, b"\xa0\x00\x00\x00\x99").to_bytes())).sw == 0x6A82
+
+
+def test_signing_needs_the_pin_and_power_off_forgets_it(applet):
+    piv = PivCard(Direct(applet))
+    piv.select()
+    sign = Command(0, 0x87, 0x11, 0x9A, tlv.encode(0x7C, tlv.encode(0x82, b"") + tlv.encode(0x81, bytes(32))), le=256)
+    assert Response.parse(applet.process(sign.to_bytes())).sw == 0x6982
+    piv.verify_pin("1234")
+    assert piv.pin_tries() is None
+    assert len(piv.sign(bytes(32))) > 60
+    applet.power()
+    piv.select()
+    assert Response.parse(applet.process(sign.to_bytes())).sw == 0x6982
+
+
+def test_tries_counter_is_kept_in_the_card_file(applet, tmp_path):
+    piv = PivCard(Direct(applet))
+    piv.select()
+    assert Response.parse(applet.process(Command(0, 0x20, 0, 0x80, pin_block("9999")).to_bytes())).sw == 0x63C2
+    assert json.loads(ca.card_path(tmp_path, "claire").read_text())["tries"] == 2
+    again = VirtualCard.of(tmp_path, "claire")
+    PivCard(Direct(again)).select()
+    assert PivCard(Direct(again)).pin_tries() == 2
+
+
+@given(st.lists(st.binary(min_size=0, max_size=270), max_size=12))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_commands_never_crash_the_card_nor_unlock_it(applet, commands):
+    applet.process(Command(0, 0xA4, 4, 0, AID).to_bytes())
+    for raw in commands:
+        answer = applet.process(raw)
+        assert 2 <= len(answer) <= 258
+    assert not applet.verified  # no random command verifies a PIN it does not know
