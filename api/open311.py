@@ -238,7 +238,11 @@ class Open311:
     async def create_request(self, request: web.Request) -> web.Response:
         async def handle(fmt: str) -> web.Response:
             params = request.query.copy()
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError:  # e.g. multipart without a boundary
+                raise Refused(400, both("the body must be form-encoded (application/x-www-form-urlencoded)",
+                                        "le corps doit être un formulaire (application/x-www-form-urlencoded)")) from None
             for name in set(form):
                 params.popall(name, None)
                 for value in form.getall(name):
