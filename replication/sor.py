@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.streams import EofStream
 
 from hub.errors import HubError
 from hub.ids import is_ulid
@@ -54,11 +55,15 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise Refused(413, "too_large", f"body over {MAX_BODY} bytes",
+                              f"corps de requête de plus de {MAX_BODY} octets")
+            chunks.append(chunk)
+    except (ConnectionError, EofStream, ClientPayloadError):
+        raise Refused(400, "truncated", "the upload was cut before its end", "l'envoi a été coupé avant la fin")
     body = b"".join(chunks)
     if request.content_length is not None and len(body) != request.content_length:
         raise Refused(400, "truncated", "body shorter than announced", "corps plus court qu'annoncé")

@@ -1,0 +1,185 @@
+"""Fixtures for replication: a real SoR (aiohttp on 127.0.0.1, in a thread or
+as the `beffroi sor serve` process), real terminals enrolled in it, and a real
+SeaweedFS for the S3 blob store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from hub.terminal import Terminal
+from replication.blobs import FileStore, S3Store
+from replication.index import Index, admin_keys, init_city, load_city
+from replication.sor import make_app
+from replication.sync import Replicator, enroll
+
+VENV_BIN = Path(sys.executable).parent
+
+
+class ThreadSoR:
+    """The SoR app served from a background thread's event loop."""
+
+    def __init__(self, home: Path, store) -> None:
+        self.home, self.store = home, store
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+
+            async def up() -> None:
+                self.runner = web.AppRunner(make_app(home, store), access_log=None)
+                await self.runner.setup()
+                site = web.TCPSite(self.runner, "127.0.0.1", 0)
+                await site.start()
+                self.port = site._server.sockets[0].getsockname()[1]
+            self.loop.run_until_complete(up())
+            started.set()
+            self.loop.run_forever()
+            self.loop.run_until_complete(self.runner.cleanup())
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(10)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def start_process_sor(home: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`beffroi sor serve --port 0` as a real process; returns it and its URL."""
+    proc = subprocess.Popen([str(VENV_BIN / "beffroi"), "sor", "serve", "--home", str(home), "--port", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError(f"SoR did not start: {line} {proc.stderr.read()}")
+    return proc, line.strip().rsplit(" ", 1)[1]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class City:
+    """A SoR home, a served SoR and helpers to make enrolled terminals."""
+
+    def __init__(self, root: Path, url: str, sor_home: Path) -> None:
+        self.root, self.url, self.sor_home = root, url, sor_home
+        self.terminals: list[Terminal] = []
+
+    def terminal(self, name: str, approve: bool = True) -> Terminal:
+        t = Terminal.init(self.root / name, name)
+        asyncio.run(enroll(t, self.url))
+        if approve:
+            self.approve(t.id)
+        self.terminals.append(t)
+        return t
+
+    def approve(self, key: str) -> None:
+        index = Index(self.sor_home)
+        try:
+            index.approve(admin_keys(self.sor_home), key)
+        finally:
+            index.close()
+
+    def revoke(self, key: str) -> dict:
+        index = Index(self.sor_home)
+        try:
+            return index.revoke(admin_keys(self.sor_home), load_city(self.sor_home), key)
+        finally:
+            index.close()
+
+    def sync(self, t: Terminal, url: str | None = None):
+        replicator = Replicator(t)
+        try:
+            return asyncio.run(replicator.sync(url or self.url))
+        finally:
+            replicator.close()
+
+    def index(self) -> Index:
+        return Index(self.sor_home)
+
+    def close(self) -> None:
+        for t in self.terminals:
+            t.close()
+
+
+@pytest.fixture
+def sor_home(tmp_path: Path) -> Path:
+    home = tmp_path / "sor"
+    init_city(home, "Ville de Test", shares=3, threshold=2)
+    return home
+
+
+@pytest.fixture
+def city(tmp_path: Path, sor_home: Path):
+    server = ThreadSoR(sor_home, FileStore(sor_home / "blobs"))
+    kit = City(tmp_path, server.url, sor_home)
+    yield kit
+    kit.close()
+    server.stop()
+
+
+# --- SeaweedFS ---------------------------------------------------------------
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """A real SeaweedFS (`weed mini`) on 127.0.0.1, free ports; yields its S3 endpoint."""
+    folder = tmp_path_factory.mktemp("seaweed")
+    p = free_ports(13)
+    cmd = [str(VENV_BIN / "weed"), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder}",
+           f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
+           f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
+           f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", f"-s3.port.iceberg={p[10]}", f"-s3.port.lance={p[11]}",
+           "-admin.ui=false", "-webdav=false", "-master.telemetry=false"]
+    log = open(folder / "weed.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{p[6]}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            S3Store(endpoint, "probe").put("ready", b"1")
+            break
+        except Exception:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"SeaweedFS did not start: {(folder / 'weed.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+    yield endpoint
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
