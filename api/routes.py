@@ -26,7 +26,8 @@ PREFIX = "/api/v1"
 class Refused(web.HTTPException):
     """A JSON error answer in the hub's shape: stable code, English and French."""
 
-    def __init__(self, status: int, code: str, en: str, fr: str, fields: list | None = None, **headers: str) -> None:
+    def __init__(self, status: int, code: str, en: str, fr: str, fields: list | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.status_code = status
         body = {"error": {"code": code, "en": en, "fr": fr}}
         if fields:
@@ -93,11 +94,11 @@ class Desk:
         if not presented:
             raise Refused(401, "no_key", "this API needs a key: send `Authorization: Bearer <key>`",
                           "cette API demande une clé : envoyez `Authorization: Bearer <clé>`",
-                          WWW_Authenticate="Bearer")
+                          headers={"WWW-Authenticate": "Bearer"})
         try:
             return keys.check(self.server.reader.conn, presented).principal()
         except Forbidden as exc:
-            raise Refused(401, exc.code, exc.en, exc.fr, WWW_Authenticate="Bearer") from None
+            raise Refused(401, exc.code, exc.en, exc.fr, headers={"WWW-Authenticate": "Bearer"}) from None
 
     async def body(self, request: web.Request, spec: Spec) -> dict[str, Any]:
         raw = await request.read()
