@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +85,16 @@ def newest_replica_file(home: Path) -> float | None:
     return newest
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the SoR dies, even by ``kill -9``, so a
+    restarted SoR never finds an orphan litestream on its index."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Supervisor:
     """Keeps one ``litestream replicate`` running for the SoR's index."""
 
@@ -109,7 +120,7 @@ class Supervisor:
             while not self._stopping:
                 self.process = await asyncio.create_subprocess_exec(
                     binary(), "replicate", "-config", str(self.config), stdout=log, stderr=log,
-                    env=environment(), start_new_session=True)
+                    env=environment(), preexec_fn=_die_with_parent)
                 self.started_at = time.time()
                 self.last_exit = await self.process.wait()
                 if self._stopping:

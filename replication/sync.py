@@ -149,6 +149,9 @@ class Link:
                     data = await resp.read()
                     if resp.status >= 500:
                         last_error = f"HTTP {resp.status}"
+                    elif resp.status == 401 and b'"replayed"' in data:
+                        # someone on the path played our request first; ours was never reused
+                        last_error = "request replayed on the way"
                     else:
                         return resp.status, data
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
