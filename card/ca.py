@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hub.errors import Invalid, NotFound
 from hub.terminal import write_private
 
-from .trust import _UID, ca_dir
+from .trust import UID_PATTERNS, ca_dir
 
 ROLES = ("agent", "ops", "citizen")
 MAX_TRIES = 3
@@ -132,7 +132,7 @@ def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = "
     if role not in ROLES:
         raise Invalid("role must be agent, ops or citizen", "le rôle doit être agent, ops ou citizen")
     audience = audience_of(role)
-    if not _UID[audience].match(uid or ""):
+    if not UID_PATTERNS[audience].match(uid or ""):
         raise Invalid(f"{audience} id {uid!r}: 2 to 32 lower-case letters, digits, . _ or -",
                       f"identifiant {audience} {uid!r} : 2 à 32 minuscules, chiffres, . _ ou -")
     if not re.fullmatch(r"\d{4,8}", pin or ""):

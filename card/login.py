@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hub import ids
 from hub.roles import Principal
 
-from .errors import BadSignature, OtherCard
+from .errors import BadSignature, NoCard, OtherCard
+from .monitor import CardMonitor
 from .piv import PivCard, pin_block
 from .reader import Pcsc
 from .trust import Identity, Trust
@@ -79,7 +80,6 @@ def authenticate(terminal, pin: str, reader: str | None = None, audience: str = 
         name = pcsc.pick(reader)
         state = pcsc.state(name)
         if not state.present:
-            from .errors import NoCard
             raise NoCard(name)
         with pcsc.connect(name) as link:
             card = PivCard(link)
@@ -104,9 +104,7 @@ class CardSession:
 
     def __init__(self, terminal, first: CardLogin, on_lock: Callable[[str], None] | None = None,
                  audience: str = "agent") -> None:
-        from .monitor import CardMonitor
         self.terminal, self.login, self.audience, self.on_lock = terminal, first, audience, on_lock
-        self._monitor_class = CardMonitor
         self.monitor = CardMonitor(first.reader, first.events, self._locked).start()
 
     def _locked(self, reason: str) -> None:
@@ -129,7 +127,7 @@ class CardSession:
             raise OtherCard()
         self.monitor.stop()
         self.login = again
-        self.monitor = self._monitor_class(again.reader, again.events, self._locked).start()
+        self.monitor = CardMonitor(again.reader, again.events, self._locked).start()
         return again.principal
 
     def close(self) -> None:

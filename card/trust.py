@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from .errors import Expired, NoTrust, Revoked, Untrusted, WrongCA
 
 AUDIENCES = {"agent": ("agent", "ops"), "citizen": ("citizen",)}
-_UID = {"agent": re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$"), "citizen": re.compile(r"^[0-9A-Za-z_-]{1,64}$")}
+UID_PATTERNS = {"agent": re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$"), "citizen": re.compile(r"^[0-9A-Za-z_-]{1,64}$")}
 
 
 def ca_dir(home: Path) -> Path:
@@ -134,7 +134,7 @@ class Trust:
             raise bad("has no key usage", "n'a pas d'usage de clé") from None
         uid, role = _attr(cert.subject, NameOID.USER_ID), _attr(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
         name = _attr(cert.subject, NameOID.COMMON_NAME) or uid
-        if uid is None or not _UID[audience].match(uid):
+        if uid is None or not UID_PATTERNS[audience].match(uid):
             raise bad("has no valid UID", "n'a pas d'UID valide")
         if role not in AUDIENCES[audience]:
             raise bad(f"gives the role {role!r}, not one of {', '.join(AUDIENCES[audience])}",

@@ -146,11 +146,7 @@ class VirtualCard:
         if tries == 0:
             return _sw(0x6983)
         pin = cmd.data.rstrip(b"\xff")
-        if not pin.isdigit() or b"\xff" in pin:
-            ok = False
-        else:
-            ok = ca.check_pin(pin.decode(), self.file["pin"])
-        if not ok:
+        if not (pin.isdigit() and ca.check_pin(pin.decode(), self.file["pin"])):
             self.verified = False
             self._save_tries(tries - 1)
             return _sw(0x63C0 | (tries - 1))

@@ -187,3 +187,34 @@ def test_empty_reader_and_unknown_reader_say_so(counter, reader):
     with pytest.raises(NoReader) as unknown:
         authenticate(counter, "1234", "Lecteur inexistant 00 00")
     assert "n'est pas branché" in unknown.value.fr and "Virtual PCD" in unknown.value.en
+
+
+def test_certificate_copied_onto_another_card_is_refused(counter, reader, tmp_path):
+    """A genuine certificate on a card holding another key: the trust checks
+    pass, the signature cannot."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    forged = json.loads(ca.card_path(counter.home, "claire").read_text())
+    forged["key"] = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    (counter.home / "cards" / "forged.json").write_text(json.dumps(forged))
+    reader.insert(counter.home, "forged")
+    with pytest.raises(BadSignature):
+        authenticate(counter, "1234", reader.name)
+
+
+def test_demo_cards_log_in_the_demo_agents(tmp_path, pcscd):
+    from card.demo import insert_demo_card
+    with Terminal.init(tmp_path / "demo", "DEMO-01") as t:
+        inserted = insert_demo_card(t.home)
+        try:
+            assert login.login(t, "1234", inserted.reader) == Principal.agent("agent")
+        finally:
+            inserted.remove()
+        inserted = insert_demo_card(t.home, "ops")
+        try:
+            assert login.login(t, "4321", inserted.reader) == Principal.ops("ops")
+        finally:
+            inserted.remove()
+        with Pcsc() as pcsc:
+            pcsc.wait(inserted.reader, present=False, timeout=5)

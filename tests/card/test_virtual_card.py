@@ -85,3 +85,34 @@ def test_fuzzed_commands_never_crash_the_card_nor_unlock_it(applet, commands):
         answer = applet.process(raw)
         assert 2 <= len(answer) <= 258
     assert not applet.verified  # no random command verifies a PIN it does not know
+
+
+class Hostile:
+    """A card that answers anything at all: the client refuses with a CardError
+    (fr/en) and never fails another way."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self.answers.pop(0) if self.answers else b"\x90\x00"
+
+
+answers = st.lists(st.one_of(
+    st.binary(max_size=260),
+    st.tuples(st.binary(max_size=256), st.sampled_from([0x9000, 0x6100, 0x6110, 0x6C08, 0x63C1, 0x63C0, 0x6983,
+                                                         0x6982, 0x6A82, 0x6F00])).map(
+        lambda t: t[0] + t[1].to_bytes(2, "big"))), max_size=8)
+
+
+@given(answers, st.sampled_from(["select", "certificate", "verify_pin", "pin_tries", "sign"]))
+@settings(max_examples=400, deadline=None)
+def test_client_refuses_any_hostile_answer_cleanly(replies, step):
+    from card.errors import CardError
+    piv = PivCard(Hostile(replies))
+    call = {"select": piv.select, "certificate": piv.certificate, "verify_pin": lambda: piv.verify_pin("1234"),
+            "pin_tries": piv.pin_tries, "sign": lambda: piv.sign(bytes(32))}[step]
+    try:
+        call()
+    except CardError as exc:
+        assert exc.en and exc.fr and exc.code
