@@ -9,10 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from smartcard import scard
-
 from .errors import CardError
-from .reader import Pcsc, _code, _state
+from .reader import Pcsc, _code, _state, scard
 
 POLL_MS = 250
 

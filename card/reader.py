@@ -10,32 +10,34 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from smartcard import scard
-
 from .errors import CardError, CardRemoved, NoCard, NoReader, PcscUnavailable
 
-_DOWN = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_F_COMM_ERROR,
-         scard.SCARD_E_INVALID_HANDLE}
-_NO_READER = {scard.SCARD_E_NO_READERS_AVAILABLE, scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE}
-_NO_CARD = {scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD}
-# NOT_TRANSACTED is what a transmit gets when the card left before pcscd noticed.
-_REMOVED = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD, scard.SCARD_E_NOT_TRANSACTED}
+try:
+    from smartcard import scard
+except ImportError as missing:  # pyscard absent, or libpcsclite.so.1 not installed: say so at login, not at import
+    scard = None
+    _MISSING = str(missing)
 
 
 def _code(rc: int) -> int:
     return rc & 0xFFFFFFFF
 
 
+def _codes(*names: str) -> set[int]:
+    return {_code(getattr(scard, name)) for name in names}
+
+
 def fail(rc: int, reader: str | None = None) -> CardError:
     """The error for a PC/SC return code."""
     rc = _code(rc)
-    if rc in {_code(c) for c in _DOWN}:
+    if rc in _codes("SCARD_E_NO_SERVICE", "SCARD_E_SERVICE_STOPPED", "SCARD_F_COMM_ERROR", "SCARD_E_INVALID_HANDLE"):
         return PcscUnavailable(scard.SCardGetErrorMessage(rc))
-    if rc in {_code(c) for c in _NO_READER}:
+    if rc in _codes("SCARD_E_NO_READERS_AVAILABLE", "SCARD_E_UNKNOWN_READER", "SCARD_E_READER_UNAVAILABLE"):
         return NoReader(reader)
-    if rc in {_code(c) for c in _NO_CARD}:
+    if rc in _codes("SCARD_E_NO_SMARTCARD", "SCARD_W_UNPOWERED_CARD", "SCARD_W_UNRESPONSIVE_CARD"):
         return NoCard(reader)
-    if rc in {_code(c) for c in _REMOVED}:
+    # NOT_TRANSACTED is what a transmit gets when the card left before pcscd noticed.
+    if rc in _codes("SCARD_W_REMOVED_CARD", "SCARD_W_RESET_CARD", "SCARD_E_NOT_TRANSACTED"):
         return CardRemoved()
     message = scard.SCardGetErrorMessage(rc)
     return CardError(f"smart-card service error: {message} ({rc:08X})",
@@ -54,6 +56,9 @@ class Pcsc:
     """One PC/SC context. Not thread-safe: each thread makes its own."""
 
     def __init__(self) -> None:
+        if scard is None:
+            raise PcscUnavailable(f"pyscard cannot load the PC/SC library ({_MISSING}); "
+                                  "install libpcsclite1 and run `bash scripts/bootstrap`")
         rc, self.context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if rc != scard.SCARD_S_SUCCESS:
             raise fail(rc)

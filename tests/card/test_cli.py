@@ -118,3 +118,17 @@ def test_pcscd_down_gives_a_clear_message_and_the_cli_still_works(home, tmp_path
     status = run_cli("card", "status", home=home)
     assert status.returncode == 1 and "smart-card service (pcscd) is not running" in status.stderr
     assert run_cli("services", home=home).returncode == 0
+
+
+def test_missing_pcsc_library_is_a_clear_refusal_not_a_crash(tmp_path):
+    """Where libpcsclite1 (or pyscard) is missing, importing the login still
+    works and a login says what to install."""
+    code = ("import sys; sys.modules['smartcard'] = None\n"
+            "from card.login import login\n"
+            "from card.errors import PcscUnavailable\n"
+            "from hub.terminal import Terminal\n"
+            f"t = Terminal.init({str(tmp_path / 'h')!r}, 'M1')\n"
+            "try:\n    login(t, '1234')\nexcept PcscUnavailable as e:\n    print(e.en)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "install libpcsclite1" in done.stdout
