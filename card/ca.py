@@ -133,8 +133,11 @@ def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = "
         raise Invalid("role must be agent, ops or citizen", "le rôle doit être agent, ops ou citizen")
     audience = audience_of(role)
     if not UID_PATTERNS[audience].match(uid or ""):
-        raise Invalid(f"{audience} id {uid!r}: 2 to 32 lower-case letters, digits, . _ or -",
-                      f"identifiant {audience} {uid!r} : 2 à 32 minuscules, chiffres, . _ ou -")
+        if audience == "agent":
+            raise Invalid(f"agent id {uid!r}: 2 to 32 lower-case letters, digits, . _ or -",
+                          f"identifiant agent {uid!r} : 2 à 32 minuscules, chiffres, . _ ou -")
+        raise Invalid(f"citizen id {uid!r}: 1 to 64 letters, digits, _ or -",
+                      f"identifiant citoyen {uid!r} : 1 à 64 lettres, chiffres, _ ou -")
     if not re.fullmatch(r"\d{4,8}", pin or ""):
         raise Invalid("a PIN is 4 to 8 digits", "un code PIN compte 4 à 8 chiffres")
     if not (name or "").strip():

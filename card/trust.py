@@ -6,7 +6,9 @@ certificate: UID is the agent (or citizen) id, OU the role, CN the name.
 The terminal's home holds what it trusts: ``ca/agent-ca.pem`` and
 ``ca/agent-ca.crl`` (and ``citizen-ca.*``). A missing or badly signed
 revocation list refuses every login: a terminal that cannot tell a revoked
-card from a good one must not guess.
+card from a good one must not guess. A list past its ``next_update`` is still
+used: during an incident the terminal may be cut off from IT for weeks, and the
+last list it holds is the best it knows.
 """
 
 from __future__ import annotations
