@@ -34,6 +34,12 @@ class BeffroiApp(Translated, App):
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode
 
+    def shown_path(self, path: Path) -> str:
+        """A file of the home as the screen shows it; tests set ``home_label``
+        so screenshots do not carry a temporary directory."""
+        label = getattr(self, "home_label", None)
+        return str(path) if label is None else str(Path(label) / Path(path).relative_to(self.terminal.home))
+
     def now(self) -> dt.datetime:
         return self.clock()
 

@@ -12,6 +12,8 @@ from typing import Protocol
 from hub.roles import Principal
 from hub.terminal import Terminal
 
+from .i18n import N_
+
 
 class LoginMethod(Protocol):
     #: What the secret field is called on screen (marked for translation).
@@ -22,7 +24,7 @@ class LoginMethod(Protocol):
 
 
 class PinLogin:
-    secret_label = "PIN"
+    secret_label = N_("PIN")
 
     def login(self, terminal: Terminal, agent_id: str, secret: str) -> Principal:
         return terminal.session(Principal.system()).agents.login(agent_id.strip(), secret)

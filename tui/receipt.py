@@ -19,7 +19,15 @@ from hub.clock import millis
 from hub.ids import format_tracking_code
 
 from . import i18n
-from .i18n import _
+from .i18n import N_, _
+
+METHOD_WORDS = {"cash": N_("cash"), "card": N_("card"), "cheque": N_("cheque")}
+
+
+def method_word(method: str) -> str:
+    word = METHOD_WORDS.get(method, method)
+    return _(word)
+
 
 # fpdf2's core fonts are Latin-1: keep accents, spell out what they cannot draw.
 _LATIN1 = str.maketrans({"\u202f": " ", "\xa0": " ", "€": "EUR", "’": "'", "–": "-", "—": "-"})
@@ -33,7 +41,7 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Pa
     """Write the receipt of one payment (or refund) and return its path."""
     service = terminal.catalog.get(case["service"])
     paid_at = dt.datetime.fromtimestamp(millis(payment["hlc"]) / 1000, dt.timezone.utc)
-    pdf = FPDF(format="A5")
+    pdf = FPDF(format=(148, 210))
     pdf.set_title(f"{_('Receipt')} {payment['receipt_number']}")
     pdf.set_creation_date(paid_at)
     pdf.add_page()
@@ -46,7 +54,7 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Pa
         (_("Date"), i18n.when(paid_at)),
         (_("Service"), i18n.pick(service.names)),
         (_("Amount"), ("- " if payment.get("refund_of") else "") + i18n.money(payment["amount_cents"])),
-        (_("Method"), _(payment["method"])),
+        (_("Method"), method_word(payment["method"])),
         (_("Tracking code"), format_tracking_code(case["tracking_code"])),
     ]
     for label, value in lines:

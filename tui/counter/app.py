@@ -14,7 +14,7 @@ from textual.binding import Binding
 from hub.roles import Principal
 
 from ..base import BeffroiApp
-from ..i18n import _
+from ..i18n import N_, _
 from ..login import LoginMethod, PinLogin
 from .screens.case import CaseScreen
 from .screens.citizen import CitizenScreen
@@ -31,7 +31,7 @@ HERE = Path(__file__).parent
 class CounterApp(BeffroiApp):
     TITLE = "Beffroi"
     CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "counter.tcss"]
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    BINDINGS = [Binding("ctrl+q", "quit", N_("Quit"), show=False)]
 
     def __init__(self, home, lang: str = "fr", login_method: LoginMethod | None = None, **kwargs) -> None:
         super().__init__(home, lang, **kwargs)

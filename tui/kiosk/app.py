@@ -17,6 +17,7 @@ from textual.theme import Theme
 from hub.roles import Principal
 
 from .. import i18n
+from ..i18n import N_
 from ..base import BeffroiApp
 from .screens.check import CheckScreen
 from .screens.request import KioskServicesScreen
@@ -35,7 +36,7 @@ CONTRAST = Theme(
 class KioskApp(BeffroiApp):
     TITLE = "Beffroi"
     CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "kiosk.tcss"]
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    BINDINGS = [Binding("ctrl+q", "quit", N_("Quit"), show=False)]
     ENABLE_COMMAND_PALETTE = False   # citizens get big buttons, not a command line
 
     def __init__(self, home, lang: str = "fr", idle_seconds: float = 90.0, kiosk_id: str | None = None,

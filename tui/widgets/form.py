@@ -71,11 +71,11 @@ class ServiceForm(FieldErrors):
             yield Label(i18n.pick(field.label) + mark, classes="field-label")
             if field.type == "choice":
                 options = [(i18n.pick(names), code) for code, names in field.spec["choices"].items()]
-                yield Select(options, id=f"field-{field.key}", prompt=_("Choose…"))
+                yield Select(options, id=f"field-{field.key}", prompt=_("Choose…"), compact=True)
             elif field.type == "boolean":
                 yield Checkbox(_("Yes"), id=f"field-{field.key}")
             else:
-                yield Entry(id=f"field-{field.key}", placeholder=HINTS.get(field.type, ""))
+                yield Entry(id=f"field-{field.key}", placeholder=HINTS.get(field.type, ""), compact=True)
             error = Static("", id=f"error-{field.key}", classes="field-error")
             error.display = False
             yield error

@@ -12,7 +12,7 @@ from hub.errors import HubError
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
@@ -26,9 +26,9 @@ EVENT_WORDS = {
 
 class CaseScreen(Page):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("f8", "pay", "Payment"),
-        Binding("ctrl+n", "focus_note", "Add a note"),
+        Binding("escape", "app.pop_screen", N_("Back")),
+        Binding("f8", "pay", N_("Payment")),
+        Binding("ctrl+n", "focus_note", N_("Add a note")),
     ]
 
     def __init__(self, case_id: str) -> None:
@@ -59,7 +59,6 @@ class CaseScreen(Page):
 
     def on_mount(self) -> None:
         self.query_one("#timeline", DataTable).add_columns(_("When"), _("Who"), _("What"))
-        self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -83,6 +82,8 @@ class CaseScreen(Page):
                 value = case["fields"][field.key]
                 if field.type == "choice":
                     value = i18n.pick(field.spec["choices"].get(value, {"fr": value}))
+                elif field.type == "date":
+                    value = i18n.day_short(value)
                 elif isinstance(value, dict):
                     value = " ".join(str(v) for v in value.values())
                 lines = f"{i18n.pick(field.label)} : {value}"
@@ -91,7 +92,7 @@ class CaseScreen(Page):
         moves = self.query_one("#moves", Horizontal)
         moves.remove_children()
         if case["allowed"]:
-            moves.mount_all([Button(catalog.status_label(s, lang), id=f"move-{s}") for s in case["allowed"]])
+            moves.mount_all([Button(catalog.status_label(s, lang), name=s, classes="move") for s in case["allowed"]])
         else:
             moves.mount(Static(_("Final status: no further move."), classes="muted"))
         agents = session.agents.list()
@@ -145,8 +146,8 @@ class CaseScreen(Page):
         self.reload()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id and event.button.id.startswith("move-"):
-            self.act(self.app.session.cases.move, self.case_id, event.button.id.removeprefix("move-"))
+        if event.button.has_class("move"):
+            self.act(self.app.session.cases.move, self.case_id, event.button.name)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.value is Select.BLANK:
@@ -162,10 +163,7 @@ class CaseScreen(Page):
             event.input.value = ""
 
     def action_pay(self) -> None:
-        if self.case["fee_cents"] > self.case["paid_cents"]:
-            self.app.take_payment(self.case_id)
-        else:
-            self.notify(_("Nothing to pay on this request."))
+        self.app.take_payment(self.case_id)
 
     def action_focus_note(self) -> None:
         self.query_one("#note").focus()

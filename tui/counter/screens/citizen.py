@@ -10,7 +10,8 @@ from textual.widgets import DataTable, Footer, Label, Static
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
+from ...receipt import method_word
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
 
@@ -30,9 +31,9 @@ def identity_lines(c: dict) -> str:
 
 class CitizenScreen(Page):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("f7", "new_request", "New request"),
-        Binding("f5", "edit", "Edit identity"),
+        Binding("escape", "app.pop_screen", N_("Back")),
+        Binding("f7", "new_request", N_("New request")),
+        Binding("f5", "edit", N_("Edit identity")),
     ]
 
     def __init__(self, citizen_id: str) -> None:
@@ -58,7 +59,6 @@ class CitizenScreen(Page):
         self.query_one("#cases", DataTable).add_columns(_("Tracking code"), _("Service"), _("Status"), _("Opened"))
         self.query_one("#payments", DataTable).add_columns(_("Receipt"), _("Amount"), _("Method"), _("Date"))
         self.query_one("#vault", DataTable).add_columns(_("Document"), _("Kind"), _("Size"), _("Deposited"))
-        self.reload()
         self.query_one("#cases").focus()
 
     def on_screen_resume(self) -> None:
@@ -78,7 +78,7 @@ class CitizenScreen(Page):
         payments.clear()
         for p in session.payments.for_citizen(self.citizen_id):
             sign = "-" if p["kind"] != "payment" else ""
-            payments.add_row(p["receipt_number"], sign + i18n.money(p["amount_cents"]), _(p["method"]),
+            payments.add_row(p["receipt_number"], sign + i18n.money(p["amount_cents"]), method_word(p["method"]),
                              i18n.hlc_time(p["hlc"]), key=p["id"])
         vault = self.query_one("#vault", DataTable)
         vault.clear()

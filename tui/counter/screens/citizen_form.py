@@ -27,7 +27,7 @@ FIELDS = [
 
 
 class CitizenFormScreen(Page):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [Binding("escape", "app.pop_screen", N_("Cancel")), Binding("ctrl+s", "save", N_("Save"))]
 
     def __init__(self, citizen: dict | None = None) -> None:
         super().__init__()
@@ -45,7 +45,7 @@ class CitizenFormScreen(Page):
                     value = (self.citizen or {}).get(key) or ""
                     if key == "birth_date" and value:
                         value = i18n.day_short(value) if i18n.lang() == "fr" else value
-                    yield Entry(value, id=f"field-{key}")
+                    yield Entry(value, id=f"field-{key}", compact=True)
                     error = Static("", id=f"error-{key}", classes="field-error")
                     error.display = False
                     yield error
@@ -101,3 +101,4 @@ class CitizenFormScreen(Page):
                          f"{c.get('address') or ''} {c.get('postcode') or ''}")
         lines.append(_("Check the existing record (Escape, then search); press Save again to register anyway."))
         self.query_one("#duplicates", Static).update("\n".join(lines))
+        self.query_one("#duplicates").scroll_visible()

@@ -10,13 +10,13 @@ from textual.widgets import DataTable, Footer, Label, Static
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
 
 
 class ConflictsScreen(Page):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", N_("Back"))]
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
@@ -27,8 +27,7 @@ class ConflictsScreen(Page):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(_("When"), _("Request"), _("Move wanted"), _("Status found"), _("Detail"))
-        self.reload()
+        table.add_columns(_("When"), _("Request"), _("Move wanted"), _("Status found"))
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -42,7 +41,7 @@ class ConflictsScreen(Page):
             case = session.cases.get(c["case_id"])
             wanted = " → ".join(catalog.status_label(s, lang) for s in (c["wanted_from"], c["wanted_to"]) if s)
             table.add_row(i18n.hlc_time(c["hlc"]), format_tracking_code(case["tracking_code"]), wanted,
-                          catalog.status_label(c["found"] or "", lang), c["detail"], key=c["case_id"])
+                          catalog.status_label(c["found"] or "", lang), key=c["case_id"])
         self.query_one("#conflicts-note", Static).update(
             _("No conflict: every terminal's work agrees.") if not rows
             else _("Enter opens the request; both moves are kept in its timeline."))

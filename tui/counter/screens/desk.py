@@ -10,7 +10,7 @@ from textual.widgets import Button, DataTable, Footer, Label, Static
 from hub.errors import HubError
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
@@ -52,12 +52,12 @@ class QueuePanel(Vertical):
 
 class DeskScreen(Page):
     BINDINGS = [
-        Binding("f2", "call_next", "Call next"),
-        Binding("f3", "no_show", "No-show"),
-        Binding("f4", "served", "Served"),
-        Binding("f5", "register", "New citizen"),
-        Binding("f6", "app.conflicts", "Conflicts"),
-        Binding("ctrl+o", "app.sign_out", "Sign out"),
+        Binding("f2", "call_next", N_("Call next")),
+        Binding("f3", "no_show", N_("No-show")),
+        Binding("f4", "served", N_("Served")),
+        Binding("f5", "register", N_("New citizen")),
+        Binding("f6", "app.conflicts", N_("Conflicts")),
+        Binding("ctrl+o", "app.sign_out", N_("Sign out")),
     ]
 
     def __init__(self) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.widgets import Button, Footer, Label, Static
 
 from hub.errors import HubError
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
 
 class LoginScreen(Page):
-    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+    BINDINGS = [Binding("ctrl+q", "app.quit", N_("Quit"))]
 
     def compose(self) -> ComposeResult:
         method = self.app.login_method

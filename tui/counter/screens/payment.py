@@ -15,12 +15,9 @@ from hub.payments import METHODS
 
 from ... import i18n
 from ...i18n import N_, _
-from ...receipt import write_receipt
+from ...receipt import method_word, write_receipt
 from ...widgets.entry import Entry
 from ...widgets.page import Dialog
-
-METHOD_WORDS = {"cash": N_("cash"), "card": N_("card"), "cheque": N_("cheque")}
-
 
 def parse_amount(text: str) -> int | None:
     """Cents from what an agent types: 12, 12,50, 12.50 or 12,50 €."""
@@ -36,7 +33,7 @@ def amount_input(cents: int) -> str:
 
 
 class PaymentScreen(Dialog):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "pay", "Take the payment")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel")), Binding("ctrl+s", "pay", N_("Take the payment"))]
 
     def __init__(self, case: dict) -> None:
         super().__init__()
@@ -51,11 +48,11 @@ class PaymentScreen(Dialog):
             yield Static(f"{i18n.pick(service.names)} — {format_tracking_code(case['tracking_code'])}")
             yield Static(_("Due: {amount}").format(amount=i18n.money(due)), classes="big")
             yield Label(_("Amount received"), classes="field-label")
-            yield Entry(amount_input(max(due, 0)), id="amount")
+            yield Entry(amount_input(due) if due > 0 else "", id="amount", placeholder="0,00")
             yield Label(_("Method"), classes="field-label")
             with RadioSet(id="method"):
                 for i, method in enumerate(METHODS):
-                    yield RadioButton(_(METHOD_WORDS[method]), value=i == 0, id=f"method-{method}")
+                    yield RadioButton(method_word(method), value=i == 0, id=f"method-{method}")
             yield Static("", id="payment-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(_("Take the payment"), id="pay", variant="primary")
@@ -94,7 +91,7 @@ class PaymentScreen(Dialog):
 
 
 class ReceiptScreen(Dialog):
-    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("enter", "dismiss", "Close")]
+    BINDINGS = [Binding("escape", "dismiss", N_("Close")), Binding("enter", "dismiss", N_("Close"))]
 
     def __init__(self, payment: dict, path) -> None:
         super().__init__()
@@ -105,10 +102,10 @@ class ReceiptScreen(Dialog):
         with Vertical(id="dialog"):
             yield Label(_("Payment recorded"), classes="title")
             yield Static(_("Receipt {number}: {amount} ({method})").format(
-                number=p["receipt_number"], amount=i18n.money(p["amount_cents"]), method=_(METHOD_WORDS[p["method"]])),
+                number=p["receipt_number"], amount=i18n.money(p["amount_cents"]), method=method_word(p["method"])),
                 classes="big")
             yield Label(_("Receipt saved as:"))
-            yield Static(str(self.path), id="receipt-path")
+            yield Static(self.app.shown_path(self.path), id="receipt-path")
             yield Button(_("Close"), id="close", variant="primary")
 
     def on_button_pressed(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Digits, Footer, Label, OptionList, Static
+from textual.widgets import Button, Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hub.catalog import Service
@@ -18,6 +18,7 @@ from ... import i18n
 from ...i18n import N_, _
 from ...mode import read_mode
 from ...widgets.banner import ModeBanner
+from ...widgets.big import BigCode
 from ...widgets.form import DocumentChecklist, ServiceForm
 from ...widgets.page import Dialog, Page
 
@@ -34,7 +35,7 @@ class ServiceScreen(Page):
     """Step 1: which service. In isolated mode, services that need an upstream
     system are not offered."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", N_("Back"))]
 
     def __init__(self, citizen: dict) -> None:
         super().__init__()
@@ -65,7 +66,7 @@ class ServiceScreen(Page):
 class RequestScreen(Page):
     """Step 2: the service's form, documents checklist and fee."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("ctrl+s", "review", "Review")]
+    BINDINGS = [Binding("escape", "app.pop_screen", N_("Back")), Binding("ctrl+s", "review", N_("Review"))]
 
     def __init__(self, citizen: dict, service: Service) -> None:
         super().__init__()
@@ -141,7 +142,7 @@ def _shown(value) -> str:
 class ConfirmScreen(Dialog):
     """Step 3: everything the citizen asked for, read back before it is recorded."""
 
-    BINDINGS = [Binding("escape", "cancel", "Correct"), Binding("ctrl+s", "confirm", "Confirm")]
+    BINDINGS = [Binding("escape", "cancel", N_("Correct")), Binding("ctrl+s", "confirm", N_("Confirm"))]
 
     def __init__(self, service: Service, clean: dict, missing: list[str]) -> None:
         super().__init__()
@@ -184,9 +185,9 @@ class TrackingScreen(Page):
     out or copy down."""
 
     BINDINGS = [
-        Binding("escape", "done", "Done"),
-        Binding("f8", "pay", "Payment"),
-        Binding("f9", "open_case", "Open the case"),
+        Binding("escape", "done", N_("Done")),
+        Binding("f8", "pay", N_("Payment")),
+        Binding("f9", "open_case", N_("Open the case")),
     ]
 
     def __init__(self, case: dict) -> None:
@@ -200,11 +201,11 @@ class TrackingScreen(Page):
             service = self.app.terminal.catalog.get(case["service"])
             yield Label(_("Request recorded: {service}").format(service=i18n.pick(service.names)), classes="title")
             yield Label(_("Tracking code"))
-            yield Digits(format_tracking_code(case["tracking_code"]), id="tracking-code")
+            yield BigCode(format_tracking_code(case["tracking_code"]), id="tracking-code")
             yield Label(_(VERIFY_KINDS.get(case["verify_kind"], N_("Verification code"))))
-            yield Digits(case["verify_value"], id="verify-value")
+            yield BigCode(case["verify_value"], id="verify-value")
             due = case["fee_cents"] - case["paid_cents"]
-            yield Static(_("To pay: {amount} (F8)").format(amount=i18n.money(due)) if due > 0 else _("Nothing to pay."),
+            yield Static(_("To pay: {amount} (F8)").format(amount=i18n.money(due)) if due > 0 else _("Nothing due (F8 takes a payment all the same)."),
                          classes="big")
             yield Static(_("Give the citizen both: they check the request at a kiosk or online with them."),
                          classes="muted")

@@ -14,14 +14,14 @@ from hub.errors import HubError
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
 
 class CheckScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home"))]
 
     def compose(self) -> ComposeResult:
         yield ModeBanner()

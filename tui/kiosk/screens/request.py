@@ -7,21 +7,22 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Button, Digits, Footer, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from hub.catalog import Service
 from hub.errors import FormErrors, HubError
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
+from ...widgets.big import BigCode
 from ...widgets.form import ServiceForm
 from ...widgets.page import Page
 
 
 class KioskServicesScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home"))]
 
     def compose(self) -> ComposeResult:
         yield ModeBanner()
@@ -41,7 +42,7 @@ class KioskServicesScreen(Page):
 
 
 class KioskRequestScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home"), Binding("ctrl+s", "send", "Send")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home")), Binding("ctrl+s", "send", N_("Send"))]
 
     def __init__(self, service: Service) -> None:
         super().__init__()
@@ -83,7 +84,7 @@ class KioskRequestScreen(Page):
 
 
 class KioskFiledScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home"))]
 
     def __init__(self, case: dict) -> None:
         super().__init__()
@@ -94,9 +95,9 @@ class KioskFiledScreen(Page):
         with Vertical(id="kiosk-body"):
             yield Static(_("Your request is recorded. Write down these two codes:"), classes="question")
             yield Label(_("Tracking code"))
-            yield Digits(format_tracking_code(self.case["tracking_code"]), id="tracking-code")
+            yield BigCode(format_tracking_code(self.case["tracking_code"]), id="tracking-code")
             yield Label(_("Verification code"))
-            yield Digits(self.case["verify_value"], id="verify-value")
+            yield BigCode(self.case["verify_value"], id="verify-value")
             yield Button(_("Done"), id="done", variant="primary", classes="choice")
         yield Footer()
 

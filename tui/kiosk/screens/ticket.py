@@ -5,19 +5,20 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Button, Digits, Footer, Static
+from textual.widgets import Button, Footer, Static
 
 from hub.errors import HubError
 
 from ... import i18n
-from ...i18n import _
+from ...i18n import N_, _
 from ...ticket import write_ticket
 from ...widgets.banner import ModeBanner
+from ...widgets.big import BigCode
 from ...widgets.page import Page
 
 
 class TicketScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home"))]
 
     def compose(self) -> ComposeResult:
         yield ModeBanner()
@@ -41,7 +42,7 @@ class TicketScreen(Page):
 
 
 class TicketIssuedScreen(Page):
-    BINDINGS = [Binding("escape", "app.home", "Home"), Binding("enter", "app.home", "Home")]
+    BINDINGS = [Binding("escape", "app.home", N_("Home")), Binding("enter", "app.home", N_("Home"))]
 
     def __init__(self, ticket: dict, path) -> None:
         super().__init__()
@@ -51,11 +52,11 @@ class TicketIssuedScreen(Page):
         yield ModeBanner()
         with Vertical(id="kiosk-body"):
             yield Static(_("Your ticket number"), classes="question")
-            yield Digits(self.ticket["label"], id="ticket-number")
+            yield BigCode(self.ticket["label"], id="ticket-number")
             family = i18n.pick(self.app.terminal.catalog.families[self.ticket["family"]])
             yield Static(_("{family}: please take your ticket and wait to be called.").format(family=family),
                          classes="answer")
-            yield Static(_("Printed ticket: {path}").format(path=self.path.name), id="ticket-file", classes="muted")
+            yield Static(_("Printed ticket: {path}").format(path=self.app.shown_path(self.path)), id="ticket-file", classes="muted")
             yield Button(_("Done"), id="done", variant="primary", classes="choice")
         yield Footer()
 

@@ -7,17 +7,17 @@ from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.widgets import Button, Footer, Static
 
-from ...i18n import _
+from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
 
 
 class WelcomeScreen(Page):
     BINDINGS = [
-        Binding("1", "app.ticket", "Queue ticket"),
-        Binding("2", "app.check", "Follow a request"),
-        Binding("3", "app.file", "Report or request"),
-        Binding("l", "app.switch_lang", "Français / English"),
+        Binding("1", "app.ticket", N_("Queue ticket")),
+        Binding("2", "app.check", N_("Follow a request")),
+        Binding("3", "app.file", N_("Report or request")),
+        Binding("l", "app.switch_lang", N_("Français / English")),
     ]
 
     def compose(self) -> ComposeResult:

@@ -1,0 +1,173 @@
+"""Every screen of the counter and the kiosk, in online and isolated mode, in
+French, and every one again in English (online). Screenshots are SVGs under
+``__snapshots__``; update them with ``pytest tests/tui --snapshot-update``
+after checking the change by eye."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.counter.app import CounterApp
+from tui.kiosk.app import KioskApp
+
+from .conftest import SIZE, frozen_clock, set_mode
+
+
+async def sign_in(pilot) -> None:
+    await pilot.press(*"agent", "enter", *"1234", "enter")
+    await pilot.pause()
+
+
+async def open_helene(pilot) -> None:
+    await sign_in(pilot)
+    await pilot.press(*"helene dupont", "enter", "enter")
+    await pilot.pause()
+
+
+async def login(pilot) -> None:
+    await pilot.press(*"agent", "enter", *"9999", "enter")   # a wrong PIN shows the tries left
+
+
+async def desk(pilot) -> None:
+    await sign_in(pilot)
+    await pilot.press("f2")           # call the first ticket
+    await pilot.press(*"dupont")
+
+
+async def citizen(pilot) -> None:
+    await open_helene(pilot)
+
+
+async def citizen_form(pilot) -> None:
+    await sign_in(pilot)
+    await pilot.press("f5")
+    await pilot.press(*"Hélène", "enter", *"Dupont", "enter", *"12/03/1985", "enter", "enter", *"49000")
+    await pilot.press("ctrl+s")       # the hub finds Hélène Dupont already registered
+
+
+async def services(pilot) -> None:
+    await open_helene(pilot)
+    await pilot.press("f7")
+
+
+async def request(pilot) -> None:
+    await services(pilot)
+    pilot.app.screen.query_one("#services").highlighted = 1   # acte-naissance
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(*"Dupont", "tab", "tab", *"31/02/1985", "tab")   # a date that does not exist
+
+
+async def _filled_bill(pilot) -> None:
+    await services(pilot)
+    codes = [o.id for o in pilot.app.screen.query_one("#services")._options]
+    pilot.app.screen.query_one("#services").highlighted = codes.index("facture-municipale")
+    await pilot.press("enter")
+    await pilot.pause()
+    form = pilot.app.screen
+    form.query_one("#field-bill_kind").value = "garderie"
+    form.query_one("#field-bill_reference").value = "FAC-2026-00077"
+    form.query_one("#field-amount_cents").value = "1890"
+    await pilot.pause()
+
+
+async def confirm(pilot) -> None:
+    await _filled_bill(pilot)
+    await pilot.press("ctrl+s")
+
+
+async def tracking(pilot) -> None:
+    await confirm(pilot)
+    await pilot.press("ctrl+s")
+
+
+async def payment(pilot) -> None:
+    await tracking(pilot)
+    await pilot.press("f8")
+
+
+async def receipt(pilot) -> None:
+    await payment(pilot)
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+
+
+async def case(pilot) -> None:
+    await open_helene(pilot)
+    table = pilot.app.screen.query_one("#cases")
+    table.move_cursor(row=[str(k.value) for k in table.rows].index(pilot.app.city["birth"]["id"]))
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def conflicts(pilot) -> None:
+    await sign_in(pilot)
+    await pilot.press("f6")
+
+
+async def welcome(pilot) -> None:
+    await pilot.pause()
+
+
+async def ticket(pilot) -> None:
+    await pilot.press("1")
+
+
+async def ticket_issued(pilot) -> None:
+    await pilot.press("1")
+    await pilot.pause()
+    await pilot.press("tab", "tab", "enter")
+
+
+async def check(pilot) -> None:
+    code = pilot.app.city["report"]["tracking_code"]
+    await pilot.press("2", *code, "enter", *"1985", "enter")
+
+
+async def check_refused(pilot) -> None:
+    code = pilot.app.city["report"]["tracking_code"]
+    await pilot.press("2", *code, "enter", *"1999", "enter")
+
+
+async def kiosk_services(pilot) -> None:
+    await pilot.press("3")
+
+
+async def kiosk_request(pilot) -> None:
+    await pilot.press("3")
+    await pilot.pause()
+    await pilot.press("tab", "enter")       # signalement
+    await pilot.pause()
+    await pilot.press("ctrl+s")                    # every required field flagged
+
+
+async def kiosk_filed(pilot) -> None:
+    await pilot.press("3")
+    await pilot.pause()
+    await pilot.press("tab", "enter")
+    await pilot.pause()
+    form = pilot.app.screen
+    form.query_one("#field-category").value = "mobilier"
+    form.query_one("#field-location").value = "place de la Mairie"
+    form.query_one("#field-description").value = "Banc cassé"
+    await pilot.press("ctrl+s")
+
+
+COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
+           conflicts]
+KIOSK = [welcome, ticket, ticket_issued, check, check_refused, kiosk_services, kiosk_request, kiosk_filed]
+CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolated")] + \
+        [(s, "online", "en") for s in COUNTER + KIOSK]
+
+
+@pytest.mark.parametrize("scenario,mode,lang", CASES,
+                         ids=[f"{s.__name__}-{m}-{lang}" for s, m, lang in CASES])
+def test_screen(snap_compare, city, scenario, mode, lang):
+    home, data = city
+    if mode != "online":
+        set_mode(home, mode)
+    kind = KioskApp if scenario in KIOSK else CounterApp
+    app = kind(home, lang, clock=frozen_clock, blink=False)
+    app.city = data
+    app.home_label = "/var/lib/beffroi"
+    assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
