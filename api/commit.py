@@ -52,8 +52,14 @@ class GroupTerminal(Terminal):
 
 
 class Committer:
-    """Runs write functions on one thread that owns the writing connection,
-    gathering those that queue up into one group commit."""
+    """Runs write functions in groups, one transaction per group.
+
+    The Python work of each write runs on the event loop (it is short, and one
+    thread avoids trading the GIL back and forth); waiting for the write lock
+    (BEGIN IMMEDIATE, when another process writes the same home) and for the
+    disk (COMMIT) runs on a helper thread, so the loop keeps parsing requests
+    meanwhile, and those requests form the next group.
+    """
 
     def __init__(self, terminal: GroupTerminal) -> None:
         self.terminal = terminal
@@ -71,36 +77,45 @@ class Committer:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
+        conn = self.terminal.conn
         while self.pending:
             batch, self.pending = self.pending[:GROUP_LIMIT], self.pending[GROUP_LIMIT:]
             try:
-                outcomes = await loop.run_in_executor(self.pool, self._commit, [fn for fn, _ in batch])
-            except BaseException as exc:  # the COMMIT itself failed: nothing of the group is stored
+                await loop.run_in_executor(self.pool, conn.execute, "BEGIN IMMEDIATE")
+            except BaseException as exc:  # the home stayed locked: nothing of the group was tried
+                self._settle(batch, [(False, exc)] * len(batch))
+                continue
+            outcomes = self._apply([fn for fn, _ in batch])
+            try:
+                await loop.run_in_executor(self.pool, conn.execute, "COMMIT")
+            except BaseException as exc:  # the COMMIT failed: nothing of the group is stored
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 outcomes = [(False, exc)] * len(batch)
-            for (_, future), (ok, value) in zip(batch, outcomes):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            self._settle(batch, outcomes)
 
-    def _commit(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    def _apply(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
-        with self.terminal.group():
+        self.terminal._group = True
+        try:
             for fn in fns:
                 try:
                     outcomes.append((True, fn()))
                 except Exception as exc:  # refused alone: its savepoint is rolled back
-                    if self.terminal.conn.in_transaction is False:
-                        raise
                     outcomes.append((False, exc))
+        finally:
+            self.terminal._group = False
         return outcomes
 
-    async def call(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on the writing thread outside any group (reads that must
-        see this connection's view, maintenance)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+    @staticmethod
+    def _settle(batch, outcomes) -> None:
+        for (_, future), (ok, value) in zip(batch, outcomes):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
