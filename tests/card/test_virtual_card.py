@@ -116,3 +116,10 @@ def test_client_refuses_any_hostile_answer_cleanly(replies, step):
         call()
     except CardError as exc:
         assert exc.en and exc.fr and exc.code
+
+
+def test_a_card_without_the_piv_applet_says_so():
+    from card.errors import NotPiv
+    with pytest.raises(NotPiv) as refused:
+        PivCard(Hostile([b"\x6a\x82"])).select()
+    assert "pas d'application PIV" in refused.value.fr and "6A82" in refused.value.en
