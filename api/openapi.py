@@ -57,8 +57,21 @@ def path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
 
 
-def hub_paths() -> dict[str, Any]:
-    citizen_props = {k: {"type": "string"} for k in CITIZEN_FIELDS}
+CITIZEN_INPUT = {
+    "first_name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "last_name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "birth_date": {"type": "string", "format": "date", "description": "YYYY-MM-DD or DD/MM/YYYY, in the past"},
+    "postcode": {"type": "string", "pattern": "^[0-9]{5}$"},
+    "phone": {"type": "string", "pattern": "^0[1-9][0-9]{8}$"},
+    "address": {"type": "string", "maxLength": 200},
+    "email": {"type": "string", "format": "email"},
+}
+
+
+def hub_paths(catalog) -> dict[str, Any]:
+    citizen_props = {k: CITIZEN_INPUT.get(k, {"type": "string"}) for k in CITIZEN_FIELDS}
+    services = sorted(s.code for s in catalog)
+    families = sorted(catalog.families)
     p = "/api/v1"
     return {
         f"{p}/health": {"get": {"operationId": "health", "summary": "Is the server up (no key needed)",
@@ -94,7 +107,7 @@ def hub_paths() -> dict[str, Any]:
         f"{p}/cases": {"post": secured({
             "operationId": "openCase", "summary": "Open a case (agents: for a citizen; kiosks: kiosk services only)",
             "requestBody": body({"type": "object", "additionalProperties": False, "required": ["service"],
-                                 "properties": {"service": {"type": "string"},
+                                 "properties": {"service": {"type": "string", "enum": services},
                                                 "citizen_id": nullable("string"),
                                                 "fields": {"type": "object"},
                                                 "contact": {"type": "object", "maxProperties": 10,
@@ -133,7 +146,7 @@ def hub_paths() -> dict[str, Any]:
             "get": secured({"operationId": "waitingTickets", "summary": "Tickets waiting today (agents)",
                             "responses": answers(200, {"type": "array", "items": ref("Ticket")})}),
             "post": secured({"operationId": "issueTicket", "summary": "Issue a queue ticket for a service family",
-                             "requestBody": body(obj(["family"], family={"type": "string"})),
+                             "requestBody": body(obj(["family"], family={"type": "string", "enum": families})),
                              "responses": answers(201, ref("Ticket"))})},
         f"{p}/queue/call": {"post": secured({
             "operationId": "callTicket", "summary": "Call the ticket that has waited longest",
@@ -280,6 +293,32 @@ def server_mappings(server):
     return mappings(server.catalog).values()
 
 
+# OpenAPI links from a created resource to the operations that take its id:
+# the stateful schemathesis run follows them, so it reaches real records.
+ID = "$response.body#/id"
+LINKS = {
+    ("/api/v1/citizens", "post", "201"): {"GetCitizen": ("getCitizen", "citizen_id", ID),
+                                          "EditCitizen": ("editCitizen", "citizen_id", ID),
+                                          "CitizenCases": ("citizenCases", "citizen_id", ID)},
+    ("/api/v1/cases", "post", "201"): {"GetCase": ("getCase", "key", ID), "MoveCase": ("moveCase", "key", ID),
+                                       "NoteCase": ("noteCase", "key", ID),
+                                       "TakePayment": ("takePayment", "key", ID)},
+    ("/api/v1/cases/{key}/payments", "post", "201"): {"GetPayment": ("getPayment", "payment_id", ID),
+                                                      "RefundPayment": ("refundPayment", "payment_id", ID)},
+    ("/api/v1/queue/tickets", "post", "201"): {"CloseTicket": ("closeTicket", "ticket_id", ID)},
+    ("/open311/v2/requests.json", "post", "201"): {
+        "GetRequest": ("open311RequestJSON", "service_request_id", "$response.body#/0/service_request_id")},
+}
+
+
+def with_links(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method, status), links in LINKS.items():
+        paths[path][method]["responses"][status]["links"] = {
+            name: {"operationId": target, "parameters": {param: expression}}
+            for name, (target, param, expression) in links.items()}
+    return paths
+
+
 def document(server) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
@@ -288,7 +327,7 @@ def document(server) -> dict[str, Any]:
                                 "GeoReport v2 endpoint (/open311/v2). Errors carry English and French. Writes are "
                                 f"group-committed (up to {GROUP_LIMIT} per transaction) and answered once durable."},
         "servers": [{"url": "/"}],
-        "paths": {**hub_paths(), **open311_paths(server)},
+        "paths": with_links({**hub_paths(server.catalog), **open311_paths(server)}),
         "components": {
             "schemas": {**hub_schemas(), **open311_schemas(server)},
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -75,3 +75,19 @@ def test_document_covers_every_route(live):
         server.reader.close()
     served.discard(("/openapi.json", "GET"))
     assert documented == served
+
+
+def test_stateful_runs_follow_the_links(api_schema, live):
+    """Sequences of calls chained by the document's links (register → read →
+    edit, open → move → pay → refund, post → read back) keep the document too."""
+    base = api_schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"base_url": live.url, "headers": auth(live.key)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    Machine.run(settings=settings(max_examples=25, stateful_step_count=6, deadline=None, derandomize=True,
+                                  suppress_health_check=list(HealthCheck)))
