@@ -55,6 +55,14 @@ def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     return str(values[0].value)
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return (cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+                and cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
@@ -87,6 +95,11 @@ class Trust:
                           "no card login until IT reinstalls it",
                           f"la liste de révocation {crl_path} est absente ou non signée par l'AC {audience} ; "
                           "aucune connexion par carte avant sa réinstallation par le service informatique")
+        if not _is_ca(ca):
+            raise NoTrust(f"{cert_path} is not a CA certificate (basic constraints / key usage); "
+                          "reinstall the city's CA certificate",
+                          f"{cert_path} n'est pas un certificat d'AC (contraintes de base / usage de clé) ; "
+                          "réinstallez le certificat de l'AC de la ville")
         return ca, crl
 
     def check(self, cert: x509.Certificate, audience: str = "agent", now: dt.datetime | None = None) -> Identity:
