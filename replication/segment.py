@@ -26,13 +26,15 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from json.encoder import encode_basestring as _q
+
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hub import canonical
 from hub.errors import Invalid
-from hub.journal import GENESIS, Event, JournalError
+from hub.journal import COLUMNS, GENESIS, Event, JournalError
 
 MAGIC = b"BFSEG1\n"
 VERSION = 1
@@ -120,19 +122,50 @@ class Segment:
                 raise SegmentError(f"{self.label} does not decrypt under the epoch {self.header.epoch} key",
                                    f"{self.label} ne se déchiffre pas avec la clé de l'époque {self.header.epoch}")
         plain = _inflate(packed)
-        lines = plain.split(b"\n")
-        if len(lines) != self.header.count:
-            raise SegmentError(f"{self.label} holds {len(lines)} events, its header says {self.header.count}")
+        lines = plain.count(b"\n") + 1
+        if lines != self.header.count:
+            raise SegmentError(f"{self.label} holds {lines} events, its header says {self.header.count}")
+        try:
+            # one parse for the whole run; a newline inside a JSON string is
+            # escaped, so records and lines correspond one to one
+            records = json.loads(b"[" + plain.replace(b"\n", b",") + b"]")
+        except ValueError as exc:
+            raise SegmentError(f"the events of {self.label} are malformed ({exc})")
+        if len(records) != self.header.count:
+            raise SegmentError(f"{self.label} holds {len(records)} events, its header says {self.header.count}")
+        origin, first = self.header.origin, self.header.first
         events = []
-        for offset, line in enumerate(lines):
-            try:
-                event = Event.from_dict(json.loads(line))
-            except (ValueError, JournalError) as exc:
-                raise SegmentError(f"event {offset + 1} of {self.label} is malformed ({exc})")
-            if event.origin != self.header.origin or event.seq != self.header.first + offset:
+        for offset, record in enumerate(records):
+            event = _event(record)
+            if event is None:
+                try:  # the slow, thorough check names what is wrong
+                    Event.from_dict(record)
+                except JournalError as exc:
+                    raise SegmentError(f"event {offset + 1} of {self.label} is malformed ({exc})")
+                raise SegmentError(f"event {offset + 1} of {self.label} is malformed")
+            if event.origin != origin or event.seq != first + offset:
                 raise SegmentError(f"{self.label} holds event {event.origin}#{event.seq} out of its range")
             events.append(event)
         return events
+
+
+_FIELDS = frozenset(COLUMNS)
+
+
+def _event(record: object) -> Event | None:
+    """``Event.from_dict``'s checks, inlined for the merge's hot path (a segment
+    holds thousands of events); None when anything is off."""
+    if type(record) is not dict or record.keys() != _FIELDS:
+        return None
+    seq, hlc, data = record["seq"], record["hlc"], record["data"]
+    if type(seq) is not int or type(hlc) is not int or seq < 0 or hlc < 0 or type(data) is not dict:
+        return None
+    for name in ("origin", "actor", "type", "aggregate", "prev", "hash"):
+        value = record[name]
+        if type(value) is not str or not value:
+            return None
+    return Event(record["origin"], seq, hlc, record["actor"], record["type"], record["aggregate"], data,
+                 record["prev"], record["hash"])
 
 
 def _inflate(packed: bytes) -> bytes:
@@ -147,22 +180,40 @@ def _inflate(packed: bytes) -> bytes:
     return plain
 
 
+def event_line(row: tuple) -> str:
+    """Canonical JSON of a journal row (origin, seq, hlc, actor, type, aggregate,
+    data, prev, hash) without parsing ``data``: the journal stores it in
+    canonical form already, so the line is exactly ``canonical.dumps(event)``
+    (a test checks it) at a fraction of the cost."""
+    origin, seq, hlc, actor, type_, aggregate, data, prev, hash_ = row
+    return (f'{{"actor":{_q(actor)},"aggregate":{_q(aggregate)},"data":{data},"hash":{_q(hash_)},"hlc":{hlc:d},'
+            f'"origin":{_q(origin)},"prev":{_q(prev)},"seq":{seq:d},"type":{_q(type_)}}}')
+
+
 def seal(events: Iterable[Event], *, prev: str, epoch: int, key: bytes | None,
          signer: Ed25519PrivateKey | None) -> bytes:
     """Seal one origin's contiguous events. ``key``/``signer`` None makes an
     unsealed segment (benchmark baseline only)."""
     events = list(events)
-    if not events or len(events) > MAX_EVENTS:
-        raise ValueError(f"a segment holds 1 to {MAX_EVENTS} events")
-    origin, first = events[0].origin, events[0].seq
+    if not events:
+        raise ValueError("a segment holds at least one event")
     for offset, event in enumerate(events):
-        if event.origin != origin or event.seq != first + offset:
+        if event.origin != events[0].origin or event.seq != events[0].seq + offset:
             raise ValueError("a segment holds one origin's contiguous events")
-    plain = b"\n".join(canonical.encode(e.to_dict()) for e in events)
-    packed = zlib.compress(plain, 6)
+    return seal_lines(events[0].origin, events[0].seq, [canonical.dumps(e.to_dict()) for e in events],
+                      prev=prev, epoch=epoch, key=key, signer=signer)
+
+
+def seal_lines(origin: str, first: int, lines: list[str], *, prev: str, epoch: int, key: bytes | None,
+               signer: Ed25519PrivateKey | None) -> bytes:
+    """Seal canonical event lines ``first``, ``first + 1``… of one origin."""
+    if not lines or len(lines) > MAX_EVENTS:
+        raise ValueError(f"a segment holds 1 to {MAX_EVENTS} events")
+    packed = zlib.compress("\n".join(lines).encode("utf-8"), 1)  # level 1: 3x faster than 6, 15 % larger
     sealed = key is not None
     nonce = os.urandom(NONCE_SIZE) if sealed else bytes(NONCE_SIZE)
-    header = Header(origin, first, events[-1].seq, prev, epoch, nonce.hex(), "aes-256-gcm" if sealed else "none")
+    header = Header(origin, first, first + len(lines) - 1, prev, epoch, nonce.hex(),
+                    "aes-256-gcm" if sealed else "none")
     header_bytes = canonical.encode(header.to_dict())
     body = AESGCM(key).encrypt(nonce, packed, header_bytes) if sealed else packed
     if len(body) + len(header_bytes) + 100 > MAX_SEGMENT:

@@ -38,6 +38,7 @@ STORE = web.AppKey("store", object)
 CITY = web.AppKey("city", object)
 LOCK = web.AppKey("lock", asyncio.Lock)
 SUPERVISOR = web.AppKey("supervisor", object)
+ALLOW_PLAIN = web.AppKey("allow_plain", bool)
 
 
 def refusal(status: int, code: str, en: str, fr: str) -> web.Response:
@@ -232,7 +233,7 @@ async def put_segment(request: web.Request) -> web.Response:
     by, kind = authenticate(request, body)
     if kind != "device":
         raise Refused(403, "read_only", "the recovery identity can only read", "l'identité de récupération ne fait que lire")
-    seg = segment.parse(body)
+    seg = segment.parse(body, allow_plain=request.app[ALLOW_PLAIN])
     if (seg.header.origin, seg.header.first) != (origin, first):
         raise Refused(422, "segment_refused", "segment header does not match its path",
                       "l'en-tête du segment ne correspond pas à son chemin")
@@ -279,7 +280,8 @@ async def put_segment(request: web.Request) -> web.Response:
     return web.json_response({"stored": True, "pos": pos}, status=201)
 
 
-def make_app(home: Path, store: BlobStore, supervisor: Any = None) -> web.Application:
+def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False) -> web.Application:
+    """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
     app = web.Application(client_max_size=MAX_BODY)
     app[HOME] = Path(home)
     app[CITY] = load_city(home)
@@ -287,6 +289,7 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None) -> web.Applic
     app[STORE] = store
     app[LOCK] = asyncio.Lock()
     app[SUPERVISOR] = supervisor
+    app[ALLOW_PLAIN] = allow_plain
     app.router.add_get("/v1/health", health)
     app.router.add_get("/v1/city", city)
     app.router.add_post("/v1/enrol", enrol)
@@ -304,14 +307,14 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None) -> web.Applic
 
 
 async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream: bool = True,
-                replica_url: str | None = None) -> None:
+                replica_url: str | None = None, allow_plain: bool = False) -> None:
     """Run until SIGTERM/SIGINT; prints the URL once listening (port 0 picks one)."""
     from .litestream import Supervisor
     home = Path(home)
     load_city(home)
     store = await asyncio.to_thread(open_store, home, s3_url)
     supervisor = Supervisor(home, replica_url) if litestream else None
-    app = make_app(home, store, supervisor)
+    app = make_app(home, store, supervisor, allow_plain)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

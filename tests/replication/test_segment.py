@@ -129,3 +129,20 @@ def test_malformed_headers_are_refused(events, change):
 def test_oversize_is_refused_before_parsing():
     with pytest.raises(SegmentError, match="larger"):
         segment.parse(segment.MAGIC + b"\0" * segment.MAX_SEGMENT)
+
+
+def test_fast_event_lines_are_exactly_canonical_json(terminal):
+    """seal_pending builds lines from journal rows without parsing them; they
+    must be byte for byte what canonical.dumps gives, or hashes would differ."""
+    s = terminal.session(Principal.system())
+    s.agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    texts = ["Dupont", 'Quo"te', "Back\\slash", "Ligne\nneuve", "Émile ☃ 𝄞", "\u0001ctl\t", "</script>", "\u2028"]
+    with terminal.writing() as w:
+        for n, text in enumerate(texts):
+            w.record(Principal.system(), "test.note", f"test:{text}", {"text": text, "n": n, "nested": {"b": [text], "a": None}})
+    rows = terminal.conn.execute("SELECT origin, seq, hlc, actor, type, aggregate, data, prev, hash FROM events"
+                                 " ORDER BY seq").fetchall()
+    events = list(terminal.journal.events(terminal.id))
+    assert len(rows) == len(events) > 5
+    for row, event in zip(rows, events):
+        assert segment.event_line(row) == canonical.dumps(event.to_dict())
