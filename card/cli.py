@@ -105,9 +105,10 @@ def _refused(args: argparse.Namespace, exc: HubError) -> int:
 
 def cmd_login(args: argparse.Namespace) -> int:
     from .login import authenticate
+    pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin  # "-" keeps the PIN out of `ps`
     with open_terminal(args) as t:
         try:
-            done = authenticate(t, args.pin, args.reader, "citizen" if args.citizen else "agent")
+            done = authenticate(t, pin, args.reader, "citizen" if args.citizen else "agent")
         except CardError as exc:
             return _refused(args, exc)
     data = {"ok": True, **done.to_dict()}
@@ -194,7 +195,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--slot", type=int, help="vpcd reader slot, 0 or 1 (default: the first free one)")
     p.add_argument("--port", type=int, help="vpcd port, for a caller that already owns the slot")
     p = add("login", cmd_login, "log in with the card and its PIN; exit 0 with the identity, 1 with the reason")
-    p.add_argument("--pin", required=True)
+    p.add_argument("--pin", required=True, help="the PIN, or - to read it from standard input")
     p.add_argument("--reader", help="reader name (default: the first reader holding a card)")
     p.add_argument("--citizen", action="store_true", help="check against the citizen CA, as a kiosk does")
     add("status", cmd_status, "readers, card present, applet, certificate subject")

@@ -65,6 +65,11 @@ def test_serve_login_status_and_revoke(home, slot):
         assert (who["ok"], who["uid"], who["name"], who["role"]) == (True, "claire", "Claire Moreau", "agent")
         assert who["principal"] == {"role": "agent", "id": "claire", "scope_citizen": None}
 
+        env_ = {k: v for k, v in os.environ.items() if k != "BEFFROI_HOME"}
+        piped = subprocess.run([BEFFROI, "card", "login", "--pin", "-", "--reader", slot.reader, "--home", str(home)],
+                               input="1234\n", capture_output=True, text=True, env=env_, timeout=60)
+        assert piped.returncode == 0 and "logged in: Claire Moreau (agent claire)" in piped.stdout, piped.stderr
+
         wrong = run_cli("card", "login", "--pin", "0000", "--reader", slot.reader, "--json", home=home)
         assert wrong.returncode == 1
         assert json.loads(wrong.stdout) | {"en": "", "fr": ""} == {"ok": False, "code": "wrong_pin", "tries_left": 2,
