@@ -112,6 +112,9 @@ class Supervisor:
 
     async def start(self) -> None:
         self.config = write_config(self.home, self.replica_url)
+        if self.replica_url:  # litestream does not create the bucket itself
+            from .blobs import S3Store
+            await asyncio.to_thread(S3Store.from_url, self.replica_url)
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:

@@ -112,3 +112,27 @@ def test_no_plaintext_reaches_any_byte_the_sor_holds(tmp_path, sor_home):
     finally:
         city.close()
         stop_process(proc)
+
+
+def test_litestream_replica_in_s3_brings_the_index_back(tmp_path, sor_home, seaweed):
+    replica = f"{seaweed}/litestream{os.getpid()}/index"
+    proc, url = start_process_sor(sor_home, "--replica", replica)
+    city = City(tmp_path, url, sor_home)
+    try:
+        t1 = city.terminal("T1")
+        t1.session(Principal.system()).citizens.register(first_name="Jean", last_name="Martin", birth_date="1970-01-01")
+        city.sync(t1)
+        state = health(url)["litestream"]
+        assert state["running"] and state["replica"] == "s3" and state["lag_seconds"] is None
+        time.sleep(1.5)                           # a few sync intervals
+        segments = health(url)["segments"]
+    finally:
+        city.close()
+        stop_process(proc)
+    log = (sor_home / "litestream.log").read_text(errors="replace")
+    assert "RootCAs" not in log
+    for suffix in ("", "-wal", "-shm"):
+        (sor_home / f"index.db{suffix}").unlink(missing_ok=True)
+    result = run_cli("sor", "restore", "--replica", replica, "--json", home=sor_home)
+    assert result.returncode == 0, result.stderr + log[-2000:]
+    assert json.loads(result.stdout)["segments"] == segments

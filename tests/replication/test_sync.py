@@ -215,3 +215,26 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, city):
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("beffroi: error:")
     assert not (tmp_path / "sor2").exists()
+
+
+def test_sync_watch_keeps_pulling_until_interrupted(city):
+    import signal
+    import subprocess
+    import sys
+    import time
+    t1, t2 = city.terminal("T1"), city.terminal("T2")
+    city.sync(t1)
+    watch = subprocess.Popen([str(Path(sys.executable).with_name("beffroi")), "sync", "--watch", "--interval", "0.2",
+                              "--home", str(t2.home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        desk(t1).citizens.register(first_name="Jean", last_name="Veilleur", birth_date="1970-01-01")
+        city.sync(t1)
+        deadline = time.time() + 20
+        while t2.state_hash() != t1.state_hash() and time.time() < deadline:
+            time.sleep(0.1)
+        assert t2.state_hash() == t1.state_hash()
+    finally:
+        watch.send_signal(signal.SIGINT)
+        out, err = watch.communicate(timeout=20)
+    assert watch.returncode == 0, err
+    assert "pulled 1 segment(s)" in out
