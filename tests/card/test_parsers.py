@@ -22,13 +22,14 @@ items = st.lists(st.tuples(tags, st.binary(max_size=600)), max_size=5)
 
 
 @given(items)
+@settings(deadline=None)
 def test_tlv_round_trip(pairs):
     encoded = b"".join(tlv.encode(t, v) for t, v in pairs)
     assert tlv.parse(encoded) == pairs
 
 
 @given(st.binary(max_size=300))
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_tlv_parse_refuses_or_round_trips_random_bytes(data):
     try:
         parsed = tlv.parse(data)
@@ -40,6 +41,7 @@ def test_tlv_parse_refuses_or_round_trips_random_bytes(data):
 
 
 @given(items, st.integers(1, 50))
+@settings(deadline=None)
 def test_truncated_tlv_is_refused(pairs, cut):
     encoded = b"".join(tlv.encode(t, v) for t, v in pairs)
     if not encoded:
@@ -85,12 +87,13 @@ commands = st.builds(Command, st.integers(0, 0xFF), st.integers(0, 0xFF), st.int
 
 
 @given(commands)
+@settings(deadline=None)
 def test_command_round_trip(cmd):
     assert Command.parse(cmd.to_bytes()) == cmd
 
 
 @given(st.binary(max_size=300))
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_command_parse_refuses_or_round_trips(raw):
     try:
         cmd = Command.parse(raw)
@@ -100,6 +103,7 @@ def test_command_parse_refuses_or_round_trips(raw):
 
 
 @given(st.binary(max_size=300))
+@settings(deadline=None)
 def test_response_parse(raw):
     if len(raw) < 2 or len(raw) > 258:
         with pytest.raises(CardProtocolError):
@@ -110,6 +114,7 @@ def test_response_parse(raw):
 
 
 @given(st.integers(0, 0xFFFF))
+@settings(deadline=None)
 def test_every_status_word_has_words_in_both_languages(sw):
     en, fr = meaning(sw)
     assert en and fr
