@@ -57,7 +57,7 @@ def check(headers, method: str, path_qs: str, body: bytes, public: Ed25519Public
         raise AuthError(401, "request nonce missing or malformed", "nonce de requête absent ou malformé")
     try:
         public.verify(keys.unb64(signature, 64), message(method, path_qs, stamp, nonce, body))
-    except (InvalidSignature, keys.KeyError_):
+    except (InvalidSignature, keys.KeyRefused):
         raise AuthError(401, "request signature does not match the terminal's key",
                         "la signature de la requête ne correspond pas à la clé du terminal")
     return nonce

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
@@ -139,23 +140,21 @@ class Index:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.conn = connect(self.home / "index.db")
+        self._nonces = 0
 
     def close(self) -> None:
         self.conn.close()
 
-    def transaction(self):
-        from contextlib import contextmanager
-
-        @contextmanager
-        def tx():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-        return tx()
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT; rolls back on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     # --- devices ---------------------------------------------------------------
 
@@ -324,6 +323,7 @@ class Index:
         if self.conn.execute("SELECT 1 FROM nonces WHERE key_id=? AND nonce=?", (key_id, nonce)).fetchone():
             return False
         self.conn.execute("INSERT INTO nonces VALUES (?,?,?)", (key_id, nonce, now))
-        if int(now) % 60 == 0:
+        self._nonces += 1
+        if self._nonces % 1000 == 0:
             self.conn.execute("DELETE FROM nonces WHERE at < ?", (now - 2 * window,))
         return True

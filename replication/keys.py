@@ -39,7 +39,9 @@ WRAP_INFO = b"beffroi key wrap v1"
 CHECK_INFO = b"beffroi epoch key check v1"
 
 
-class KeyError_(Invalid):
+class KeyRefused(Invalid):
+    """A key or a signed document that must not be trusted."""
+
     code = "key_refused"
 
 
@@ -51,9 +53,9 @@ def unb64(text: str, size: int | None = None) -> bytes:
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError):
-        raise KeyError_("malformed base64 value", "valeur base64 malformée")
+        raise KeyRefused("malformed base64 value", "valeur base64 malformée")
     if size is not None and len(data) != size:
-        raise KeyError_(f"expected {size} bytes, got {len(data)}", f"{size} octets attendus, {len(data)} reçus")
+        raise KeyRefused(f"expected {size} bytes, got {len(data)}", f"{size} octets attendus, {len(data)} reçus")
     return data
 
 
@@ -116,7 +118,7 @@ class KeyPair:
             return cls(Ed25519PrivateKey.from_private_bytes(sign.read_bytes()),
                        X25519PrivateKey.from_private_bytes(kx.read_bytes()))
         except ValueError:
-            raise KeyError_(f"key files {stem}-*.key in {folder} are damaged",
+            raise KeyRefused(f"key files {stem}-*.key in {folder} are damaged",
                             f"les fichiers de clé {stem}-*.key dans {folder} sont endommagés")
 
 
@@ -139,11 +141,11 @@ def verify_doc(public: Ed25519PublicKey, signed: Any, what: str) -> dict[str, An
     """The document inside ``signed`` if the signature holds; refuses otherwise."""
     if not isinstance(signed, dict) or set(signed) != {"doc", "sig"} or not isinstance(signed["doc"], dict) \
             or not isinstance(signed["sig"], str):
-        raise KeyError_(f"{what} is not a signed document", f"{what} n'est pas un document signé")
+        raise KeyRefused(f"{what} is not a signed document", f"{what} n'est pas un document signé")
     try:
         public.verify(unb64(signed["sig"], 64), canonical.encode(signed["doc"]))
     except InvalidSignature:
-        raise KeyError_(f"{what} is not signed by the city admin key",
+        raise KeyRefused(f"{what} is not signed by the city admin key",
                         f"{what} n'est pas signé par la clé d'administration de la ville")
     return signed["doc"]
 
@@ -175,14 +177,14 @@ def wrap(data_key: bytes, recipient: X25519PublicKey, context: str) -> str:
 def unwrap(blob: str, recipient: X25519PrivateKey, context: str) -> bytes:
     raw = unb64(blob)
     if len(raw) != 32 + 12 + 48:
-        raise KeyError_("wrapped key has the wrong size", "clé enveloppée de taille incorrecte")
+        raise KeyRefused("wrapped key has the wrong size", "clé enveloppée de taille incorrecte")
     eph_pub, nonce, sealed = raw[:32], raw[32:44], raw[44:]
     kek = _wrap_key(recipient.exchange(X25519PublicKey.from_public_bytes(eph_pub)), eph_pub,
                     public_bytes(recipient), context.encode())
     try:
         return AESGCM(kek).decrypt(nonce, sealed, context.encode())
     except InvalidTag:
-        raise KeyError_(f"wrapped key ({context}) does not open with this key",
+        raise KeyRefused(f"wrapped key ({context}) does not open with this key",
                         f"la clé enveloppée ({context}) ne s'ouvre pas avec cette clé")
 
 

@@ -77,23 +77,23 @@ class Trust:
         for entry in listing.get("devices", []):
             cert = keys.verify_doc(self.admin, entry.get("certificate"), f"certificate of {entry.get('id')}")
             if cert.get("kind") != "enrolment":
-                raise keys.KeyError_("a device certificate is not an enrolment", "certificat d'appareil invalide")
+                raise keys.KeyRefused("a device certificate is not an enrolment", "certificat d'appareil invalide")
             self.devices[cert["terminal"]] = keys.sign_public(cert["sign_pub"])
             self.names[cert["terminal"]] = cert["name"]
         if listing.get("revocations"):
             doc = keys.verify_doc(self.admin, listing["revocations"], "revocation list")
             if doc.get("kind") != "revocations":
-                raise keys.KeyError_("the revocation list is not one", "liste de révocation invalide")
+                raise keys.KeyRefused("the revocation list is not one", "liste de révocation invalide")
             self.revoked = doc["revoked"]
 
     def load_keys(self, epochs: list[dict[str, Any]], recipient: str, kx: X25519PrivateKey) -> None:
         for entry in epochs:
             record = keys.verify_doc(self.admin, entry["record"], f"epoch {entry.get('epoch')} record")
             if record.get("kind") != "epoch" or record.get("epoch") != entry["epoch"]:
-                raise keys.KeyError_("an epoch record does not match its epoch", "enregistrement d'époque incohérent")
+                raise keys.KeyRefused("an epoch record does not match its epoch", "enregistrement d'époque incohérent")
             data_key = keys.unwrap(entry["wrapped"], kx, keys.wrap_context(entry["epoch"], recipient))
             if keys.key_check(data_key) != record["check"]:
-                raise keys.KeyError_(f"the epoch {entry['epoch']} key is not the one the admin signed",
+                raise keys.KeyRefused(f"the epoch {entry['epoch']} key is not the one the admin signed",
                                      f"la clé de l'époque {entry['epoch']} n'est pas celle signée par l'administrateur")
             self.keys[entry["epoch"]] = data_key
 
@@ -420,13 +420,17 @@ async def enroll(terminal: Terminal, url: str) -> dict[str, Any]:
 
 async def restore(url: str, share_texts: list[str], home: Path, name: str) -> dict[str, Any]:
     """Rebuild the whole city's state in a new home from the SoR and k shares."""
+    home = Path(home)
+    if home.exists() and any(home.iterdir()):
+        raise Invalid(f"{home} is not empty: restore builds a new home", f"{home} n'est pas vide : la restauration crée un nouveau répertoire")
     recovery = keys.combine_shares(share_texts)
     city = await fetch_city(url)
     if keys.b64(keys.public_bytes(recovery)) != city["recovery_kx"]:
         raise Forbidden("these shares do not hold this SoR's recovery key (another city, or a wrong share)",
                         "ces parts ne contiennent pas la clé de récupération de ce SoR (autre ville, ou part erronée)")
-    terminal = Terminal.init(home, name)
+    terminal = Terminal.init(home, name)   # refuses an existing home: what follows is ours to remove
     replicator = Replicator(terminal)
+    complete = False
     try:
         replicator.local.set("city", city)
         replicator.local.set("sor", url)
@@ -439,8 +443,12 @@ async def restore(url: str, share_texts: list[str], home: Path, name: str) -> di
             trust.load_keys(epochs, "recovery", recovery)
             replicator.local.set("devices", listing)
             await replicator.pull(link, trust, report)
+        complete = True
         return {"home": str(terminal.home), "terminal": terminal.id, "segments": report.pulled_segments,
                 "events": report.pulled_events, "refused": report.refused, "state_hash": terminal.state_hash()}
     finally:
         replicator.close()
         terminal.close()
+        if not complete:  # no half-restored home left behind
+            import shutil
+            shutil.rmtree(home, ignore_errors=True)

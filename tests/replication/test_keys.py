@@ -19,9 +19,9 @@ def test_wrap_opens_only_for_its_recipient_and_context():
     data_key, me, other = keys.new_data_key(), X25519PrivateKey.generate(), X25519PrivateKey.generate()
     blob = keys.wrap(data_key, me.public_key(), "epoch:1:T1")
     assert keys.unwrap(blob, me, "epoch:1:T1") == data_key
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyRefused):
         keys.unwrap(blob, other, "epoch:1:T1")
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyRefused):
         keys.unwrap(blob, me, "epoch:2:T1")
 
 
@@ -30,11 +30,11 @@ def test_signed_documents_refuse_any_change():
     signed = keys.sign_doc(admin, {"kind": "revocations", "revoked": {}})
     assert keys.verify_doc(admin.public_key(), signed, "list")["kind"] == "revocations"
     forged = {"doc": {"kind": "revocations", "revoked": {"X": {}}}, "sig": signed["sig"]}
-    with pytest.raises(keys.KeyError_, match="not signed"):
+    with pytest.raises(keys.KeyRefused, match="not signed"):
         keys.verify_doc(admin.public_key(), forged, "list")
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyRefused):
         keys.verify_doc(Ed25519PrivateKey.generate().public_key(), signed, "list")
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyRefused):
         keys.verify_doc(admin.public_key(), ["not", "a", "doc"], "list")
 
 
