@@ -75,3 +75,44 @@ def test_swap_between_two_polls_still_locks(counter, reader, issue):
         assert locks.reasons[0] in ("card_removed", "card_changed"), locks.reasons
     finally:
         session.close()
+
+
+def test_reader_watch_tells_the_login_screen_about_insertion_and_removal(counter, reader):
+    from card.monitor import ReaderWatch
+    seen: list[tuple[str, bool]] = []
+    changed = threading.Condition()
+
+    def on_change(name: str, present: bool) -> None:
+        with changed:
+            seen.append((name, present))
+            changed.notify_all()
+
+    def wait_for(entry) -> None:
+        with changed:
+            assert changed.wait_for(lambda: entry in seen, timeout=3), seen
+
+    watch = ReaderWatch(on_change).start()
+    try:
+        wait_for((reader.name, False))  # the first report is every reader's current state
+        reader.insert(counter.home, "claire")
+        wait_for((reader.name, True))
+        inserted_at = seen.index((reader.name, True))
+        reader.remove(wait=False)
+        with changed:
+            assert changed.wait_for(lambda: (reader.name, False) in seen[inserted_at:], timeout=3), seen
+    finally:
+        watch.stop()
+
+
+def test_reader_watch_reports_pcscd_down(monkeypatch, tmp_path):
+    """Run in a child process: libpcsclite reads $PCSCLITE_CSOCK_NAME once."""
+    import subprocess
+    import sys
+    code = ("import threading\nfrom card.monitor import ReaderWatch\n"
+            "box = []; done = threading.Event()\n"
+            "w = ReaderWatch(lambda r, p: None, lambda e: (box.append(e), done.set())).start()\n"
+            "assert done.wait(5)\nprint(box[0].code, box[0].fr)\n")
+    env = {**__import__("os").environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "none.comm")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("pcscd_down") and "pcscd" in done.stdout
