@@ -26,6 +26,7 @@ from aiohttp import web
 from hub.catalog import Catalog, Service
 from hub.clock import pack
 from hub.errors import Forbidden, FormErrors, HubError, NotFound
+from hub.roles import Principal
 
 from . import intake, keys
 from .formats import errors, respond
@@ -144,8 +145,8 @@ def parse_datetime(name: str, text: str) -> dt.datetime:
                                 f"{name} doit être une date-heure ISO 8601, ex. 2026-01-31T00:00:00Z")) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    if not 1970 <= value.year <= 9999 or not 1970 < value.astimezone(dt.timezone.utc).year < 9999:
-        raise Refused(400, both(f"{name} is out of range", f"{name} est hors limites"))
+    if not 1971 <= value.year <= 9998:  # keeps ±90 days and time zones inside what datetime can hold
+        raise Refused(400, both(f"{name} must be between 1971 and 9998", f"{name} doit être entre 1971 et 9998"))
     return value
 
 
@@ -255,7 +256,7 @@ class Open311:
             mapping = self._mapping(_one(params, "service_code"))
             fields, contact = self.form_of(mapping, params)
             clean = mapping.service.clean(fields)  # refuse bad input before it takes a write slot
-            principal = keys.Key(key.key_id, key.name, "kiosk").principal()
+            principal = Principal.kiosk(f"api:{key.name}")  # an anonymous reporter, whatever the key's role
             if self.server.open311_mode == "batch":
                 token = await self.server.committer.run(
                     lambda: intake.accept(self.server.writer, principal, mapping.service.code, clean, contact))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import jsonschema
@@ -428,5 +427,6 @@ def test_georeport_client(server, api_keys, fmt):
     assert found["service_request_id"] == request_id
     one = client.get_service_request(request_id)
     assert one["service_request_id"] == request_id and one["status"] == "open"
-    with pytest.raises(Exception):
+    with pytest.raises(requests.HTTPError) as refused:
         client.get_service_definition("nope")
+    assert refused.value.response.status_code == 404
