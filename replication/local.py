@@ -27,8 +27,12 @@ CREATE TABLE IF NOT EXISTS epoch_keys (
     recipient TEXT NOT NULL, epoch INTEGER NOT NULL, record TEXT NOT NULL, wrapped TEXT NOT NULL,
     PRIMARY KEY (recipient, epoch)
 );
+-- Segments the feed offered that could not be taken yet (no key, a refused
+-- predecessor, revoked…): retried each round, so one stuck segment never
+-- blocks the others and none is skipped for good.
 CREATE TABLE IF NOT EXISTS refused (
-    origin TEXT NOT NULL, first INTEGER NOT NULL, hash TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL
+    origin TEXT NOT NULL, first INTEGER NOT NULL, hash TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (origin, first)
 );
 """
 
@@ -90,7 +94,14 @@ class Local:
         return self.conn.execute("SELECT count(*) FROM segments").fetchone()[0]
 
     def refuse(self, origin: str, first: int, hash_: str, reason: str, at: float) -> None:
-        self.conn.execute("INSERT INTO refused VALUES (?,?,?,?,?)", (origin, first, hash_, reason, at))
+        self.conn.execute("INSERT OR REPLACE INTO refused VALUES (?,?,?,?,?)", (origin, first, hash_, reason, at))
+
+    def refused(self) -> list[dict[str, Any]]:
+        return [{"origin": o, "first": f, "hash": h, "reason": r} for o, f, h, r in
+                self.conn.execute("SELECT origin, first, hash, reason FROM refused ORDER BY origin, first")]
+
+    def unrefuse(self, keys: list[tuple[str, int]]) -> None:
+        self.conn.executemany("DELETE FROM refused WHERE origin=? AND first=?", keys)
 
     # --- keys ------------------------------------------------------------------------
 

@@ -292,10 +292,14 @@ class Replicator:
                 return
 
     async def _page_run(self, link: Link, trust: Trust, cursor: str, report: Report):
-        """Read feed pages until enough events are waiting; fetch and open them."""
+        """Retry what was refused before, then read feed pages until enough
+        events are waiting; fetch and open them."""
         events: list[Event] = []
         rows: list[tuple] = []
-        blocked: set[str] = set()
+        blocked: dict[str, str] = {}
+        retry = self.local.refused()
+        if retry:
+            await self._take(link, trust, retry, events, rows, blocked, report)
         more = True
         while more and len(events) < MAX_ROUND_EVENTS:
             page = await link.json("GET", f"/v1/feed?cursor={cursor}&limit=500", what="the feed request")
@@ -306,27 +310,46 @@ class Replicator:
                     continue
                 if held is not None:
                     report.refused.append(f"fork at the SoR: {entry['origin']}#{entry['first']} differs from ours")
-                    blocked.add(entry["origin"])
                     continue
                 wanted.append(entry)
-            raws = await self._fetch(link, wanted)
-            for entry, raw in zip(wanted, raws):
-                if entry["origin"] in blocked:
-                    continue
-                try:
-                    seg, opened = trust.open(raw)
-                    if seg.hash != entry["hash"]:
-                        raise SegmentError("the SoR served other bytes than its feed announced")
-                except SegmentError as exc:
-                    self.local.refuse(entry["origin"], entry["first"], entry["hash"], exc.en, time.time())
-                    report.refused.append(exc.en)
-                    blocked.add(entry["origin"])  # a later segment of this origin would leave a gap
-                    continue
-                events.extend(opened)
-                rows.append((seg.header.origin, seg.header.first, seg.header.last, seg.header.epoch, seg.hash,
-                             seg.header.prev, raw))
+            await self._take(link, trust, wanted, events, rows, blocked, report)
             cursor, more = page["cursor"], page["more"]
         return events, rows, cursor, more
+
+    async def _take(self, link: Link, trust: Trust, entries: list[dict[str, Any]], events: list[Event],
+                    rows: list[tuple], blocked: dict[str, str], report: Report) -> None:
+        """Fetch and open segments in order; one that cannot be taken is kept
+        aside with its reason, and so are the later ones of its origin (they
+        would leave a gap), to be retried next round."""
+        taken = []
+        todo = []
+        for entry in entries:
+            if self.local.held(entry["origin"], entry["first"]) == entry["hash"]:
+                taken.append((entry["origin"], entry["first"]))   # arrived meanwhile (a bundle)
+            else:
+                todo.append(entry)
+        wanted = [e for e in todo if e["origin"] not in blocked]
+        fetched = dict(zip(((e["origin"], e["first"]) for e in wanted), await self._fetch(link, wanted)))
+        for entry in todo:
+            origin, first = entry["origin"], entry["first"]
+            if origin in blocked:
+                self.local.refuse(origin, first, entry["hash"], f"waits for {blocked[origin]}", time.time())
+                continue
+            raw = fetched[(origin, first)]
+            try:
+                seg, opened = trust.open(raw)
+                if seg.hash != entry["hash"]:
+                    raise SegmentError("the SoR served other bytes than its feed announced")
+            except SegmentError as exc:
+                self.local.refuse(origin, first, entry["hash"], exc.en, time.time())
+                report.refused.append(exc.en)
+                blocked[origin] = f"{origin}#{first}"
+                continue
+            events.extend(opened)
+            rows.append((origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev, raw))
+            taken.append((origin, first))
+        if taken:
+            self.local.unrefuse(taken)
 
     async def _fetch(self, link: Link, entries: list[dict[str, Any]]) -> list[bytes]:
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)

@@ -238,3 +238,39 @@ def test_sync_watch_keeps_pulling_until_interrupted(city):
         out, err = watch.communicate(timeout=20)
     assert watch.returncode == 0, err
     assert "pulled 1 segment(s)" in out
+
+
+def test_a_segment_that_cannot_be_taken_yet_is_retried_not_skipped(city):
+    """No key for its epoch (yet): the segment and the later ones of its origin
+    wait aside, the feed moves on, and the next round takes them."""
+    from replication.sync import Report, Trust
+    t1, t2, t3 = city.terminal("T1"), city.terminal("T2"), city.terminal("T3")
+    city.sync(t1)                                     # T1 learns its key, then seals one event per segment
+    for n in range(3):
+        desk(t1).citizens.register(first_name="Jean", last_name=f"Martin{n}", birth_date="1970-01-01")
+        rep = Replicator(t1)
+        rep.seal_pending(per_segment=1)
+        rep.close()
+    desk(t3).citizens.register(first_name="Jean", last_name="Autre", birth_date="1970-01-01")
+    city.sync(t1), city.sync(t3)
+    rep = Replicator(t2)
+    try:
+        async def keyless_round():
+            async with rep.link(city.url) as link:
+                trust = await rep.refresh(link)
+                trust.keys = {}                       # as if the epoch key had not reached T2 yet
+                report = Report()
+                await rep.pull(link, trust, report)
+                return report
+        report = asyncio.run(keyless_round())
+        assert report.pulled_events == 0 and any("no data key" in r for r in report.refused)
+        waiting = rep.local.refused()
+        assert {w["origin"] for w in waiting} == {t1.id, t3.id} and len(waiting) >= 4
+        assert any(w["reason"].startswith("waits for") for w in waiting)
+        again = asyncio.run(rep.sync(city.url))
+        assert again.pulled_events == 4 and again.refused == []
+        assert rep.local.refused() == []
+    finally:
+        rep.close()
+    city.sync(t1)
+    assert t2.state_hash() == t1.state_hash()
