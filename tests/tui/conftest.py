@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hub.cases
+import hub.queue
 import hub.ids
 import hub.journal
 from hub.clock import HybridClock
@@ -24,6 +25,14 @@ EPOCH = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
 # What the apps' clocks say while the screenshots are taken.
 NOW = EPOCH + dt.timedelta(hours=3)
 SIZE = (110, 34)
+
+
+class FrozenDate(dt.date):
+    """The queue numbers tickets per day: the day of the frozen clock."""
+
+    @classmethod
+    def today(cls) -> dt.date:
+        return NOW.date()
 
 
 class FrozenWorld:
@@ -44,6 +53,7 @@ class FrozenWorld:
         monkeypatch.setattr(hub.ids, "secrets", types.SimpleNamespace(choice=rng.choice))
         monkeypatch.setattr(hub.cases, "secrets", types.SimpleNamespace(randbelow=rng.randrange))
         monkeypatch.setattr(hub.journal, "HybridClock", lambda last=0: HybridClock(last, wall=self.wall))
+        monkeypatch.setattr(hub.queue, "dt", types.SimpleNamespace(date=FrozenDate))
 
 
 PEOPLE = [

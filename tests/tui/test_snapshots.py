@@ -1,5 +1,5 @@
 """Every screen of the counter and the kiosk, in online and isolated mode, in
-French, and every one again in English (online). Screenshots are SVGs under
+French, and the main ones again in English (online). Screenshots are SVGs under
 ``__snapshots__``; update them with ``pytest tests/tui --snapshot-update``
 after checking the change by eye."""
 
@@ -13,14 +13,25 @@ from tui.kiosk.app import KioskApp
 from .conftest import SIZE, frozen_clock, set_mode
 
 
+# Typing goes through Pilot in test_counter.py; here fields are filled
+# directly where typing is not what the screenshot shows, to keep this fast.
 async def sign_in(pilot) -> None:
-    await pilot.press(*"agent", "enter", *"1234", "enter")
+    pilot.app.screen.query_one("#agent").value = "agent"
+    pilot.app.screen.query_one("#secret").value = "1234"
+    pilot.app.screen.query_one("#secret").focus()
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def search(pilot, text: str) -> None:
+    pilot.app.screen.query_one("#search").value = text
     await pilot.pause()
 
 
 async def open_helene(pilot) -> None:
     await sign_in(pilot)
-    await pilot.press(*"helene dupont", "enter", "enter")
+    await search(pilot, "helene dupont")
+    await pilot.press("enter", "enter")
     await pilot.pause()
 
 
@@ -31,7 +42,7 @@ async def login(pilot) -> None:
 async def desk(pilot) -> None:
     await sign_in(pilot)
     await pilot.press("f2")           # call the first ticket
-    await pilot.press(*"dupont")
+    await search(pilot, "dupont")
 
 
 async def citizen(pilot) -> None:
@@ -41,7 +52,10 @@ async def citizen(pilot) -> None:
 async def citizen_form(pilot) -> None:
     await sign_in(pilot)
     await pilot.press("f5")
-    await pilot.press(*"Hélène", "enter", *"Dupont", "enter", *"12/03/1985", "enter", "enter", *"49000")
+    await pilot.pause()
+    for key, value in (("first_name", "Hélène"), ("last_name", "Dupont"), ("birth_date", "12/03/1985"),
+                       ("postcode", "49000")):
+        pilot.app.screen.query_one(f"#field-{key}").value = value
     await pilot.press("ctrl+s")       # the hub finds Hélène Dupont already registered
 
 
@@ -55,7 +69,10 @@ async def request(pilot) -> None:
     pilot.app.screen.query_one("#services").highlighted = 1   # acte-naissance
     await pilot.press("enter")
     await pilot.pause()
-    await pilot.press(*"Dupont", "tab", "tab", *"31/02/1985", "tab")   # a date that does not exist
+    pilot.app.screen.query_one("#field-last_name").value = "Dupont"
+    pilot.app.screen.query_one("#field-birth_date").value = "31/02/1985"   # a date that does not exist
+    pilot.app.screen.query_one("#field-birth_date").focus()
+    await pilot.press("tab")          # leaving the field shows the hub's verdict
 
 
 async def _filled_bill(pilot) -> None:
@@ -121,12 +138,22 @@ async def ticket_issued(pilot) -> None:
 
 async def check(pilot) -> None:
     code = pilot.app.city["report"]["tracking_code"]
-    await pilot.press("2", *code, "enter", *"1985", "enter")
+    await pilot.press("2")
+    await pilot.pause()
+    pilot.app.screen.query_one("#code").value = code
+    pilot.app.screen.query_one("#verification").value = "1985"
+    pilot.app.screen.query_one("#verification").focus()
+    await pilot.press("enter")
 
 
 async def check_refused(pilot) -> None:
     code = pilot.app.city["report"]["tracking_code"]
-    await pilot.press("2", *code, "enter", *"1999", "enter")
+    await pilot.press("2")
+    await pilot.pause()
+    pilot.app.screen.query_one("#code").value = code
+    pilot.app.screen.query_one("#verification").value = "1999"
+    pilot.app.screen.query_one("#verification").focus()
+    await pilot.press("enter")
 
 
 async def kiosk_services(pilot) -> None:
@@ -156,8 +183,9 @@ async def kiosk_filed(pilot) -> None:
 COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
            conflicts]
 KIOSK = [welcome, ticket, ticket_issued, check, check_refused, kiosk_services, kiosk_request, kiosk_filed]
+ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]
 CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolated")] + \
-        [(s, "online", "en") for s in COUNTER + KIOSK]
+        [(s, "online", "en") for s in ENGLISH]
 
 
 @pytest.mark.parametrize("scenario,mode,lang", CASES,

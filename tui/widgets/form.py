@@ -86,7 +86,7 @@ class ServiceForm(FieldErrors):
             widget = self.query_one(f"#field-{field.key}")
             if isinstance(widget, Select):
                 value = widget.value
-                out[field.key] = "" if value is Select.BLANK else value
+                out[field.key] = "" if value is Select.NULL else value
             elif isinstance(widget, Checkbox):
                 out[field.key] = widget.value
             else:

@@ -150,7 +150,7 @@ class CaseScreen(Page):
             self.act(self.app.session.cases.move, self.case_id, event.button.name)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             return
         if event.select.id == "assign" and event.value != self.case["assigned_to"]:
             self.act(self.app.session.cases.assign, self.case_id, event.value)

@@ -15,7 +15,7 @@ from hub.errors import FormErrors, HubError
 from hub.ids import format_tracking_code
 
 from ... import i18n
-from ...i18n import N_, _
+from ...i18n import N_, _, ngettext
 from ...mode import read_mode
 from ...widgets.banner import ModeBanner
 from ...widgets.big import BigCode
@@ -55,7 +55,9 @@ class ServiceScreen(Page):
             family = i18n.pick(catalog.families[service.family])
             options.append(Option(f"{family:<26} {i18n.pick(service.names)}", id=service.code))
         yield OptionList(*options, id="services")
-        note = _("{n} services need the city's central systems and are hidden while isolated.").format(n=hidden)
+        note = ngettext("{n} service needs the city's central systems and is hidden while isolated.",
+                        "{n} services need the city's central systems and are hidden while isolated.",
+                        hidden).format(n=hidden)
         yield Static(note if hidden else "", classes="muted")
         yield Footer()
 

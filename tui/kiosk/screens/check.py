@@ -48,6 +48,10 @@ class CheckScreen(Page):
     def on_button_pressed(self) -> None:
         self.check()
 
+    def on_input_changed(self) -> None:
+        # A new code being typed: the last answer is no longer on show.
+        self.query_one("#check-result", Static).update("")
+
     def check(self) -> None:
         error = self.query_one("#check-error", Static)
         result = self.query_one("#check-result", Static)

@@ -1,0 +1,62 @@
+"""`beffroi demo` as a person starts it: in a real terminal (tmux), read back
+with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/bootstrap")
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.base = ["tmux", "-L", socket]
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=20).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "demo")
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+
+
+def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
+    beffroi = Path(sys.executable).with_name("beffroi")
+    home = tmp_path / "demo"
+    tmux = Tmux(f"beffroi-smoke-{os.getpid()}")
+    env = f"env -u BEFFROI_HOME TERM=xterm-256color LANG=C.UTF-8"
+    tmux("new-session", "-d", "-s", "demo", "-x", "120", "-y", "36", f"{env} {beffroi} demo --home {home}")
+    try:
+        login = tmux.wait_for("Guichet — connexion", timeout=60)
+        assert "EN LIGNE" in login and "Identifiant agent" in login and "Ville d'Angers" in login
+        tmux("send-keys", "-t", "demo", "agent", "Enter")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", "demo", "1234", "Enter")
+        desk = tmux.wait_for("f2 Appeler")
+        assert "Claire Moreau" in desk and "Rechercher un citoyen" in desk
+        assert "État civil" in desk and "File d'attente" in desk
+        tmux("send-keys", "-t", "demo", "helene dupont")
+        found = tmux.wait_for("citoyen trouvé")
+        assert "Dupont" in found and "12/03/1985" in found
+        tmux("send-keys", "-t", "demo", "C-q")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "demo" in tmux("list-sessions"):
+            time.sleep(0.2)
+        assert "demo" not in tmux("list-sessions"), "ctrl+q quits the counter"
+    finally:
+        tmux("kill-server")
