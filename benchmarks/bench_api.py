@@ -115,6 +115,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     cases = args.cases or (100_000 if args.full else 20_000)
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         home = Path(tmp) / "home"
@@ -158,14 +159,16 @@ def main() -> int:
          ">= 2,000/s"),
         ("GET requests.json?status=open (1,000 newest)", list_rate, pct(list_lat, 0.5), pct(list_lat, 0.99), "-"),
     ]
-    print(f"\n{cases:,}-case home, concurrency {args.concurrency}, {os.cpu_count()} cores, server and client on loopback")
+    print(f"\n{cases:,}-case home, concurrency {args.concurrency}, {os.cpu_count()} cores, server and client on loopback;"
+          f" load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work slows every row alike)")
     print(f"| {'operation':<52} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'target':>10} |")
     print(f"|{'-' * 54}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 12}|")
     for name, rate, p50, p99, target in rows:
         p50s = f"{p50:.1f}" if p50 is not None else "-"
         p99s = f"{p99:.1f}" if p99 is not None else "-"
         print(f"| {name:<52} | {rate:>9,.0f} | {p50s:>7} | {p99s:>7} | {target:>10} |")
-    print(f"\ncases stored after the run: {stored:,} (expected {cases + 300 + args.creates:,}); journal intact: {intact}")
+    print(f"\nPOST vs one-transaction-per-case baseline: {create_rate / base_create:.2f}x")
+    print(f"cases stored after the run: {stored:,} (expected {cases + 300 + args.creates:,}); journal intact: {intact}")
     return 0 if stored == cases + 300 + args.creates and intact else 1
 
 
