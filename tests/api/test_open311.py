@@ -430,3 +430,36 @@ def test_georeport_client(server, api_keys, fmt):
     with pytest.raises(requests.HTTPError) as refused:
         client.get_service_definition("nope")
     assert refused.value.response.status_code == 404
+
+
+def test_a_report_the_hub_refuses_at_filing_does_not_block_the_others(home, api_keys):
+    """A report that passed the POST checks but is refused when filed (here: a
+    category the catalog no longer has) keeps its reason behind its token, and
+    the reports after it are filed."""
+    from api import intake
+    from api.commit import GroupTerminal
+
+    from .conftest import Running
+    kiosk = Principal.kiosk("api:test-kiosk")
+    with GroupTerminal.open(home) as t:
+        intake.ensure(t.conn)
+        with t.group():
+            stale = intake.accept(t, kiosk, "signalement", {"category": "graffiti", "location": "47.4,-0.5",
+                                                            "description": "Tag"}, {})
+            fine = intake.accept(t, kiosk, "signalement", {"category": "autre", "location": "47.4,-0.5",
+                                                           "description": "Banc"}, {})
+    running = Running(home, "batch")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            got = {token: requests.get(f"{running.url}/open311/v2/tokens/{token}.json", timeout=10).json()[0]
+                   for token in (stale, fine)}
+            if got[fine]["service_request_id"] and "service_notice" in got[stale]:
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+    finally:
+        running.stop()
+    assert got[stale]["service_request_id"] is None and "category" in got[stale]["service_notice"]
+    with Terminal.open(home) as t:
+        assert t.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
