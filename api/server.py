@@ -26,6 +26,11 @@ from .routes import Desk, Refused
 MAX_BODY = 64 * 1024  # no form or JSON body of this API comes near it
 DRAIN_EVERY = 1.0     # seconds between intake checks in batch mode when nothing wakes the drain
 SERVER_KEY: web.AppKey["Server"] = web.AppKey("beffroi_server")
+ROUTING = {
+    404: ("no such address; /openapi.json lists them", "adresse inconnue ; /openapi.json les liste"),
+    405: ("this address does not take this method; see /openapi.json",
+          "cette adresse n'accepte pas cette méthode ; voir /openapi.json"),
+}
 
 # The Open311 answers reads filtered by service and date: an index of our own,
 # made again on start if a rebuild dropped the projections.
@@ -90,10 +95,15 @@ class Server:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
+            en, fr = ROUTING.get(exc.status, (exc.reason, exc.reason))
+            where = f"{request.method} {request.path}"
             if open311:
-                return open311_errors(fmt, exc.status, [f"{exc.reason}: {request.method} {request.path}"])
-            return _refused(exc.status, exc.reason.lower().replace(" ", "_"), f"{exc.reason}: {request.method} {request.path}",
-                            f"{exc.reason} : {request.method} {request.path}", exc.headers)
+                answer = open311_errors(fmt, exc.status, [f"{en}: {where} / {fr} : {where}"])
+                if "Allow" in exc.headers:
+                    answer.headers["Allow"] = exc.headers["Allow"]
+                return answer
+            return _refused(exc.status, exc.reason.lower().replace(" ", "_"), f"{en}: {where}", f"{fr} : {where}",
+                            exc.headers)
 
     async def _start(self, app: web.Application) -> None:
         if self.open311_mode == "batch":

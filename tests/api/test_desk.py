@@ -149,3 +149,12 @@ def test_form_errors_name_every_field(server, api_keys):
     assert fields == {"category", "location", "description", "colour"}
     assert all(f["fr"] and f["en"] for f in refused["error"]["fields"])
     assert stored(server.home) == before
+
+
+def test_unknown_addresses_answer_in_both_languages(server):
+    r = requests.get(f"{server.url}/api/v1/nowhere", timeout=10)
+    assert r.status_code == 404 and "openapi.json" in r.json()["error"]["en"] and "adresse" in r.json()["error"]["fr"]
+    r = requests.get(f"{server.url}/open311/v2/services.csv", timeout=10)
+    assert r.status_code == 404 and r.json()[0]["code"] == 404 and "adresse inconnue" in r.json()[0]["description"]
+    r = requests.put(f"{server.url}/open311/v2/services.xml", timeout=10)
+    assert r.status_code == 405 and r.headers["Content-Type"].startswith("application/xml") and "Allow" in r.headers
