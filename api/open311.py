@@ -4,7 +4,8 @@ service requests and tokens, in JSON and XML.
 Catalog services with an ``open311`` entry are the Open311 services. A posted
 request becomes a case of that service, opened by a kiosk principal named after
 the API key (the reporter stays anonymous: name, e-mail and phone go to the
-case's ``contact``, which no Open311 response shows). The case's workflow gives
+case's ``contact``, which no Open311 response shows; only the photo link,
+``media_url``, is read back). The case's workflow gives
 the Open311 status: a final status (no way out) is ``closed``, any other
 ``open``.
 
@@ -358,6 +359,20 @@ class Open311:
 
     # --- reading requests -----------------------------------------------------------
 
+    def _media(self, rows: list[tuple]) -> dict[str, str]:
+        """The reporters' photo links, kept with the rest of their contact in
+        the case's opening event (the only public part of it)."""
+        if not rows:
+            return {}
+        found = self.server.reader.conn.execute(
+            f"SELECT aggregate, json_extract(data, '$.contact.media_url') FROM events WHERE aggregate IN"
+            f" ({','.join('?' * len(rows))}) AND type='case.opened'", [f"case:{r[0]}" for r in rows])
+        return {aggregate[5:]: url for aggregate, url in found if url}
+
+    def _answer(self, rows: list[tuple], lang: str) -> list[dict[str, Any]]:
+        media = self._media(rows)
+        return [{**self._public(r, lang), "media_url": media.get(r[0])} for r in rows]
+
     def _public(self, row: tuple, lang: str) -> dict[str, Any]:
         case_id, service_code, status, fields_text, opened, updated = row
         mapping = self.services[service_code]
@@ -411,7 +426,7 @@ class Open311:
             else:
                 rows = self._filtered(params, codes)
             lang = self.lang(request)
-            return respond(fmt, [self._public(r, lang) for r in rows], "service_requests", "request")
+            return respond(fmt, self._answer(rows, lang), "service_requests", "request")
         return await self._guarded(request, handle)
 
     def _filtered(self, params, codes: list[str]) -> list[tuple]:
@@ -478,7 +493,7 @@ class Open311:
             if not rows:
                 raise Refused(404, both(f"service_request_id {request.match_info['service_request_id']!r} not found",
                                         f"service_request_id {request.match_info['service_request_id']!r} introuvable"))
-            return respond(fmt, [self._public(rows[0], self.lang(request))], "service_requests", "request")
+            return respond(fmt, self._answer(rows[:1], self.lang(request)), "service_requests", "request")
         return await self._guarded(request, handle)
 
     async def token(self, request: web.Request) -> web.Response:

@@ -169,6 +169,7 @@ def test_create_then_read_in_both_formats(server, api_keys, fmt):
         assert listed.json() == one.json()
         assert item["status"] == "open" and item["lat"] == 47.4712 and item["long"] == -0.5518
         assert item["description"] == GOOD["description"] and item["service_code"] == "signalement"
+        assert item["media_url"] == GOOD["media_url"]
         assert "email" not in item and "Dupont" not in one.text  # the reporter's contact is never public
     else:
         root = xml(one)
