@@ -24,8 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import aiohttp
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -82,23 +81,41 @@ def baseline_reads(home: Path, made: list[str], n: int) -> float:
 
 async def load(url: str, requests: list[tuple[str, str, dict | None]], concurrency: int,
                expect: int) -> tuple[float, list[float]]:
-    """Send every request with ``concurrency`` in flight; req/s and latencies."""
+    """Send every request over ``concurrency`` keep-alive connections, one
+    request in flight on each; req/s and latencies. A bare HTTP/1.1 client on
+    asyncio streams, so that the load generator takes little of the CPU the
+    server needs (like wrk, not like a second application)."""
+    host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     queue = iter(requests)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        async def worker() -> None:
+
+    def encode(method: str, path: str, form: dict | None) -> bytes:
+        body = urlencode(form).encode() if form else b""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+        if form:
+            head += "Content-Type: application/x-www-form-urlencoded\r\n"
+        return (head + "\r\n").encode() + body
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             for method, path, form in queue:
+                raw = encode(method, path, form)
                 t0 = time.perf_counter()
-                async with http.request(method, url + path, data=form) as r:
-                    await r.read()
-                    if r.status != expect:
-                        raise RuntimeError(f"{method} {path}: {r.status} {await r.text()}")
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                body = await reader.readexactly(length)
                 latencies.append(time.perf_counter() - t0)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return len(requests) / elapsed, latencies
+                if status != expect:
+                    raise RuntimeError(f"{method} {path}: {status} {body[:300]!r}")
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(requests) / (time.perf_counter() - started), latencies
 
 
 def pct(values: list[float], q: float) -> float:
