@@ -52,7 +52,7 @@ def b64(data: bytes) -> str:
 def unb64(text: str, size: int | None = None) -> bytes:
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         raise KeyRefused("malformed base64 value", "valeur base64 malformée")
     if size is not None and len(data) != size:
         raise KeyRefused(f"expected {size} bytes, got {len(data)}", f"{size} octets attendus, {len(data)} reçus")
@@ -76,11 +76,17 @@ def fingerprint(public: bytes) -> str:
 
 
 def sign_public(text: str) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(unb64(text, 32))
+    try:
+        return Ed25519PublicKey.from_public_bytes(unb64(text, 32))
+    except (ValueError, TypeError):
+        raise KeyRefused("not an Ed25519 public key", "pas une clé publique Ed25519")
 
 
 def kx_public(text: str) -> X25519PublicKey:
-    return X25519PublicKey.from_public_bytes(unb64(text, 32))
+    try:
+        return X25519PublicKey.from_public_bytes(unb64(text, 32))
+    except (ValueError, TypeError):
+        raise KeyRefused("not an X25519 public key", "pas une clé publique X25519")
 
 
 # --- key pairs on disk -------------------------------------------------------

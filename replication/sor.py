@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import signal
 import sys
 import time
@@ -31,6 +32,7 @@ from .index import RECOVERY, Index, load_city
 MAX_BODY = segment.MAX_SEGMENT + 4096
 FEED_LIMIT = 500
 MAX_PENDING = 1000
+DIGITS = re.compile(r"^[0-9]{1,16}$")
 
 HOME = web.AppKey("home", Path)
 INDEX = web.AppKey("index", Index)
@@ -209,7 +211,7 @@ async def feed(request: web.Request) -> web.Response:
 
 def _position(request: web.Request) -> tuple[str, int]:
     origin, first = request.match_info["origin"], request.match_info["first"]
-    if not is_ulid(origin) or not first.isdigit() or not 0 < int(first) < 2**53:
+    if not is_ulid(origin) or not DIGITS.match(first) or not 0 < int(first) < 2**53:
         raise Refused(400, "bad_request", "segment path is /v1/segments/<terminal id>/<first seq>",
                       "le chemin d'un segment est /v1/segments/<terminal>/<premier numéro>")
     return origin, int(first)

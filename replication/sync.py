@@ -373,6 +373,16 @@ class Replicator:
     async def sync(self, url: str | None = None) -> Report:
         """One round: seal, push, pull."""
         report = Report()
+        try:
+            await self._round(url, report)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SoRRefused(502, {"error": "bad_answer", "en": f"malformed answer ({type(exc).__name__}: {exc})",
+                                   "fr": f"réponse malformée ({type(exc).__name__} : {exc})"}, "the sync")
+        report.conflicts = self.terminal.conn.execute(
+            "SELECT count(*) FROM conflicts WHERE resolved_by IS NULL").fetchone()[0]
+        return report
+
+    async def _round(self, url: str | None, report: Report) -> None:
         async with self.link(url) as link:
             trust = await self.refresh(link)
             if not trust.keys:
@@ -382,9 +392,6 @@ class Replicator:
             report.sealed = self.seal_pending(trust)
             await self.push(link, report)
             await self.pull(link, trust, report)
-        report.conflicts = self.terminal.conn.execute(
-            "SELECT count(*) FROM conflicts WHERE resolved_by IS NULL").fetchone()[0]
-        return report
 
     def import_segments(self, raws: list[bytes], report: Report) -> None:
         """Verify every segment, then merge them all or none (bundles)."""
