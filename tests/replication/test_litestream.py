@@ -54,6 +54,11 @@ def test_litestream_is_supervised_and_the_index_comes_back(tmp_path, sor_home):
         wait_for(lambda: health(url)["litestream"]["lag_seconds"] == 0, what="replica to catch up after restart")
         time.sleep(0.6)                           # one more sync interval for the last frames
         segments = health(url)["segments"]
+        litestream_pid = health(url)["litestream"]["pid"]
+        os.kill(proc.pid, signal.SIGKILL)         # the SoR dies hard: its litestream must not outlive it
+        proc.wait(10)
+        wait_for(lambda: not os.path.exists(f"/proc/{litestream_pid}") or
+                 open(f"/proc/{litestream_pid}/stat").read().split()[2] == "Z", what="litestream to stop")
     finally:
         stop_process(proc)
     for suffix in ("", "-wal", "-shm"):
