@@ -30,6 +30,7 @@ from .segment import Segment, SegmentError
 
 FETCH_CONCURRENCY = 8
 MAX_ROUND_EVENTS = 250_000   # accepted in one transaction; more waits for the next page
+PUSH_BATCH = 4               # segments sealed before they are pushed
 
 
 class Unreachable(HubError):
@@ -219,7 +220,8 @@ class Replicator:
         return Link(url, self.terminal.id, self.device.sign)
 
     # sealing works offline: the segments wait in replication.db
-    def seal_pending(self, trust: Trust | None = None, per_segment: int = segment.SEGMENT_EVENTS) -> int:
+    def seal_pending(self, trust: Trust | None = None, per_segment: int = segment.SEGMENT_EVENTS,
+                     max_segments: int | None = None) -> int:
         if self.sealed:
             trust = trust or self.trust()
             if not trust.keys:
@@ -233,7 +235,8 @@ class Replicator:
         rows = []
         cursor = self.terminal.conn.execute(
             "SELECT origin, seq, hlc, actor, type, aggregate, data, prev, hash FROM events"
-            " WHERE origin=? AND seq>? ORDER BY seq", (origin, last))
+            " WHERE origin=? AND seq>? ORDER BY seq LIMIT ?",
+            (origin, last, -1 if max_segments is None else max_segments * per_segment))
         while batch := cursor.fetchmany(per_segment):
             if batch[-1][1] - batch[0][1] + 1 != len(batch) or batch[0][1] != last + 1:
                 raise Invalid("the journal has a gap; run `beffroi verify`", "le journal a un trou ; lancez `beffroi verify`")
@@ -389,8 +392,14 @@ class Replicator:
                 raise Forbidden("this terminal has no epoch key yet: is it approved (`beffroi sor approve`)?",
                                 "ce terminal n'a pas encore de clé d'époque : est-il approuvé (`beffroi sor approve`) ?",
                                 "not_approved")
-            report.sealed = self.seal_pending(trust)
-            await self.push(link, report)
+            # seal and push a few segments at a time, so that the others can
+            # start pulling while a long backlog is still being sealed
+            while True:
+                sealed = self.seal_pending(trust, max_segments=PUSH_BATCH)
+                report.sealed += sealed
+                await self.push(link, report)
+                if sealed < PUSH_BATCH:
+                    break
             await self.pull(link, trust, report)
 
     def import_segments(self, raws: list[bytes], report: Report) -> None:
