@@ -2,7 +2,7 @@
 (GeoReport v2) and ``/openapi.json`` (the document describing both).
 
 Two connections to the terminal database: one reads (WAL lets it read while a
-commit is on disk), one writes, on its own thread, through the group committer.
+commit is on disk), one writes, through the group committer.
 """
 
 from __future__ import annotations
