@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -67,15 +68,25 @@ class Local:
                                 (origin,)).fetchone()
         return (row[0], row[1]) if row else (0, GENESIS)
 
-    def add(self, rows: list[tuple[str, int, int, int, str, str, bytes]]) -> None:
-        """(origin, first, last, epoch, hash, prev, data) rows, in one transaction."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE: a second process sealing the same terminal waits
+        here, then sees the new head, so two `sync` never seal one run twice."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.conn.executemany("INSERT OR IGNORE INTO segments VALUES (?,?,?,?,?,?,?)", rows)
+            yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def add(self, rows: list[tuple[str, int, int, int, str, str, bytes]]) -> None:
+        """(origin, first, last, epoch, hash, prev, data) rows, in one transaction."""
+        if self.conn.in_transaction:
+            self.conn.executemany("INSERT OR IGNORE INTO segments VALUES (?,?,?,?,?,?,?)", rows)
+            return
+        with self.transaction():
+            self.conn.executemany("INSERT OR IGNORE INTO segments VALUES (?,?,?,?,?,?,?)", rows)
 
     def origins(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT origin FROM segments ORDER BY origin")]

@@ -230,6 +230,10 @@ class Replicator:
             key, signer = trust.keys[epoch], self.device.sign
         else:
             epoch, key, signer = 1, None, None
+        with self.local.transaction():
+            return self._seal(epoch, key, signer, per_segment, max_segments)
+
+    def _seal(self, epoch: int, key: bytes | None, signer, per_segment: int, max_segments: int | None) -> int:
         origin = self.terminal.id
         last, prev = self.local.head(origin)
         rows = []

@@ -274,3 +274,25 @@ def test_a_segment_that_cannot_be_taken_yet_is_retried_not_skipped(city):
         rep.close()
     city.sync(t1)
     assert t2.state_hash() == t1.state_hash()
+
+
+def test_two_syncs_of_one_terminal_at_once_make_no_fork(city):
+    import subprocess
+    import sys
+    t1, t2 = city.terminal("T1"), city.terminal("T2")
+    city.sync(t1)
+    for n in range(60):
+        desk(t1).citizens.register(first_name="Jean", last_name=f"Double{n}", birth_date="1970-01-01")
+    beffroi = str(Path(sys.executable).with_name("beffroi"))
+    procs = [subprocess.Popen([beffroi, "sync", "--home", str(t1.home)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    index = city.index()
+    try:
+        assert index.counts()["forks"] == 0
+    finally:
+        index.close()
+    city.sync(t2)
+    assert t2.state_hash() == t1.state_hash()
