@@ -321,7 +321,7 @@ async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]
+    bound = runner.addresses[0][1]
     if supervisor:
         await supervisor.start()
     print(f"SoR listening on http://{host}:{bound}", flush=True)

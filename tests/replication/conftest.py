@@ -42,7 +42,7 @@ class ThreadSoR:
                 await self.runner.setup()
                 site = web.TCPSite(self.runner, "127.0.0.1", 0)
                 await site.start()
-                self.port = site._server.sockets[0].getsockname()[1]
+                self.port = self.runner.addresses[0][1]
             self.loop.run_until_complete(up())
             started.set()
             self.loop.run_forever()
