@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
@@ -201,5 +202,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add("status", cmd_status, "readers, card present, applet, certificate subject")
 
 
+def prepare_demo(home: Path):
+    """For `beffroi demo`: insert the demo agent's virtual card so a new user
+    logs in with card + PIN 1234. Returns the cleanup, or None when PC/SC is not
+    available here (the PIN login still works)."""
+    from .demo import insert_demo_card
+    try:
+        inserted = insert_demo_card(Path(home))
+    except (HubError, OSError) as exc:
+        print(f"beffroi: no virtual card for the demo ({getattr(exc, 'en', exc)}); log in with agent id and PIN",
+              file=sys.stderr)
+        return None
+    return inserted.remove
+
+
 def commands() -> dict[str, Any]:
-    return {"register": register}
+    return {"register": register, "demo": prepare_demo}

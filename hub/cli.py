@@ -284,17 +284,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_ui:
         emit(args, summary, lambda s: f"demo home ready in {s['home']}: {s['citizens']} citizens, {s['cases']} cases")
         return 0
-    launch = _plugin_commands().get("counter")
+    plugins = _plugin_commands()
+    launch = plugins.get("counter", {}).get("run")
     if launch is None:
         print(f"demo home ready in {home}; the counter app is not installed", file=sys.stderr)
         return 0
-    return launch["run"](home)
+    # Plugins prepare the demo (the card plugin inserts the demo agent's
+    # virtual card) and hand back what undoes it when the app closes.
+    cleanups = [undo for p in plugins.values() if "demo" in p for undo in [p["demo"](home)] if undo]
+    try:
+        return launch(home)
+    finally:
+        for undo in cleanups:
+            undo()
 
 
 # --- parser ---------------------------------------------------------------
 
 def _plugin_commands() -> dict[str, dict[str, Any]]:
-    """Commands other packages provide: ``{name: {"register": fn, "run": fn?}}``."""
+    """Commands other packages provide: ``{name: {"register": fn, "run": fn?, "demo": fn?}}``.
+
+    ``run(home)`` opens an app (the counter, for `beffroi demo`); ``demo(home)``
+    prepares the demo and returns a callable that undoes it, or None."""
     found = {}
     for ep in entry_points(group="beffroi.commands"):
         try:
