@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
-from hub.errors import HubError
 
 
 def _sor_init(args: argparse.Namespace) -> int:
