@@ -72,3 +72,21 @@ def test_s3_url_is_validated():
     for url in ("ftp://host/bucket", "http://host", "not a url"):
         with pytest.raises(Invalid):
             S3Store.from_url(url)
+
+
+def test_sor_serve_with_s3_keeps_segments_in_the_bucket(tmp_path, sor_home, seaweed):
+    from .conftest import start_process_sor, stop_process
+    bucket = f"sor{uuid.uuid4().hex[:10]}"
+    proc, url = start_process_sor(sor_home, "--no-litestream", "--s3", f"{seaweed}/{bucket}/city")
+    city = City(tmp_path, url, sor_home)
+    try:
+        t1, t2 = city.terminal("T1"), city.terminal("T2")
+        t1.session(Principal.system()).citizens.register(first_name="Jean", last_name="Martin",
+                                                         birth_date="1970-01-01")
+        city.sync(t1), city.sync(t2)
+        assert t1.state_hash() == t2.state_hash()
+        assert len(list(S3Store(seaweed, bucket, prefix="city").keys("segments/"))) == 1
+        assert not (sor_home / "blobs").exists()
+    finally:
+        city.close()
+        stop_process(proc)
