@@ -198,8 +198,10 @@ class Index:
         with self.transaction():
             device = self.find_device(key)
             if device["status"] == "revoked":
-                raise Forbidden(f"terminal {device['name']} was revoked; it must enrol again with new keys",
-                                f"le terminal {device['name']} a été révoqué ; il doit se réinscrire avec de nouvelles clés")
+                raise Forbidden(f"terminal {device['name']} was revoked; reinstall it (new home, new terminal id)"
+                                " and enrol it again",
+                                f"le terminal {device['name']} a été révoqué ; réinstallez-le (nouveau répertoire, nouvel"
+                                " identifiant) et inscrivez-le à nouveau")
             if device["status"] == "active":
                 return device
             cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
