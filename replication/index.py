@@ -175,6 +175,8 @@ class Index:
         if found:
             return found
         rows = self.conn.execute("SELECT id FROM devices WHERE name=? AND status!='revoked'", (key,)).fetchall()
+        if not rows:  # only revoked ones: name them, so the refusal says why
+            rows = self.conn.execute("SELECT id FROM devices WHERE name=?", (key,)).fetchall()
         if len(rows) == 1:
             return self.device(rows[0][0])
         if len(rows) > 1:
