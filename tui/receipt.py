@@ -12,9 +12,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import segno
-from fpdf import FPDF
-
 from hub.clock import millis
 from hub.ids import format_tracking_code
 
@@ -39,6 +36,10 @@ def _latin1(text: str) -> str:
 
 def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Path:
     """Write the receipt of one payment (or refund) and return its path."""
+    # Imported here: fpdf2 costs a quarter of a second, and the counter must paint fast.
+    import segno
+    from fpdf import FPDF
+
     service = terminal.catalog.get(case["service"])
     paid_at = dt.datetime.fromtimestamp(millis(payment["hlc"]) / 1000, dt.timezone.utc)
     pdf = FPDF(format=(148, 210))

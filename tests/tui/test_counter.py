@@ -197,3 +197,37 @@ async def test_every_binding_of_the_desk_is_translated(city, lang):
         descriptions = {b.description for _, b, _, _ in app.screen.active_bindings.values() if b.show}
         expected = {"fr": "Appeler", "en": "Call next"}[lang]
         assert expected in descriptions
+
+
+async def test_command_palette_reaches_the_conflicts_inbox(city):
+    home, data = city
+    app = CounterApp(home, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Conflits")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        from tui.counter.screens.conflicts import ConflictsScreen
+        assert isinstance(app.screen, ConflictsScreen)
+        table = app.screen.query_one("#conflicts")
+        assert table.row_count == 1
+        assert table.get_row_at(0)[1] == f"{data['disputed']['tracking_code'][:4]}-{data['disputed']['tracking_code'][4:]}"
+
+
+async def test_payment_dialog_refuses_a_bad_amount_and_writes_nothing(city):
+    home, data = city
+    app = CounterApp(home, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        app.take_payment(data["report"]["id"])
+        await pilot.pause()
+        for typed, message in (("douze", "Saisissez un montant"), ("0", "compris entre 1 et")):
+            app.screen.query_one("#amount").value = typed
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert message in str(app.screen.query_one("#payment-error").render())
+        assert app.session.cases.get(data["report"]["id"])["payments"] == []
+        assert not (home / "receipts").exists()

@@ -39,7 +39,7 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
     beffroi = Path(sys.executable).with_name("beffroi")
     home = tmp_path / "demo"
     tmux = Tmux(f"beffroi-smoke-{os.getpid()}")
-    env = f"env -u BEFFROI_HOME TERM=xterm-256color LANG=C.UTF-8"
+    env = "env -u BEFFROI_HOME TERM=xterm-256color LANG=C.UTF-8"
     tmux("new-session", "-d", "-s", "demo", "-x", "120", "-y", "36", f"{env} {beffroi} demo --home {home}")
     try:
         login = tmux.wait_for("Guichet — connexion", timeout=60)

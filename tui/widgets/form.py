@@ -61,9 +61,10 @@ class FieldErrors(Vertical):
 class ServiceForm(FieldErrors):
     """The fields of one service, in catalog order."""
 
-    def __init__(self, service: Service, **kwargs) -> None:
+    def __init__(self, service: Service, compact: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.service = service
+        self.compact = compact   # dense at the counter, large boxes at the kiosk
 
     def compose(self) -> ComposeResult:
         for field in self.service.fields:
@@ -71,11 +72,11 @@ class ServiceForm(FieldErrors):
             yield Label(i18n.pick(field.label) + mark, classes="field-label")
             if field.type == "choice":
                 options = [(i18n.pick(names), code) for code, names in field.spec["choices"].items()]
-                yield Select(options, id=f"field-{field.key}", prompt=_("Choose…"), compact=True)
+                yield Select(options, id=f"field-{field.key}", prompt=_("Choose…"), compact=self.compact)
             elif field.type == "boolean":
                 yield Checkbox(_("Yes"), id=f"field-{field.key}")
             else:
-                yield Entry(id=f"field-{field.key}", placeholder=HINTS.get(field.type, ""), compact=True)
+                yield Entry(id=f"field-{field.key}", placeholder=HINTS.get(field.type, ""), compact=self.compact)
             error = Static("", id=f"error-{field.key}", classes="field-error")
             error.display = False
             yield error

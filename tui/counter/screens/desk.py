@@ -64,6 +64,8 @@ class DeskScreen(Page):
         super().__init__()
         self.current: dict | None = None
         self.searched: str | None = None   # the query the results table shows (benchmarks wait on it)
+        self.shown: list[str] = []
+        self.hint = _("Type to search; Enter opens the citizen, F5 registers a new one.")
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
@@ -95,23 +97,30 @@ class DeskScreen(Page):
             table.focus()
 
     def search(self, text: str) -> None:
-        table = self.query_one("#results", DataTable)
-        table.clear()
-        hint = self.query_one("#search-hint", Static)
+        """Results as the agent types: one hub query, one repaint."""
         try:
             found = self.app.session.citizens.search(text) if text.strip() else []
+            problem = None
         except HubError as error:
-            hint.update(error.message(i18n.lang()))
-            found = []
-        for c in found:
-            born = i18n.day_short(c["birth_date"]) if c.get("birth_date") else ""
-            table.add_row(c["last_name"], c["first_name"], born, c.get("postcode") or "", c.get("phone") or "",
-                          key=c["id"])
+            found, problem = [], error.message(i18n.lang())
         if text.strip():
-            hint.update(i18n.ngettext("{n} citizen found", "{n} citizens found", len(found)).format(n=len(found))
-                        if found else _("Nobody found: F5 registers a new citizen."))
+            hint = problem or (i18n.ngettext("{n} citizen found", "{n} citizens found", len(found)).format(n=len(found))
+                               if found else _("Nobody found: F5 registers a new citizen."))
         else:
-            hint.update(_("Type to search; Enter opens the citizen, F5 registers a new one."))
+            hint = _("Type to search; Enter opens the citizen, F5 registers a new one.")
+        ids = [c["id"] for c in found]
+        with self.app.batch_update():
+            if ids != self.shown:      # typing on within the same results repaints nothing
+                table = self.query_one("#results", DataTable)
+                table.clear()
+                for c in found:
+                    born = i18n.day_short(c["birth_date"]) if c.get("birth_date") else ""
+                    table.add_row(c["last_name"], c["first_name"], born, c.get("postcode") or "",
+                                  c.get("phone") or "", key=c["id"])
+                self.shown = ids
+            if hint != self.hint:
+                self.query_one("#search-hint", Static).update(hint)
+                self.hint = hint
         self.searched = text
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -7,7 +7,7 @@ import re
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Footer, Label, RadioButton, RadioSet, Static
 
 from hub.errors import HubError
 from hub.ids import format_tracking_code
@@ -57,6 +57,7 @@ class PaymentScreen(Dialog):
             with Horizontal(classes="buttons"):
                 yield Button(_("Take the payment"), id="pay", variant="primary")
                 yield Button(_("Cancel"), id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#amount").focus()
@@ -107,6 +108,7 @@ class ReceiptScreen(Dialog):
             yield Label(_("Receipt saved as:"))
             yield Static(self.app.shown_path(self.path), id="receipt-path")
             yield Button(_("Close"), id="close", variant="primary")
+        yield Footer()
 
     def on_button_pressed(self) -> None:
         self.dismiss()

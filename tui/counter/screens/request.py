@@ -168,6 +168,7 @@ class ConfirmScreen(Dialog):
             with Horizontal(classes="buttons"):
                 yield Button(_("Confirm"), id="confirm", variant="primary")
                 yield Button(_("Correct"), id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#confirm").focus()
@@ -206,12 +207,18 @@ class TrackingScreen(Page):
             yield BigCode(format_tracking_code(case["tracking_code"]), id="tracking-code")
             yield Label(_(VERIFY_KINDS.get(case["verify_kind"], N_("Verification code"))))
             yield BigCode(case["verify_value"], id="verify-value")
-            due = case["fee_cents"] - case["paid_cents"]
-            yield Static(_("To pay: {amount} (F8)").format(amount=i18n.money(due)) if due > 0 else _("Nothing due (F8 takes a payment all the same)."),
-                         classes="big")
+            yield Static(id="due", classes="big")
             yield Static(_("Give the citizen both: they check the request at a kiosk or online with them."),
                          classes="muted")
         yield Footer()
+
+    def on_screen_resume(self) -> None:
+        # Back from the payment dialog: say what is still due.
+        case = self.app.session.cases.get(self.case["id"])
+        due = case["fee_cents"] - case["paid_cents"]
+        self.query_one("#due", Static).update(
+            _("To pay: {amount} (F8)").format(amount=i18n.money(due)) if due > 0
+            else _("Nothing due (F8 takes a payment all the same)."))
 
     def action_done(self) -> None:
         self.app.pop_screen()

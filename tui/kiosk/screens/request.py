@@ -53,7 +53,7 @@ class KioskRequestScreen(Page):
         with VerticalScroll(id="kiosk-body"):
             yield Static(i18n.pick(self.service.names), classes="question")
             yield Static(i18n.pick(self.service.description), classes="muted")
-            yield ServiceForm(self.service)
+            yield ServiceForm(self.service, compact=False)
             yield Static("", id="request-error", classes="error")
             yield Button(_("Send the request"), id="send", variant="primary", classes="choice")
         yield Footer()
