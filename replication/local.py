@@ -80,6 +80,10 @@ class Local:
             raise
         self.conn.execute("COMMIT")
 
+    def segment_hash_ending(self, origin: str, last: int) -> str | None:
+        row = self.conn.execute("SELECT hash FROM segments WHERE origin=? AND last=?", (origin, last)).fetchone()
+        return row[0] if row else None
+
     def add(self, rows: list[tuple[str, int, int, int, str, str, bytes]]) -> None:
         """(origin, first, last, epoch, hash, prev, data) rows, in one transaction."""
         if self.conn.in_transaction:

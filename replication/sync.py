@@ -268,6 +268,15 @@ class Replicator:
 
     async def push(self, link: Link, report: Report) -> None:
         heads = (await link.json("GET", "/v1/heads", what="the heads request"))["heads"]
+        mine = heads.get(self.terminal.id)
+        if mine and self.local.segment_hash_ending(self.terminal.id, mine["last"]) != mine["hash"]:
+            # the SoR holds a history of this terminal that is not ours: a clone
+            # (VM snapshot, copied home) wrote under the same identity
+            raise SoRRefused(409, {"error": "fork", "en": f"fork: the SoR holds another history of this terminal up to "
+                                   f"#{mine['last']} (a copy of this home ran elsewhere?); nothing was pushed",
+                                   "fr": f"bifurcation : le SoR détient une autre histoire de ce terminal jusqu'au "
+                                   f"n°{mine['last']} (une copie de ce répertoire a tourné ailleurs ?) ; rien n'a été envoyé"},
+                             "this terminal's segments")
         for origin in self.local.origins():
             sor_last = heads.get(origin, {}).get("last", 0)
             for first, data in self.local.after(origin, sor_last):
@@ -290,7 +299,7 @@ class Replicator:
         while True:
             events, rows, cursor, more = await self._page_run(link, trust, cursor, report)
             if events:
-                self._merge(events, report)
+                rows = self._merge_apart(events, rows, report)
             if rows:
                 self.local.add(rows)
             self.local.set("cursor", cursor)
@@ -368,6 +377,29 @@ class Replicator:
                 raise SoRRefused(status, None, f"segment {entry['origin']}#{entry['first']}")
             return data
         return list(await asyncio.gather(*(one(e) for e in entries)))
+
+    def _merge_apart(self, events: list[Event], rows: list[tuple], report: Report) -> list[tuple]:
+        """Merge everything at once; if the journal refuses (a fork: say a
+        terminal cloned from a snapshot), merge origin by origin so that one
+        bad origin is kept aside and the others still get through. Returns
+        the segment rows that were merged."""
+        try:
+            self._merge(events, report)
+            return rows
+        except Invalid:
+            pass
+        kept = []
+        for origin in sorted({e.origin for e in events}):
+            try:
+                self._merge([e for e in events if e.origin == origin], report)
+            except Invalid as exc:
+                report.refused.append(exc.en)
+                for row in rows:
+                    if row[0] == origin:
+                        self.local.refuse(origin, row[1], row[4], exc.en, time.time())
+                continue
+            kept += [row for row in rows if row[0] == origin]
+        return kept
 
     def _merge(self, events: list[Event], report: Report) -> None:
         try:

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -296,3 +297,38 @@ def test_two_syncs_of_one_terminal_at_once_make_no_fork(city):
         index.close()
     city.sync(t2)
     assert t2.state_hash() == t1.state_hash()
+
+
+def test_a_cloned_terminal_forks_alone_and_the_others_still_flow(city, tmp_path):
+    """A terminal restored from a VM snapshot runs twice under one identity:
+    its two histories fork. The fork is refused and shown; the SoR keeps the
+    first, and every other terminal's events still get through."""
+    t1, t2, t3 = city.terminal("T1"), city.terminal("T2"), city.terminal("T3")
+    for t in (t1, t2, t3):
+        city.sync(t)
+    t1.close()
+    city.terminals.remove(t1)
+    shutil.copytree(t1.home, tmp_path / "clone")
+    original, clone = Terminal.open(t1.home), Terminal.open(tmp_path / "clone")
+    city.terminals += [original, clone]
+    desk(original).citizens.register(first_name="Jean", last_name="Original", birth_date="1970-01-01")
+    desk(clone).citizens.register(first_name="Jean", last_name="Clone", birth_date="1970-01-01")
+    city.sync(original)                              # the SoR takes this history
+    bundle.export(clone, tmp_path / "clone.bin")     # the clone's history reaches T2 by hand
+    bundle.import_(t2, tmp_path / "clone.bin")
+    with pytest.raises(Exception, match="fork"):
+        city.sync(clone)                             # the SoR refuses the other history
+    desk(t3).citizens.register(first_name="Jean", last_name="Tiers", birth_date="1970-01-01")
+    city.sync(t3)
+    report = city.sync(t2)
+    assert any("fork" in r for r in report.refused)
+    names = {r[0] for r in t2.conn.execute("SELECT last_name FROM citizens")}
+    assert "Tiers" in names and "Clone" in names and "Original" not in names
+    index = city.index()
+    try:                                             # the SoR kept the first history it was given
+        last, head = index.head(original.id)
+    finally:
+        index.close()
+    rep = Replicator(original)
+    assert rep.local.segment_hash_ending(original.id, last) == head
+    rep.close()
