@@ -294,6 +294,29 @@ class Replicator:
                 report.refused.append(error.en)
                 break
 
+    async def adopt(self, link: Link) -> int:
+        """Take back this terminal's own segments from the SoR, after its
+        replication.db was lost, if and only if every event in them is the one
+        our journal holds; otherwise they are another history (a fork)."""
+        trust = self.trust()
+        own, cursor, more = [], "", True
+        while more:
+            page = await link.json("GET", f"/v1/feed?cursor={cursor}&limit=500", what="the feed request")
+            own += [e for e in page["segments"] if e["origin"] == self.terminal.id]
+            cursor, more = page["cursor"], page["more"]
+        rows = []
+        for entry, raw in zip(own, await self._fetch(link, own), strict=True):
+            seg, events = trust.open(raw)
+            for event in events:
+                stored = self.terminal.conn.execute("SELECT hash FROM events WHERE origin=? AND seq=?",
+                                                    (event.origin, event.seq)).fetchone()
+                if stored is None or stored[0] != event.hash:
+                    return 0
+            rows.append((seg.header.origin, seg.header.first, seg.header.last, seg.header.epoch, seg.hash,
+                         seg.header.prev, raw))
+        self.local.add(rows)
+        return len(rows)
+
     async def pull(self, link: Link, trust: Trust, report: Report) -> None:
         cursor = self.local.get("cursor", "")
         while True:
@@ -428,6 +451,10 @@ class Replicator:
                 raise Forbidden("this terminal has no epoch key yet: is it approved (`beffroi sor approve`)?",
                                 "ce terminal n'a pas encore de clé d'époque : est-il approuvé (`beffroi sor approve`) ?",
                                 "not_approved")
+            if self.local.head(self.terminal.id)[0] == 0:
+                heads = (await link.json("GET", "/v1/heads", what="the heads request"))["heads"]
+                if self.terminal.id in heads:   # replication.db was lost: take our segments back first
+                    await self.adopt(link)
             # seal and push a few segments at a time, so that the others can
             # start pulling while a long backlog is still being sealed
             while True:

@@ -20,7 +20,7 @@ from hub.terminal import Terminal
 from replication import bundle, segment
 from replication.blobs import FileStore
 from replication.index import init_city
-from replication.sync import Replicator
+from replication.sync import Replicator, enroll
 from tests.conftest import run_cli
 
 from .conftest import City, ThreadSoR
@@ -332,3 +332,23 @@ def test_a_cloned_terminal_forks_alone_and_the_others_still_flow(city, tmp_path)
     rep = Replicator(original)
     assert rep.local.segment_hash_ending(original.id, last) == head
     rep.close()
+
+
+def test_a_lost_replication_db_is_rebuilt_from_the_sor(city):
+    t1, t2 = city.terminal("T1"), city.terminal("T2")
+    for n in range(5):
+        desk(t1).citizens.register(first_name="Jean", last_name=f"Perdu{n}", birth_date="1970-01-01")
+        city.sync(t1)
+    for suffix in ("", "-wal", "-shm"):
+        (t1.home / f"replication.db{suffix}").unlink(missing_ok=True)
+    asyncio.run(enroll(t1, city.url))                # the terminal learns its SoR again
+    desk(t1).citizens.register(first_name="Jean", last_name="Apres", birth_date="1970-01-01")
+    report = city.sync(t1)
+    assert report.pushed == 1 and report.refused == []
+    city.sync(t2)
+    assert t2.state_hash() == t1.state_hash()
+    index = city.index()
+    try:
+        assert index.counts()["forks"] == 0 and index.counts()["segments"] == 6
+    finally:
+        index.close()
