@@ -188,6 +188,20 @@ async def test_search_as_you_type_uses_the_hub_index(city):
         assert "Hélène DUPONT" in re.sub(r"\[/?b\]", "", str(app.screen.query_one("#identity").render()))
 
 
+async def test_short_queries_wait_for_enter(city):
+    home, _ = city
+    app = CounterApp(home, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press(*"du")
+        table = app.screen.query_one("#results")
+        assert table.row_count == 0
+        assert "3 caractères" in str(app.screen.query_one("#search-hint").render())
+        await pilot.press("enter")
+        assert sorted(table.get_row_at(i)[1] for i in range(table.row_count)) == ["Hélène", "Jean"]
+        assert app.focused is table
+
+
 @pytest.mark.parametrize("lang", ["fr", "en"])
 async def test_every_binding_of_the_desk_is_translated(city, lang):
     home, _ = city
@@ -231,3 +245,29 @@ async def test_payment_dialog_refuses_a_bad_amount_and_writes_nothing(city):
             assert message in str(app.screen.query_one("#payment-error").render())
         assert app.session.cases.get(data["report"]["id"])["payments"] == []
         assert not (home / "receipts").exists()
+
+
+async def test_agent_edits_a_citizen(city):
+    home, data = city
+    helene = data["citizens"][0]
+    app = CounterApp(home, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        app.open_citizen(helene["id"])
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        assert app.screen.query_one("#field-birth_date").value == "12/03/1985"
+        app.screen.query_one("#field-phone").value = "02 41 00 00 00"
+        app.screen.query_one("#field-postcode").value = "4900"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "5 chiffres" in str(app.screen.query_one("#error-postcode").render())
+        assert app.session.citizens.get(helene["id"])["phone"] == "0612345678"     # nothing written
+        app.screen.query_one("#field-postcode").value = "49100"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, CitizenScreen)
+        stored = app.session.citizens.get(helene["id"])
+        assert (stored["phone"], stored["postcode"]) == ("0241000000", "49100")
+        assert "0241000000" in str(app.screen.query_one("#identity").render())

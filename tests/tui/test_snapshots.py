@@ -156,6 +156,16 @@ async def check_refused(pilot) -> None:
     await pilot.press("enter")
 
 
+async def check_locked(pilot) -> None:
+    await pilot.press("2")
+    await pilot.pause()
+    pilot.app.screen.query_one("#code").value = "AAAA-AAAA"
+    for _ in range(6):
+        pilot.app.screen.query_one("#verification").value = "0000"
+        pilot.app.screen.query_one("#verification").focus()
+        await pilot.press("enter")
+
+
 async def kiosk_services(pilot) -> None:
     await pilot.press("3")
 
@@ -182,7 +192,7 @@ async def kiosk_filed(pilot) -> None:
 
 COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
            conflicts]
-KIOSK = [welcome, ticket, ticket_issued, check, check_refused, kiosk_services, kiosk_request, kiosk_filed]
+KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed]
 ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]
 CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolated")] + \
         [(s, "online", "en") for s in ENGLISH]
