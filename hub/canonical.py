@@ -8,9 +8,13 @@ import json
 from typing import Any
 
 
+# One encoder for the process: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept as is; NaN and infinities refused."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def encode(value: Any) -> bytes:

@@ -181,3 +181,14 @@ def test_hlc_moves_past_remote_events(terminal, tmp_path):
     s.citizens.register(first_name="Noël", last_name="Roux", birth_date="1960-12-25")
     mine = list(terminal.journal.events(terminal.id))
     assert mine[-1].hlc > future
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=8), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)),
+    actor=st.text(min_size=1, max_size=10), hlc=st.integers(0, 2**62))
+def test_fast_canonical_text_is_canonical_json_of_the_body(data, actor, hlc):
+    from hub import canonical
+    event = Event("T\u00e9", 3, hlc, actor, "case.opened", "case:\u2603", data, "0" * 64)
+    assert event.canonical_text() == canonical.dumps(event.body())
