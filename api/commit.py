@@ -13,42 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from hub.terminal import Terminal, Writer
+from hub.terminal import Terminal
 
 GROUP_LIMIT = 256  # writes per transaction: bounds how long one commit holds the lock
-
-
-class GroupTerminal(Terminal):
-    """A terminal whose writes can be grouped into one outer transaction."""
-
-    _group = False
-
-    @contextmanager
-    def group(self) -> Iterator[None]:
-        with self.journal.transaction():
-            self._group = True
-            try:
-                yield
-            finally:
-                self._group = False
-
-    @contextmanager
-    def writing(self) -> Iterator[Writer]:
-        if not self._group:
-            with super().writing() as writer:
-                yield writer
-            return
-        self.conn.execute("SAVEPOINT writing")
-        try:
-            yield Writer(self)
-        except BaseException:
-            self.conn.execute("ROLLBACK TO writing")
-            self.conn.execute("RELEASE writing")
-            raise
-        self.conn.execute("RELEASE writing")
 
 
 class Committer:
@@ -61,7 +30,7 @@ class Committer:
     meanwhile, and those requests form the next group.
     """
 
-    def __init__(self, terminal: GroupTerminal) -> None:
+    def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beffroi-commit")
         self.pending: list[tuple[Callable[[], Any], asyncio.Future]] = []
@@ -96,15 +65,12 @@ class Committer:
 
     def _apply(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
-        self.terminal._group = True
-        try:
+        with self.terminal.savepoints():
             for fn in fns:
                 try:
                     outcomes.append((True, fn()))
                 except Exception as exc:  # refused alone: its savepoint is rolled back
                     outcomes.append((False, exc))
-        finally:
-            self.terminal._group = False
         return outcomes
 
     @staticmethod

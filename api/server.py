@@ -18,7 +18,7 @@ from aiohttp import web
 from hub.terminal import Terminal
 
 from . import intake, keys, openapi
-from .commit import Committer, GroupTerminal
+from .commit import Committer
 from .formats import errors as open311_errors
 from .open311 import MODES, Open311
 from .routes import Desk, Refused
@@ -49,7 +49,7 @@ class Server:
         self.home = Path(home)
         self.open311_mode = open311_mode
         self.max_body = max_body
-        self.writer = GroupTerminal.open(self.home)
+        self.writer = Terminal.open(self.home)
         self.reader = Terminal.open(self.home)
         self.catalog = self.reader.catalog
         self.city = self.reader.config.get("city", "Beffroi")

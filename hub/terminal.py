@@ -109,12 +109,45 @@ class Terminal:
 
     # --- writing --------------------------------------------------------
 
+    _grouped = False
+
     @contextmanager
     def writing(self) -> Iterator["Writer"]:
         """One transaction: every event recorded inside commits together, with
-        its projections, or none does."""
-        with self.journal.transaction():
+        its projections, or none does. Inside :meth:`group` it is a savepoint
+        instead, so one refused write rolls back alone."""
+        if not self._grouped:
+            with self.journal.transaction():
+                yield Writer(self)
+            return
+        self.conn.execute("SAVEPOINT writing")
+        try:
             yield Writer(self)
+        except BaseException:
+            self.conn.execute("ROLLBACK TO writing")
+            self.conn.execute("RELEASE writing")
+            raise
+        self.conn.execute("RELEASE writing")
+
+    @contextmanager
+    def savepoints(self) -> Iterator[None]:
+        """Inside, :meth:`writing` blocks are savepoints of a transaction the
+        caller has begun (the HTTP API begins and commits its groups itself, to
+        wait for the lock and the disk off its event loop)."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("savepoints() needs an open transaction")
+        self._grouped = True
+        try:
+            yield
+        finally:
+            self._grouped = False
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Many writes, one transaction and one fsync (group commit): nothing
+        inside is durable until the group commits."""
+        with self.journal.transaction(), self.savepoints():
+            yield
 
     def accept(self, events: list[Event]) -> list[Event]:
         """Merge other terminals' events (from replication or a bundle) and fold

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from api.commit import Committer, GroupTerminal
+from api.commit import Committer
+from hub.terminal import Terminal
 from hub.errors import FormErrors
 from hub.roles import Principal
 from hub.terminal import Terminal
@@ -22,7 +23,7 @@ REPORT = {"category": "eclairage", "location": "47.47,-0.55", "description": "La
 
 
 def test_a_refused_write_rolls_back_alone(home):
-    with GroupTerminal.open(home) as t:
+    with Terminal.open(home) as t:
         committer = Committer(t)
         kiosk = Principal.kiosk("api:test")
 

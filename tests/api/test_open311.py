@@ -387,10 +387,10 @@ def test_intake_left_pending_is_filed_after_a_restart(home, api_keys):
     """A report accepted just before the server stopped is still filed: the
     intake is durable and drained at the next start."""
     from api import intake
-    from api.commit import GroupTerminal
+    from hub.terminal import Terminal
 
     from .conftest import Running
-    with GroupTerminal.open(home) as t:
+    with Terminal.open(home) as t:
         intake.ensure(t.conn)
         with t.group():
             token = intake.accept(t, Principal.kiosk("api:test-kiosk"), "signalement",
@@ -438,11 +438,11 @@ def test_a_report_the_hub_refuses_at_filing_does_not_block_the_others(home, api_
     category the catalog no longer has) keeps its reason behind its token, and
     the reports after it are filed."""
     from api import intake
-    from api.commit import GroupTerminal
+    from hub.terminal import Terminal
 
     from .conftest import Running
     kiosk = Principal.kiosk("api:test-kiosk")
-    with GroupTerminal.open(home) as t:
+    with Terminal.open(home) as t:
         intake.ensure(t.conn)
         with t.group():
             stale = intake.accept(t, kiosk, "signalement", {"category": "graffiti", "location": "47.4,-0.5",
