@@ -145,6 +145,18 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT; rolls back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class Journal:
     """Appends this terminal's events and merges other terminals' events."""
 
@@ -153,16 +165,8 @@ class Journal:
         self.origin = origin
         self.clock = HybridClock()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT; rolls back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def transaction(self):
+        return transaction(self.conn)
 
     def _head(self, origin: str) -> tuple[int, str]:
         row = self.conn.execute("SELECT seq, hash FROM heads WHERE origin = ?", (origin,)).fetchone()

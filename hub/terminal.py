@@ -41,7 +41,7 @@ def default_home() -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file readable by its owner only, durably (fsync before rename)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")  # writers never share a temp file
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)

@@ -8,13 +8,13 @@ different segment can never overwrite a stored one.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Iterator, Protocol
 from urllib.parse import urlsplit
 
 from hub.errors import Invalid
+from hub.terminal import write_private
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{0,254}$")
 
@@ -46,19 +46,7 @@ class FileStore:
     def put(self, key: str, data: bytes) -> None:
         path = self.root / _check(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(path, data)
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hub.errors import Forbidden, Invalid, NotFound
+from hub import journal
 from hub.journal import GENESIS
 from hub.terminal import write_private
 
@@ -145,16 +145,8 @@ class Index:
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT; rolls back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def transaction(self):
+        return journal.transaction(self.conn)
 
     # --- devices ---------------------------------------------------------------
 
