@@ -12,13 +12,16 @@ import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import ids, journal, projections
 from .catalog import Catalog, default_catalog
 from .errors import Invalid, NotFound
 from .journal import Event, Journal
 from .roles import Principal
+
+if TYPE_CHECKING:
+    from .session import Session
 
 TERMINAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
