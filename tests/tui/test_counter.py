@@ -200,6 +200,13 @@ async def test_short_queries_wait_for_enter(city):
         await pilot.press("enter")
         assert sorted(table.get_row_at(i)[1] for i in range(table.row_count)) == ["Hélène", "Jean"]
         assert app.focused is table
+        search = app.screen.query_one("#search")
+        search.value = ""
+        search.focus()
+        await pilot.press(*"12/03/198")
+        assert table.row_count == 0                    # a date half typed is not searched
+        await pilot.press("5")
+        assert [table.get_row_at(i)[1] for i in range(table.row_count)] == ["Hélène"]
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

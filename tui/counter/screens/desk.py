@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -17,6 +19,9 @@ from ...widgets.page import Page
 
 
 AS_YOU_TYPE = 3   # characters before the search runs on each keystroke
+# A date half typed ("12/0", "1985-03") means nothing yet; as words it would
+# match every phone number starting with 0.
+PARTIAL_DATE = re.compile(r"\d{1,2}/(\d{0,2}(/\d{0,3})?)?|\d{4}-(\d{0,2}(-\d?)?)?")
 
 
 class QueuePanel(Vertical):
@@ -77,14 +82,17 @@ class DeskScreen(Page):
             with Vertical(id="search-pane"):
                 yield Label(_("Find a citizen"), classes="title")
                 yield Entry(id="search", placeholder=_("Name, birth date (DD/MM/YYYY) or phone…"))
-                yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="results", cursor_type="row")
                 yield Static(_("Type to search; Enter opens the citizen, F5 registers a new one."),
                              id="search-hint", classes="muted")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
-        table.add_columns(_("Last name"), _("First name"), _("Born"), _("Postcode"), _("Phone"))
+        # Fixed widths: the table is redrawn on every keystroke, never re-measured.
+        for label, width in ((_("Last name"), 16), (_("First name"), 14), (_("Born"), 10), (_("Postcode"), 11),
+                             (_("Phone"), 12)):
+            table.add_column(label, width=width)
         self.query_one("#search").focus()
 
     def on_screen_resume(self) -> None:
@@ -96,7 +104,8 @@ class DeskScreen(Page):
         # Enter searches whatever is typed, for the two-letter surnames.
         if event.input.id == "search":
             text = event.value.strip()
-            self.search(event.value if len(text) >= AS_YOU_TYPE or not text else "", short=bool(text))
+            ready = len(text) >= AS_YOU_TYPE and not PARTIAL_DATE.fullmatch(text)
+            self.search(event.value if ready or not text else "", short=bool(text))
 
     def on_input_submitted(self, event: Entry.Submitted) -> None:
         if event.input.id != "search":
@@ -116,7 +125,7 @@ class DeskScreen(Page):
         except HubError as error:
             found, problem = [], error.message(i18n.lang())
         if short and not text.strip():
-            hint = _("Keep typing (3 characters), or press Enter to search.")
+            hint = _("Keep typing (3 characters, or the whole date), or press Enter to search.")
         elif text.strip():
             hint = problem or (i18n.ngettext("{n} citizen found", "{n} citizens found", len(found)).format(n=len(found))
                                if found else _("Nobody found: F5 registers a new citizen."))
