@@ -88,3 +88,8 @@ def day_short(value: dt.date | str) -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     return format_date(value, "short" if lang() == "en" else "dd/MM/yyyy", locale=locale())
+
+
+def labelled(label: str, value: object) -> str:
+    """"Label : value" in French typography, "Label: value" in English."""
+    return f"{label} : {value}" if lang() == "fr" else f"{label}: {value}"

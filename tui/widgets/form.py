@@ -54,7 +54,7 @@ class FieldErrors(Vertical):
             if self.query(f"#error-{error.field}"):
                 self.show_error(error.field, field_message(error))
             else:
-                loose.append(f"{error.field} : {field_message(error)}")
+                loose.append(i18n.labelled(error.field, field_message(error)))
         return loose
 
 

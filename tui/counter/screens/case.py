@@ -86,7 +86,7 @@ class CaseScreen(Page):
                     value = i18n.day_short(value)
                 elif isinstance(value, dict):
                     value = " ".join(str(v) for v in value.values())
-                lines = f"{i18n.pick(field.label)} : {value}"
+                lines = i18n.labelled(i18n.pick(field.label), value)
                 header.append(lines)
         self.query_one("#case-header", Static).update("\n".join(header))
         moves = self.query_one("#moves", Horizontal)
@@ -110,7 +110,7 @@ class CaseScreen(Page):
         timeline.clear()
         for event in case["timeline"]:
             timeline.add_row(i18n.hlc_time(event["hlc"]), event["actor"], self.describe(event))
-        notes = [f"{i18n.hlc_time(n['hlc'])} — {n['author']} : {n['text']}" for n in case["notes"]]
+        notes = [i18n.labelled(f"{i18n.hlc_time(n['hlc'])} — {n['author']}", n["text"]) for n in case["notes"]]
         self.query_one("#notes", Static).update("\n".join(notes) or _("No note yet."))
         names = {d["id"]: d["name"] for d in docs}
         documents = [names.get(d["document_id"], d["document_id"]) + (f" ({d['requirement']})" if d["requirement"] else "")

@@ -160,7 +160,7 @@ class ConfirmScreen(Dialog):
                     value = self.clean[field.key]
                     if field.type == "choice":
                         value = i18n.pick(field.spec["choices"][value])
-                    lines.append(f"{i18n.pick(field.label)} : {_shown(value)}")
+                    lines.append(i18n.labelled(i18n.pick(field.label), _shown(value)))
             yield Static("\n".join(lines))
             yield Static(fee_text(self.service.fee_cents(self.clean)), classes="big")
             if self.missing:
