@@ -38,7 +38,8 @@ class QueuePanel(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(_("Family"), _("Waiting"))
+        table.add_column(_("Family"), width=19)
+        table.add_column(_("Waiting"), width=10)
         self.refresh_counts()
 
     def refresh_counts(self) -> None:
@@ -90,8 +91,8 @@ class DeskScreen(Page):
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
         # Fixed widths: the table is redrawn on every keystroke, never re-measured.
-        for label, width in ((_("Last name"), 16), (_("First name"), 14), (_("Born"), 10), (_("Postcode"), 11),
-                             (_("Phone"), 12)):
+        for label, width in ((_("Last name"), 14), (_("First name"), 12), (_("Born"), 10), (_("Phone"), 10),
+                             (_("Postcode"), 11)):
             table.add_column(label, width=width)
         self.query_one("#search").focus()
 
@@ -138,8 +139,8 @@ class DeskScreen(Page):
                 table.clear()
                 for c in found:
                     born = i18n.day_short(c["birth_date"]) if c.get("birth_date") else ""
-                    table.add_row(c["last_name"], c["first_name"], born, c.get("postcode") or "",
-                                  c.get("phone") or "", key=c["id"])
+                    table.add_row(c["last_name"], c["first_name"], born, c.get("phone") or "",
+                                  c.get("postcode") or "", key=c["id"])
                 self.shown = ids
             if hint != self.hint:
                 self.query_one("#search-hint", Static).update(hint)
