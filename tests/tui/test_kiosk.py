@@ -80,7 +80,10 @@ async def test_idle_resets_to_a_blank_welcome_screen(city):
         await check(pilot, data["report"]["tracking_code"], "1985")
         assert app.session.principal.scope_case == data["report"]["id"]
         assert data["report"]["tracking_code"][:4] in screen_text(app)
-        await asyncio.sleep(1.8)
+        for _ in range(100):              # the idle check ticks every second
+            await asyncio.sleep(0.1)
+            if isinstance(app.screen, WelcomeScreen):
+                break
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
         assert len(app.screen_stack) == 2
@@ -168,3 +171,17 @@ async def test_only_kiosk_services_are_offered(city):
         await pilot.pause()
         offered = {b.id.removeprefix("service-") for b in app.screen.query("Button")}
         assert offered == {s.code for s in app.terminal.catalog if s.kiosk} == {"encombrants", "signalement"}
+
+
+async def test_idle_on_the_welcome_screen_restores_the_default_language(city):
+    home, _ = city
+    app = KioskApp(home, idle_seconds=0.5, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        assert "Welcome" in screen_text(app)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if "Bienvenue" in screen_text(app):
+                break
+        assert "Bienvenue" in screen_text(app) and isinstance(app.screen, WelcomeScreen)

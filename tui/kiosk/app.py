@@ -65,7 +65,8 @@ class KioskApp(BeffroiApp):
             self.call_later(self.reset, self.home_lang)
 
     def at_home(self) -> bool:
-        return isinstance(self.screen, WelcomeScreen) and self.session.principal.scope_case is None
+        return (isinstance(self.screen, WelcomeScreen) and self.session.principal.scope_case is None
+                and i18n.lang() == self.home_lang)
 
     async def reset(self, lang: str | None = None) -> None:
         """Back to a blank welcome screen on a fresh session: nothing typed or
