@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from hub.cli import UsageError, home_of
-from hub.terminal import Terminal
+from hub.terminal import TERMINAL_NAME, Terminal
 
 from .i18n import LANGS
 
@@ -25,6 +25,12 @@ def _idle(value: str) -> float:
     if not 5 <= seconds <= 3600:
         raise argparse.ArgumentTypeError("idle delay must be between 5 and 3600 seconds")
     return seconds
+
+
+def _kiosk_id(value: str) -> str:
+    if not TERMINAL_NAME.match(value):
+        raise argparse.ArgumentTypeError("kiosk id: 1 to 32 letters, digits, - or _, starting with a letter or digit")
+    return value
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -57,7 +63,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("kiosk", parents=[common], help="open the kiosk app (citizens), full screen")
     p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
     p.add_argument("--idle", type=_idle, default=90.0, help="seconds without input before the kiosk resets (90)")
-    p.add_argument("--kiosk-id", default=None, help="name of this kiosk in the journal (default: the terminal name)")
+    p.add_argument("--kiosk-id", type=_kiosk_id, default=None, help="name of this kiosk in the journal (default: the terminal name)")
     p.set_defaults(func=cmd_kiosk)
 
 

@@ -29,6 +29,7 @@ def test_commands_are_registered_with_their_options():
     (["counter", "--lang", "de"], "language must be one of fr, en"),
     (["kiosk", "--idle", "1"], "idle delay must be between 5 and 3600 seconds"),
     (["kiosk", "--idle", "soon"], "idle delay must be a number of seconds"),
+    (["kiosk", "--kiosk-id", "borne 1; rm"], "kiosk id: 1 to 32 letters"),
 ])
 def test_bad_options_are_refused_with_one_line(tmp_path, args, message):
     result = run_cli(*args, home=tmp_path)
