@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hub.cli import UsageError, home_of
+from hub.cli import home_of
 from hub.terminal import TERMINAL_NAME, Terminal
 
 from .i18n import LANGS
@@ -69,6 +69,3 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 def commands() -> dict:
     return {"register": register, "run": run_counter}
-
-
-__all__ = ["commands", "UsageError"]
