@@ -25,14 +25,16 @@ class Tmux:
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "demo")
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        """The screen once every text is on it: a capture can fall between two
+        paints (the login box drawn, the mode banner not yet)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             shown = self.screen()
-            if text in shown:
+            if all(text in shown for text in texts):
                 return shown
             time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+        raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{self.screen()}")
 
 
 def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
@@ -42,8 +44,8 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
     env = "env -u BEFFROI_HOME -u COLUMNS -u LINES TERM=xterm-256color LANG=C.UTF-8"
     tmux("new-session", "-d", "-s", "demo", "-x", "120", "-y", "36", f"{env} {beffroi} demo --home {home}")
     try:
-        login = tmux.wait_for("Guichet — connexion", timeout=60)
-        assert "EN LIGNE" in login and "Identifiant agent" in login and "Ville d'Angers" in login
+        login = tmux.wait_for("Guichet — connexion", "EN LIGNE", "Identifiant agent", timeout=60)
+        assert "Ville d'Angers" in login
         tmux("send-keys", "-t", "demo", "agent", "Enter")
         time.sleep(0.3)
         tmux("send-keys", "-t", "demo", "1234", "Enter")
