@@ -4,6 +4,7 @@ the readers. Refused logins exit 1 with the reason; bad input exits 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -213,7 +214,13 @@ def prepare_demo(home: Path):
         print(f"beffroi: no virtual card for the demo ({getattr(exc, 'en', exc)}); log in with agent id and PIN",
               file=sys.stderr)
         return None
-    return inserted.remove
+    # The counter logs in with this reader, not whatever card sits in another one.
+    os.environ["BEFFROI_CARD_READER"] = inserted.reader
+
+    def undo() -> None:
+        os.environ.pop("BEFFROI_CARD_READER", None)
+        inserted.remove()
+    return undo
 
 
 def commands() -> dict[str, Any]:

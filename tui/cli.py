@@ -39,14 +39,18 @@ def _home(args: argparse.Namespace) -> Path:
     return home
 
 
-def run_counter(home: Path, lang: str = "fr") -> int:
+def run_counter(home: Path, lang: str = "fr", login: str = "auto") -> int:
+    """Open the counter. ``login`` is pin, card, or auto: the card login when a
+    reader holds a card (as in `beffroi demo`), else agent id + PIN."""
     from .counter.app import CounterApp
-    CounterApp(home, lang).run()
+    from .login import CardLogin, PinLogin, card_present
+    use_card = login == "card" or (login == "auto" and card_present())
+    CounterApp(home, lang, login_method=CardLogin() if use_card else PinLogin()).run()
     return 0
 
 
 def cmd_counter(args: argparse.Namespace) -> int:
-    return run_counter(_home(args), args.lang)
+    return run_counter(_home(args), args.lang, args.login)
 
 
 def cmd_kiosk(args: argparse.Namespace) -> int:
@@ -59,6 +63,8 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("counter", parents=[common], help="open the counter app (agents)")
     p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
+    p.add_argument("--login", choices=["auto", "pin", "card"], default="auto",
+                   help="card + PIN, agent id + PIN, or auto (card when a reader holds one)")
     p.set_defaults(func=cmd_counter)
     p = subparsers.add_parser("kiosk", parents=[common], help="open the kiosk app (citizens), full screen")
     p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")

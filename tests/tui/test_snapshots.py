@@ -209,3 +209,24 @@ def test_screen(snap_compare, city, scenario, mode, lang):
     app.city = data
     app.home_label = "/var/lib/beffroi"
     assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
+
+
+async def card_login_removed(pilot) -> None:
+    """The card login, back after the agent's card left the reader (the card
+    monitor's message, as it arrives from its thread)."""
+    from hub.roles import Principal
+    from tui.counter.app import CardLeft
+    pilot.app.session = pilot.app.terminal.session(Principal.agent("agent"))
+    pilot.app.post_message(CardLeft("card_removed"))
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_card_login_screen(snap_compare, city, lang):
+    """The login screen when the counter logs in with a card: no agent id (the
+    card says who), the card's PIN, and why the agent is back here."""
+    from tui.login import CardLogin
+    home, data = city
+    app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"))
+    app.city = data
+    assert snap_compare(app, terminal_size=SIZE, run_before=card_login_removed)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from textual.app import SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 
+from hub.errors import NotFound
 from hub.roles import Principal
 
 from ..base import BeffroiApp
@@ -30,6 +32,12 @@ HERE = Path(__file__).parent
 N_("palette")
 
 
+class CardLeft(Message):
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class CounterApp(BeffroiApp):
     TITLE = "Beffroi"
     CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "counter.tcss"]
@@ -38,24 +46,46 @@ class CounterApp(BeffroiApp):
     def __init__(self, home, lang: str = "fr", login_method: LoginMethod | None = None, **kwargs) -> None:
         super().__init__(home, lang, **kwargs)
         self.login_method = login_method or PinLogin()
+        self.login_method.on_lock = self._card_left
         self.session = None
         self.agent_name = ""
 
     def on_mount(self) -> None:
         self.push_screen(LoginScreen())
 
+    def _card_left(self, reason: str) -> None:
+        """The agent's card left the reader (called on the card monitor's thread:
+        post_message is thread-safe and does not wait, so the monitor is free)."""
+        self.post_message(CardLeft(reason))
+
+    def on_card_left(self, message: "CardLeft") -> None:
+        if self.session is None:
+            return
+        self.action_sign_out(_("Card removed: the session is locked. Insert the card and type its PIN."))
+
+    def on_unmount(self) -> None:
+        close = getattr(self.login_method, "close", None)
+        if close is not None:
+            close()
+
     # --- routes -----------------------------------------------------------
 
     def signed_in(self, principal: Principal) -> None:
         self.session = self.terminal.session(principal)
-        self.agent_name = self.session.agents.get(principal.id)["name"]
+        try:
+            self.agent_name = self.session.agents.get(principal.id)["name"]
+        except NotFound:  # a card agent the hub has not enrolled: the certificate vouches
+            self.agent_name = principal.id
         self.switch_screen(DeskScreen())
 
-    def action_sign_out(self) -> None:
+    def action_sign_out(self, notice: str = "") -> None:
+        close = getattr(self.login_method, "close", None)
+        if close is not None:  # a card session stops watching the reader
+            close()
         self.session, self.agent_name = None, ""
         while len(self.screen_stack) > 2:
             self.pop_screen()
-        self.switch_screen(LoginScreen())
+        self.switch_screen(LoginScreen(notice))
 
     def action_conflicts(self) -> None:
         if self.session is not None and not isinstance(self.screen, ConflictsScreen):

@@ -19,6 +19,10 @@ from ...widgets.page import Page
 class LoginScreen(Page):
     BINDINGS = [Binding("ctrl+q", "app.quit", N_("Quit"))]
 
+    def __init__(self, notice: str = "") -> None:
+        super().__init__()
+        self.notice = notice  # why the agent is back here (card removed)
+
     def compose(self) -> ComposeResult:
         method = self.app.login_method
         yield ModeBanner()
@@ -26,16 +30,23 @@ class LoginScreen(Page):
             with Vertical(id="login-box"):
                 yield Static(self.app.terminal.config.get("city", ""), classes="title")
                 yield Label(_("Counter — sign in"), classes="big")
-                yield Label(_("Agent id"), classes="field-label")
-                yield Entry(id="agent", placeholder="agent")
+                if method.asks_agent_id:
+                    yield Label(_("Agent id"), classes="field-label")
+                    yield Entry(id="agent", placeholder="agent")
+                else:
+                    yield Label(_("Insert your card, then type its PIN."), classes="field-label")
                 yield Label(_(method.secret_label), classes="field-label")
                 yield Entry(id="secret", password=True, placeholder="••••")
-                yield Static("", id="login-error", classes="error")
+                yield Static(f"⚠ {self.notice}" if self.notice else "", id="login-error", classes="error")
                 yield Button(_("Sign in"), id="sign-in", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#agent").focus()
+        first = "#agent" if self.app.login_method.asks_agent_id else "#secret"
+        self.query_one(first).focus()
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#login-error", Static).update(f"⚠ {text}")
 
     def on_input_submitted(self, event: Entry.Submitted) -> None:
         if event.input.id == "agent":
@@ -47,13 +58,14 @@ class LoginScreen(Page):
         self.sign_in()
 
     def sign_in(self) -> None:
-        agent = self.query_one("#agent", Entry)
+        method = self.app.login_method
+        agent_id = self.query_one("#agent", Entry).value if method.asks_agent_id else ""
         secret = self.query_one("#secret", Entry)
         try:
-            principal = self.app.login_method.login(self.app.terminal, agent.value, secret.value)
+            principal = method.login(self.app.terminal, agent_id, secret.value)
         except HubError as error:
             secret.value = ""
-            self.query_one("#login-error", Static).update(f"⚠ {error.message(i18n.lang())}")
+            self.show_error(error.message(i18n.lang()))
             secret.focus()
             return
         secret.value = ""
