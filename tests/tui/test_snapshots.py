@@ -190,9 +190,14 @@ async def kiosk_filed(pilot) -> None:
     await pilot.press("ctrl+s")
 
 
+async def vault(pilot) -> None:
+    await pilot.press("4")            # the vault asks for the citizen card's PIN
+
+
 COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
            conflicts]
-KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed]
+KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed,
+         vault]
 ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]
 CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolated")] + \
         [(s, "online", "en") for s in ENGLISH]

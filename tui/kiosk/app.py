@@ -22,6 +22,7 @@ from ..base import BeffroiApp
 from .screens.check import CheckScreen
 from .screens.request import KioskServicesScreen
 from .screens.ticket import TicketScreen
+from .screens.vault import VaultScreen
 from .screens.welcome import WelcomeScreen
 
 HERE = Path(__file__).parent
@@ -95,3 +96,6 @@ class KioskApp(BeffroiApp):
 
     def action_file(self) -> None:
         self.push_screen(KioskServicesScreen())
+
+    def action_vault(self) -> None:
+        self.push_screen(VaultScreen())

@@ -1,4 +1,4 @@
-"""The kiosk's welcome screen: three big choices and the language switch."""
+"""The kiosk's welcome screen: four big choices and the language switch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class WelcomeScreen(Page):
         Binding("1", "app.ticket", N_("Queue ticket")),
         Binding("2", "app.check", N_("Follow a request")),
         Binding("3", "app.file", N_("Report or request")),
+        Binding("4", "app.vault", N_("My documents")),
         Binding("l", "app.switch_lang", N_("Français / English")),
     ]
 
@@ -29,6 +30,7 @@ class WelcomeScreen(Page):
                 yield Button(_("1  Take a queue ticket"), id="ticket", variant="primary")
                 yield Button(_("2  Follow a request"), id="check", variant="primary")
                 yield Button(_("3  Report a problem or ask for a pick-up"), id="file", variant="primary")
+                yield Button(_("4  My document vault (citizen card)"), id="vault", variant="primary")
                 yield Button(_("L  Français / English"), id="lang")
         yield Footer()
 
@@ -36,4 +38,5 @@ class WelcomeScreen(Page):
         self.query_one("#ticket").focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.app.run_action({"ticket": "ticket", "check": "check", "file": "file", "lang": "switch_lang"}[event.button.id])
+        self.app.run_action({"ticket": "ticket", "check": "check", "file": "file", "vault": "vault",
+                             "lang": "switch_lang"}[event.button.id])
