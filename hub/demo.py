@@ -127,7 +127,8 @@ def populate(terminal: Terminal, citizens: int = 300, seed: int = 1789) -> dict[
     for n in range(citizens):
         raw = _citizen(rng)
         if n == 0:  # the README's search example
-            raw.update(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12", postcode="49000")
+            raw.update(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12", postcode="49000",
+                       email="helene.dupont@exemple.fr")
         people.append({**raw, **desk.citizens.register(**raw)})
     cases = 0
     for service in terminal.catalog:
