@@ -15,20 +15,38 @@ from .reader import Pcsc, _code, _state, scard
 POLL_MS = 250
 
 
-class CardMonitor:
-    def __init__(self, reader: str, events: int, on_lock: Callable[[str], None] | None = None) -> None:
-        self.reader, self.events, self.on_lock = reader, events, on_lock
-        self.locked = threading.Event()
-        self.reason: str | None = None
+class _Watcher:
+    """A thread that waits on pcscd's status changes until stopped; stopping
+    cancels the wait (SCardCancel) instead of waiting for the next poll."""
+
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._pcsc: Pcsc | None = None
-        self._thread = threading.Thread(target=self._run, name=f"card-monitor-{reader}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "CardMonitor":
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
         self._thread.start()
         self._ready.wait(5)
         return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._pcsc is not None:
+            scard.SCardCancel(self._pcsc.context)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+
+class CardMonitor(_Watcher):
+    def __init__(self, reader: str, events: int, on_lock: Callable[[str], None] | None = None) -> None:
+        super().__init__(f"card-monitor-{reader}")
+        self.reader, self.events, self.on_lock = reader, events, on_lock
+        self.locked = threading.Event()
+        self.reason: str | None = None
 
     def _lock(self, reason: str) -> None:
         if self.locked.is_set():
@@ -68,31 +86,16 @@ class CardMonitor:
         finally:
             self._pcsc.close()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._pcsc is not None:
-            scard.SCardCancel(self._pcsc.context)
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
 
-
-class ReaderWatch:
+class ReaderWatch(_Watcher):
     """Tells a login screen when a card enters or leaves any reader, so it can
     say "insert your card" and then ask for the PIN. ``on_change(reader, present)``
     runs on the watch's thread; ``on_error(error)`` once if pcscd is or goes down."""
 
     def __init__(self, on_change: Callable[[str, bool], None],
                  on_error: Callable[[CardError], None] | None = None) -> None:
+        super().__init__("card-reader-watch")
         self.on_change, self.on_error = on_change, on_error
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._pcsc: Pcsc | None = None
-        self._thread = threading.Thread(target=self._run, name="card-reader-watch", daemon=True)
-
-    def start(self) -> "ReaderWatch":
-        self._thread.start()
-        self._ready.wait(5)
-        return self
 
     def _fail(self, error: CardError) -> None:
         if self.on_error is not None and not self._stop.is_set():
@@ -139,10 +142,3 @@ class ReaderWatch:
                     flags.pop(gone, None)
         finally:
             self._pcsc.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._pcsc is not None:
-            scard.SCardCancel(self._pcsc.context)
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
