@@ -32,11 +32,11 @@ class LoginScreen(Page):
                 yield Label(_("Counter — sign in"), classes="big")
                 if method.asks_agent_id:
                     yield Label(_("Agent id"), classes="field-label")
-                    yield Entry(id="agent", placeholder="agent")
+                    yield Entry(id="agent", placeholder=_("e.g. cmoreau"))
                 else:
                     yield Label(_("Insert your card, then type its PIN."), classes="field-label")
                 yield Label(_(method.secret_label), classes="field-label")
-                yield Entry(id="secret", password=True, placeholder="••••")
+                yield Entry(id="secret", password=True, placeholder=_("4 to 8 digits"))
                 yield Static(f"⚠ {self.notice}" if self.notice else "", id="login-error", classes="error")
                 yield Button(_("Sign in"), id="sign-in", variant="primary")
         yield Footer()
