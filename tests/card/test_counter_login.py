@@ -43,7 +43,9 @@ async def test_agent_signs_in_with_card_and_pin_and_removal_locks(counter, reade
         assert app.session.principal.id == "claire" and app.session.principal.role == "agent"
 
         reader.remove(wait=False)
-        elapsed = await _wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), timeout=3.0)
+        # The login screen is back and composed (switching screens and composing are two steps).
+        elapsed = await _wait_for(pilot, lambda: isinstance(app.screen, LoginScreen)
+                                  and bool(app.screen.query("#login-error")), timeout=3.0)
         assert app.session is None
         assert "Carte retirée" in str(app.screen.query_one("#login-error", Static).render())
         assert elapsed < 1.5  # pcscd polls every 400 ms; the monitor locks within 1 s of seeing it

@@ -48,7 +48,8 @@ async def test_citizen_card_opens_only_their_vault_and_removal_closes_it(counter
             app.session.vault.for_citizen(karim["id"])
 
         reader.remove(wait=False)
-        await _wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen), timeout=3.0)
+        await _wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen) and bool(app.screen.query("#ticket")),
+                        timeout=3.0)
         assert app.session.principal.scope_citizen is None  # a fresh session: nothing stays open
 
 
