@@ -35,38 +35,35 @@ def test_events_are_chained_and_gapless(desk):
     assert desk.terminal.verify() is None
 
 
-def test_verify_names_an_edited_event(desk):
+def _tampered(desk, *statements: str):
+    """Fill the journal, edit its file behind the hub's back, and verify."""
     _fill(desk)
     with _db(desk.terminal) as db:
-        db.execute("UPDATE events SET data = replace(data, 'Jean2', 'Jean9') WHERE data LIKE '%Jean2%'")
+        for statement in statements:
+            db.execute(statement)
     problem = desk.terminal.verify()
-    assert problem is not None and problem.seq == 4 and "hash" in problem.reason
+    assert problem is not None
+    return problem
+
+
+def test_verify_names_an_edited_event(desk):
+    problem = _tampered(desk, "UPDATE events SET data = replace(data, 'Jean2', 'Jean9') WHERE data LIKE '%Jean2%'")
+    assert problem.seq == 4 and "hash" in problem.reason
 
 
 def test_verify_names_a_deleted_event(desk):
-    _fill(desk)
-    with _db(desk.terminal) as db:
-        db.execute("DELETE FROM events WHERE seq = 3")
-    problem = desk.terminal.verify()
-    assert problem is not None and problem.seq == 4 and "expected #3" in problem.reason
+    problem = _tampered(desk, "DELETE FROM events WHERE seq = 3")
+    assert problem.seq == 4 and "expected #3" in problem.reason
 
 
 def test_verify_sees_the_newest_events_deleted(desk):
-    _fill(desk)
-    with _db(desk.terminal) as db:
-        db.execute("DELETE FROM events WHERE seq >= 5")
-    problem = desk.terminal.verify()
-    assert problem is not None and "missing" in problem.reason
+    assert "missing" in _tampered(desk, "DELETE FROM events WHERE seq >= 5").reason
 
 
 def test_verify_names_reordered_events(desk):
-    _fill(desk)
-    with _db(desk.terminal) as db:
-        db.execute("UPDATE events SET seq = -1 WHERE seq = 3")
-        db.execute("UPDATE events SET seq = 3 WHERE seq = 4")
-        db.execute("UPDATE events SET seq = 4 WHERE seq = -1")
-    problem = desk.terminal.verify()
-    assert problem is not None and problem.seq == 3
+    problem = _tampered(desk, "UPDATE events SET seq = -1 WHERE seq = 3", "UPDATE events SET seq = 3 WHERE seq = 4",
+                        "UPDATE events SET seq = 4 WHERE seq = -1")
+    assert problem.seq == 3
 
 
 def test_verify_names_an_inserted_event(desk):

@@ -136,24 +136,21 @@ async def ticket_issued(pilot) -> None:
     await pilot.press("tab", "tab", "enter")
 
 
-async def check(pilot) -> None:
-    code = pilot.app.city["report"]["tracking_code"]
+async def _check_report(pilot, verification: str) -> None:
     await pilot.press("2")
     await pilot.pause()
-    pilot.app.screen.query_one("#code").value = code
-    pilot.app.screen.query_one("#verification").value = "1985"
+    pilot.app.screen.query_one("#code").value = pilot.app.city["report"]["tracking_code"]
+    pilot.app.screen.query_one("#verification").value = verification
     pilot.app.screen.query_one("#verification").focus()
     await pilot.press("enter")
+
+
+async def check(pilot) -> None:
+    await _check_report(pilot, "1985")
 
 
 async def check_refused(pilot) -> None:
-    code = pilot.app.city["report"]["tracking_code"]
-    await pilot.press("2")
-    await pilot.pause()
-    pilot.app.screen.query_one("#code").value = code
-    pilot.app.screen.query_one("#verification").value = "1999"
-    pilot.app.screen.query_one("#verification").focus()
-    await pilot.press("enter")
+    await _check_report(pilot, "1999")
 
 
 async def check_locked(pilot) -> None:
