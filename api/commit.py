@@ -12,8 +12,9 @@ group's COMMIT has returned: an acknowledged write is durable.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from hub.terminal import Terminal
 

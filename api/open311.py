@@ -135,7 +135,7 @@ def mappings(catalog: Catalog) -> dict[str, Mapping]:
 
 
 def iso(hlc: int) -> str:
-    return dt.datetime.fromtimestamp((hlc >> 16) / 1000, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp((hlc >> 16) / 1000, dt.UTC).isoformat(timespec="seconds")
 
 
 def parse_datetime(name: str, text: str) -> dt.datetime:
@@ -145,7 +145,7 @@ def parse_datetime(name: str, text: str) -> dt.datetime:
         raise Refused(400, both(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z",
                                 f"{name} doit être une date-heure ISO 8601, ex. 2026-01-31T00:00:00Z")) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     if not 1971 <= value.year <= 9998:  # keeps ±90 days and time zones inside what datetime can hold
         raise Refused(400, both(f"{name} must be between 1971 and 9998", f"{name} doit être entre 1971 et 9998"))
     return value
@@ -462,7 +462,7 @@ class Open311:
         if problems:
             raise Refused(400, *problems)
         if start is None and end is None:
-            end = dt.datetime.now(dt.timezone.utc)
+            end = dt.datetime.now(dt.UTC)
         if start is None:
             start = end - MAX_SPAN
         if end is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from aiohttp import web
 
@@ -130,7 +130,7 @@ class Server:
                 continue
             try:
                 await asyncio.wait_for(self.intake_waiting.wait(), DRAIN_EVERY)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Response:

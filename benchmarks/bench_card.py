@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import percentile, table  # noqa: E402
 from card import ca, slots  # noqa: E402
+from card.apdu import Command  # noqa: E402
 from card.login import authenticate  # noqa: E402
 from card.piv import AID  # noqa: E402
-from card.apdu import Command  # noqa: E402
 from card.reader import Pcsc  # noqa: E402
 from card.virtual import Insertion, VirtualCard  # noqa: E402
 from hub.terminal import Terminal  # noqa: E402

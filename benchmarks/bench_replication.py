@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import datetime as dt
+import multiprocessing
 import random
 import shutil
 import statistics
@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hub import ids  # noqa: E402
 from hub.citizens import clean_identity  # noqa: E402
 from hub.demo import FIRST, LAST, POSTCODES, STREETS, sample_fields  # noqa: E402
-from hub import ids  # noqa: E402
 from hub.roles import Principal  # noqa: E402
 from hub.terminal import Terminal  # noqa: E402
 from replication.index import Index, admin_keys, init_city  # noqa: E402
@@ -115,8 +115,8 @@ def pipeline(root: Path, source: Path, sealed: bool, run: int) -> dict[str, floa
         late = Terminal.init(root / f"late-{tag}", "LATE")
         enrol(reader, url, sor_home)
         enrol(late, url, sor_home)
-        r, l = Replicator(reader, sealed=sealed), Replicator(late, sealed=sealed)
-        asyncio.run(r.sync(url)), asyncio.run(l.sync(url))       # registry and keys, before the clock starts
+        first, second = Replicator(reader, sealed=sealed), Replicator(late, sealed=sealed)
+        asyncio.run(first.sync(url)), asyncio.run(second.sync(url))       # registry and keys, before the clock starts
         go, done = ctx.Event(), ctx.Queue()
         child = ctx.Process(target=_writer, args=(str(writer_home), url, sealed, go, done))
         child.start()
@@ -124,16 +124,16 @@ def pipeline(root: Path, source: Path, sealed: bool, run: int) -> dict[str, floa
         go.set()
         start = time.perf_counter()
         while reader.journal.count() < want:
-            if not asyncio.run(r.sync(url)).pulled_events:
+            if not asyncio.run(first.sync(url)).pulled_events:
                 time.sleep(0.02)                                  # as `sync --watch` with a short interval
         end_to_end = time.perf_counter() - start
         push = done.get(timeout=120)
         child.join(30)
         start = time.perf_counter()
-        caught = asyncio.run(l.sync(url))
+        caught = asyncio.run(second.sync(url))
         catch_up = time.perf_counter() - start
         assert caught.pulled_events == want and late.state_hash() == reader.state_hash() == want_hash
-        r.close(), l.close(), reader.close(), late.close()
+        first.close(), second.close(), reader.close(), late.close()
         return {"e2e": end_to_end, "push": push, "catch_up": catch_up, "events": want}
     finally:
         proc.terminate()

@@ -59,7 +59,7 @@ def check_pin(pin: str, stored: str) -> bool:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _name(city: str, cn: str, ou: str, uid: str | None = None) -> x509.Name:

@@ -7,7 +7,7 @@ at login, so a card swapped between two polls locks the session too.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import CardError
 from .reader import Pcsc, _code, _state, scard

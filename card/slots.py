@@ -36,6 +36,11 @@ def ensure_pcscd(timeout: float = 15.0) -> None:
         pcscd = shutil.which("pcscd") or "/usr/sbin/pcscd"
         if not os.path.exists(pcscd):
             raise PcscUnavailable("pcscd is not installed: run `bash scripts/bootstrap` as root")
+        if _running() and os.geteuid() == 0:
+            # A pcscd started before the vpcd driver was installed (apt starts it
+            # as soon as its own package is in) never offers the vpcd readers:
+            # it reads its reader configuration only when it starts.
+            _stop_pcscd(timeout)
         subprocess.run([pcscd], check=False, timeout=10, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -44,6 +49,17 @@ def ensure_pcscd(timeout: float = 15.0) -> None:
                 return
             time.sleep(0.05)
         raise PcscUnavailable("pcscd did not come up with the vpcd readers")
+
+
+def _running() -> bool:
+    return subprocess.run(["pgrep", "-x", "pcscd"], stdout=subprocess.DEVNULL, check=False).returncode == 0
+
+
+def _stop_pcscd(timeout: float) -> None:
+    subprocess.run(["pkill", "-x", "pcscd"], check=False)
+    deadline = time.monotonic() + timeout
+    while _running() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _ready() -> bool:

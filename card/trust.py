@@ -105,7 +105,7 @@ class Trust:
     def check(self, cert: x509.Certificate, audience: str = "agent", now: dt.datetime | None = None) -> Identity:
         if audience not in AUDIENCES:
             raise ValueError(f"unknown audience {audience!r}")
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         ca, crl = self._anchor(audience)
         try:
             if cert.issuer != ca.subject:

@@ -12,9 +12,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from . import ids
 from .errors import HubError
@@ -412,7 +413,7 @@ def build_parser() -> Parser:
     p.add_argument("--reset", action="store_true", help="recreate the demo home from scratch")
     p.add_argument("--citizens", type=int, default=300)
 
-    for name, plugin in sorted(_plugin_commands().items()):
+    for _name, plugin in sorted(_plugin_commands().items()):
         if "register" in plugin:
             plugin["register"](sub, common)
     return parser

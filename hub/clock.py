@@ -9,7 +9,7 @@ in SQLite and in Python without any parsing.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 COUNTER_BITS = 16
 _COUNTER_MASK = (1 << COUNTER_BITS) - 1

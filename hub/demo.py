@@ -132,7 +132,7 @@ def populate(terminal: Terminal, citizens: int = 300, seed: int = 1789) -> dict[
         people.append({**raw, **desk.citizens.register(**raw)})
     cases = 0
     for service in terminal.catalog:
-        for status, path in sorted(_paths(service).items()):
+        for _status, path in sorted(_paths(service).items()):
             for _ in range(3):
                 person = rng.choice(people)
                 case = desk.cases.open(service.code, person["id"], sample_fields(service.code, rng, person, today))

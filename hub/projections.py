@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import canonical
 from .catalog import default_catalog

@@ -10,9 +10,10 @@ import json
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import ids, journal, projections
 from .catalog import Catalog, default_catalog

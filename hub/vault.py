@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from . import ids
 from .errors import Invalid, NotFound
@@ -108,8 +109,12 @@ class Vault:
             raise NotFound("the document's content is not on this terminal yet",
                            "le contenu de ce document n'est pas encore sur ce terminal")
         raw = blob.read_bytes()
-        key = aes_key_unwrap(self._storage_key(), bytes.fromhex(wrapped))
-        content = AESGCM(key).decrypt(raw[:12], raw[12:], meta["sha256"].encode())
+        try:
+            key = aes_key_unwrap(self._storage_key(), bytes.fromhex(wrapped))
+            content = AESGCM(key).decrypt(raw[:12], raw[12:], meta["sha256"].encode())
+        except (InvalidTag, InvalidUnwrap, ValueError):
+            raise Invalid("the stored document is damaged and cannot be opened; restore it from the backup",
+                          "le document stocké est endommagé et ne peut pas être ouvert ; restaurez-le depuis la sauvegarde")
         if hashlib.sha256(content).hexdigest() != meta["sha256"]:
             raise Invalid("the stored document is corrupted", "le document stocké est corrompu")
         return content

@@ -9,8 +9,9 @@ different segment can never overwrite a stored one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from hub.errors import Invalid

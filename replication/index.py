@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.errors import Forbidden, Invalid, NotFound
 from hub import journal
+from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
 from hub.terminal import write_private
 

@@ -118,7 +118,7 @@ class Supervisor:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        log = open(self.home / "litestream.log", "ab")
+        log = await asyncio.to_thread(open, self.home / "litestream.log", "ab")
         try:
             while not self._stopping:
                 self.process = await asyncio.create_subprocess_exec(
@@ -139,7 +139,7 @@ class Supervisor:
             self.process.terminate()
             try:
                 await asyncio.wait_for(self.process.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.process.kill()
         if self._task:
             await asyncio.wait([self._task], timeout=5)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -156,7 +157,7 @@ class Link:
                         last_error = "request replayed on the way"
                     else:
                         return resp.status, data
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -305,7 +306,7 @@ class Replicator:
             own += [e for e in page["segments"] if e["origin"] == self.terminal.id]
             cursor, more = page["cursor"], page["more"]
         rows = []
-        for entry, raw in zip(own, await self._fetch(link, own), strict=True):
+        for _entry, raw in zip(own, await self._fetch(link, own), strict=True):
             seg, events = trust.open(raw)
             for event in events:
                 stored = self.terminal.conn.execute("SELECT hash FROM events WHERE origin=? AND seq=?",

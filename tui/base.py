@@ -7,8 +7,8 @@ terminal is opened once per app and closed when it exits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from textual.app import App
 
@@ -20,7 +20,7 @@ from .widgets.translated import Translated
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class BeffroiApp(Translated, App):

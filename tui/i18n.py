@@ -76,7 +76,7 @@ def clock_time(moment: dt.datetime) -> str:
 
 
 def hlc_time(hlc: int) -> str:
-    return when(dt.datetime.fromtimestamp(millis(hlc) / 1000, dt.timezone.utc))
+    return when(dt.datetime.fromtimestamp(millis(hlc) / 1000, dt.UTC))
 
 
 def duration(seconds: float) -> str:

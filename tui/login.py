@@ -8,7 +8,8 @@ says who the agent is). Either gives a principal or a HubError to show.
 from __future__ import annotations
 
 import os
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from hub.roles import Principal
 from hub.terminal import Terminal

@@ -36,5 +36,5 @@ def read_mode(home: Path) -> Mode:
     except (TypeError, ValueError):
         since = None
     if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.timezone.utc)
+        since = since.replace(tzinfo=dt.UTC)
     return Mode(entry["name"], since)

@@ -41,7 +41,7 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Pa
     from fpdf import FPDF
 
     service = terminal.catalog.get(case["service"])
-    paid_at = dt.datetime.fromtimestamp(millis(payment["hlc"]) / 1000, dt.timezone.utc)
+    paid_at = dt.datetime.fromtimestamp(millis(payment["hlc"]) / 1000, dt.UTC)
     pdf = FPDF(format=(148, 210))
     pdf.set_title(f"{_('Receipt')} {payment['receipt_number']}")
     pdf.set_creation_date(paid_at)

@@ -14,7 +14,6 @@ from pathlib import Path
 import aiohttp
 
 from api.commit import Committer
-from hub.terminal import Terminal
 from hub.errors import FormErrors
 from hub.roles import Principal
 from hub.terminal import Terminal

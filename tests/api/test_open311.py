@@ -213,7 +213,7 @@ def test_status_follows_the_workflow(server, api_keys):
 
 def test_date_filters(server, api_keys):
     request_id = create(server, api_keys["kiosk"])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     url = f"{server.url}/open311/v2/requests.json"
 
     def ids(**params):
@@ -233,7 +233,7 @@ def test_date_filters(server, api_keys):
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_read_errors(server, fmt):
     url = f"{server.url}/open311/v2/requests.{fmt}"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cases = [
         ({"start_date": "yesterday"}, 400, "start_date"),
         ({"end_date": "2026-13-45T00:00:00Z"}, 400, "end_date"),

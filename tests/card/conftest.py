@@ -74,7 +74,7 @@ def issue():
     """Issue a card in any home, with optional validity dates."""
     def _issue(home: Path, uid: str, role: str = "agent", pin: str = "1234", name: str | None = None,
                days: tuple[float, float] | None = None) -> dict:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         dates = {} if days is None else {"not_before": now + dt.timedelta(days=days[0]),
                                          "not_after": now + dt.timedelta(days=days[1])}
         return ca.issue(home, uid, name or uid.title(), role, pin, **dates)

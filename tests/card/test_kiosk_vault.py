@@ -13,7 +13,8 @@ from tui.kiosk.app import KioskApp
 from tui.kiosk.screens.vault import VaultScreen
 from tui.kiosk.screens.welcome import WelcomeScreen
 
-from .test_counter_login import SIZE, _type, _wait_for
+from ..waiting import settle
+from .test_counter_login import SIZE, _type
 
 
 @pytest.fixture
@@ -48,8 +49,8 @@ async def test_citizen_card_opens_only_their_vault_and_removal_closes_it(counter
             app.session.vault.for_citizen(karim["id"])
 
         reader.remove(wait=False)
-        await _wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen) and bool(app.screen.query("#ticket")),
-                        timeout=3.0)
+        await settle(pilot, lambda: isinstance(app.screen, WelcomeScreen) and bool(app.screen.query("#ticket")),
+                     what="the welcome screen after the card was removed")
         assert app.session.principal.scope_citizen is None  # a fresh session: nothing stays open
 
 

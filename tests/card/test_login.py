@@ -7,8 +7,7 @@ import json
 import pytest
 
 from card import ca, login
-from card.errors import (BadPin, BadSignature, Expired, NoCard, NoReader, NoTrust, PinBlocked, Revoked, WrongCA,
-                         WrongPin)
+from card.errors import BadPin, BadSignature, Expired, NoCard, NoReader, NoTrust, PinBlocked, Revoked, WrongCA, WrongPin
 from card.login import authenticate, challenge, verify_signature
 from card.piv import PivCard
 from card.reader import Pcsc

@@ -15,7 +15,7 @@ from card import ca
 from card.errors import Expired, NoTrust, Revoked, Untrusted, WrongCA
 from card.trust import Trust
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def forge(home, *, uid="claire", role="agent", key=None, is_ca=False, sign_usage=True, audience="agent",

@@ -251,7 +251,7 @@ def test_vault_encrypts_at_rest_and_checks_types(desk, citizen):
         with pytest.raises(Invalid, match=message):
             desk.vault.deposit(citizen["id"], "x", bad)
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
-    with pytest.raises(Exception):
+    with pytest.raises(Invalid, match="damaged"):
         desk.vault.read(doc["id"])
     assert [d["id"] for d in desk.vault.for_citizen(citizen["id"])] == [again["id"], doc["id"]]
 

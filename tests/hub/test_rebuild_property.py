@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,8 +12,6 @@ from hub.demo import FIRST, LAST, sample_fields
 from hub.errors import HubError
 from hub.roles import Principal
 from hub.terminal import Terminal
-
-import random
 
 SERVICES = ["encombrants", "acte-naissance", "signalement", "facture-municipale", "inscription-scolaire",
             "declaration-prealable", "coffre-fort"]

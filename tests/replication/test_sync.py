@@ -22,6 +22,7 @@ from replication.blobs import FileStore
 from replication.index import init_city
 from replication.sync import Replicator, enroll
 from tests.conftest import run_cli
+from tests.waiting import wait_until
 
 from .conftest import City, ThreadSoR
 
@@ -222,23 +223,25 @@ def test_sync_watch_keeps_pulling_until_interrupted(city):
     import signal
     import subprocess
     import sys
-    import time
+    import threading
     t1, t2 = city.terminal("T1"), city.terminal("T2")
     city.sync(t1)
     watch = subprocess.Popen([str(Path(sys.executable).with_name("beffroi")), "sync", "--watch", "--interval", "0.2",
                               "--home", str(t2.home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reading = threading.Thread(target=lambda: lines.extend(iter(watch.stdout.readline, "")), daemon=True)
+    reading.start()
     try:
         desk(t1).citizens.register(first_name="Jean", last_name="Veilleur", birth_date="1970-01-01")
         city.sync(t1)
-        deadline = time.time() + 20
-        while t2.state_hash() != t1.state_hash() and time.time() < deadline:
-            time.sleep(0.1)
-        assert t2.state_hash() == t1.state_hash()
+        wait_until(lambda: t2.state_hash() == t1.state_hash(), what="the watching terminal to converge")
+        # The report line follows the merge's commit: wait for it, not for a time.
+        wait_until(lambda: any("pulled 1 segment(s)" in line for line in lines), what="the watch's report line")
     finally:
         watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=20)
+        _, err = watch.communicate(timeout=20)
+        reading.join(5)
     assert watch.returncode == 0, err
-    assert "pulled 1 segment(s)" in out
 
 
 def test_a_segment_that_cannot_be_taken_yet_is_retried_not_skipped(city):

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 import hub.cases
-import hub.queue
 import hub.ids
 import hub.journal
+import hub.queue
 from hub.clock import HybridClock
 from hub.roles import Principal
 from hub.terminal import Terminal
 
 # Monday 2 March 2026, 09:00 in Angers (08:00 UTC): data is made from here on.
-EPOCH = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 # What the apps' clocks say while the screenshots are taken.
 NOW = EPOCH + dt.timedelta(hours=3)
 SIZE = (110, 34)

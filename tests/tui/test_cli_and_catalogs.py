@@ -115,3 +115,20 @@ def test_amounts_and_dates_follow_the_locale():
         assert i18n.when(NOW) == "02/03/2026, 12:00"
     finally:
         i18n.set_lang("fr")
+
+
+def test_catalog_check_compares_messages_not_the_header():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("locale_build", Path(i18n.__file__).parent / "locale" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    from babel.messages.catalog import Catalog
+    catalog = Catalog(locale="fr", domain="beffroi")
+    catalog.add("Call next", "Appeler")
+    written = build.mo_bytes(catalog)
+    reheaded = Catalog(locale="fr", domain="beffroi", project="another generator")
+    reheaded.add("Call next", "Appeler")
+    assert build.messages(build.mo_bytes(reheaded)) == build.messages(written)
+    retranslated = Catalog(locale="fr", domain="beffroi")
+    retranslated.add("Call next", "Appeler le suivant")
+    assert build.messages(build.mo_bytes(retranslated)) != build.messages(written)

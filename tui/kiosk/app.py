@@ -17,8 +17,8 @@ from textual.theme import Theme
 from hub.roles import Principal
 
 from .. import i18n
-from ..i18n import N_
 from ..base import BeffroiApp
+from ..i18n import N_
 from .screens.check import CheckScreen
 from .screens.request import KioskServicesScreen
 from .screens.ticket import TicketScreen

@@ -8,6 +8,7 @@ the package (so a fresh ``pip install -e .`` has them without a build step).
 
 from __future__ import annotations
 
+import gettext
 import io
 import sys
 from pathlib import Path
@@ -42,6 +43,14 @@ def mo_bytes(catalog: Catalog) -> bytes:
     return out.getvalue()
 
 
+def messages(mo: bytes) -> dict:
+    """The translations a compiled catalog holds, without its header: a newer
+    Babel writes another ``Generated-By`` into the same catalog, which is not a
+    stale translation."""
+    table = gettext.GNUTranslations(io.BytesIO(mo))._catalog  # type: ignore[attr-defined]
+    return {key: value for key, value in table.items() if key != ""}
+
+
 def problems(lang: str) -> list[str]:
     pot = template()
     catalog = read_po(po_path(lang).open("rb"), locale=lang)
@@ -54,7 +63,7 @@ def problems(lang: str) -> list[str]:
         if not strings or (isinstance(strings, tuple) and not all(strings)):
             found.append(f"{lang}: untranslated {message.id!r}")
     mo = po_path(lang).with_suffix(".mo")
-    if not mo.exists() or mo.read_bytes() != mo_bytes(catalog):
+    if not mo.exists() or messages(mo.read_bytes()) != messages(mo_bytes(catalog)):
         found.append(f"{lang}: {mo} is stale; run tui/locale/build.py")
     return found
 

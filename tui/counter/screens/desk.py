@@ -17,7 +17,6 @@ from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
-
 AS_YOU_TYPE = 3   # characters before the search runs on each keystroke
 # A date half typed ("12/0", "1985-03") means nothing yet; as words it would
 # match every phone number starting with 0.

@@ -19,6 +19,7 @@ from ...receipt import method_word, write_receipt
 from ...widgets.entry import Entry
 from ...widgets.page import Dialog
 
+
 def parse_amount(text: str) -> int | None:
     """Cents from what an agent types: 12, 12,50, 12.50 or 12,50 €."""
     text = text.replace("€", "").replace("\u202f", "").replace("\xa0", "").replace(" ", "").strip()
