@@ -375,3 +375,11 @@ def row_dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+# --- kiosks ---------------------------------------------------------------
+
+@handles("kiosk.maintenance_opened")
+def _kiosk_maintenance_opened(conn: sqlite3.Connection, e: Event) -> None:
+    """Journal only: the event itself is the record of who opened the kiosk;
+    nothing in the current state changes."""

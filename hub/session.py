@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .agents import Agents
     from .cases import Cases
     from .citizens import Citizens
+    from .maintenance import Maintenance
     from .payments import Payments
     from .queue import Queue
     from .terminal import Terminal
@@ -67,3 +68,8 @@ class Session:
     def agents(self) -> "Agents":
         from .agents import Agents
         return Agents(self)
+
+    @cached_property
+    def maintenance(self) -> "Maintenance":
+        from .maintenance import Maintenance
+        return Maintenance(self)

@@ -3,10 +3,16 @@
 Each visit runs on a fresh kiosk session, so whatever a citizen unlocked with
 a tracking code is forgotten when they leave: going home, or being idle for
 ``idle_seconds``, drops every screen and the session with them.
+
+It is a locked appliance: no key a citizen can type quits, suspends or
+reconfigures it (see ``keys``), nothing on screen advertises a way out, and the
+only exit is the maintenance screen, behind an ops card or ops id and a PIN,
+which records the exit in the journal and ends with ``MAINTENANCE_EXIT``.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -18,8 +24,9 @@ from hub.roles import Principal
 
 from .. import i18n
 from ..base import BeffroiApp
-from ..i18n import N_
+from . import keys
 from .screens.check import CheckScreen
+from .screens.maintenance import MaintenanceScreen
 from .screens.request import KioskServicesScreen
 from .screens.ticket import TicketScreen
 from .screens.vault import VaultScreen
@@ -34,15 +41,28 @@ CONTRAST = Theme(
 )
 
 
-class KioskApp(BeffroiApp):
+# The kiosk's exit status once IT staff took it out of service: the
+# supervisor stops on it, and on nothing else.
+MAINTENANCE_EXIT = 10
+# Signals a terminal or a stray process could send to stop or suspend the
+# kiosk; with the keyboard in raw mode no key sends them, these are the rest.
+IGNORED_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+class KioskApp(BeffroiApp, inherit_bindings=False):
     TITLE = "Beffroi"
     CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "kiosk.tcss"]
-    BINDINGS = [Binding("ctrl+q", "quit", N_("Quit"), show=False)]
+    # No App binding at all (Textual's ctrl+q quit and ctrl+c "press ctrl+q to
+    # quit" toast are not inherited); screens bind what citizens use.
+    BINDINGS: list[Binding] = []
     ENABLE_COMMAND_PALETTE = False   # citizens get big buttons, not a command line
+    ALLOW_SELECT = False             # nothing of a citizen's case to select and copy
 
     def __init__(self, home, lang: str = "fr", idle_seconds: float = 90.0, kiosk_id: str | None = None,
-                 **kwargs) -> None:
+                 maintenance_login: str = "auto", **kwargs) -> None:
         super().__init__(home, lang, **kwargs)
+        # "card", "pin", or "auto" (the card when a reader holds one, as at the counter).
+        self.maintenance_login = maintenance_login
         self.idle_seconds = idle_seconds
         self.kiosk_id = kiosk_id or self.terminal.name
         self.home_lang = lang
@@ -50,15 +70,54 @@ class KioskApp(BeffroiApp):
         self.touched = time.monotonic()
 
     def on_mount(self) -> None:
+        # The driver installed its own ctrl+z (SIGTSTP) handler by now.
+        ignore_stop_signals()
         self.register_theme(CONTRAST)
         self.theme = "beffroi-contrast"
         self.push_screen(WelcomeScreen())
         self.set_interval(1.0, self.idle_tick)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not keys.reaches_kiosk(event, keys.screen_keys(self.screen)):
+                event.stop()
+                event.prevent_default()
+                return
+            if event.key == keys.MAINTENANCE:
+                event.stop()
+                self.touched = time.monotonic()
+                if not isinstance(self.screen, MaintenanceScreen):
+                    use_card = None if self.maintenance_login == "auto" else self.maintenance_login == "card"
+                    self.push_screen(MaintenanceScreen(use_card))
+                return
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
             self.touched = time.monotonic()
         await super().on_event(event)
+
+    # Whatever reaches them (a binding a future Textual adds, a widget's
+    # action), these leave or reconfigure the app: at a kiosk they do nothing.
+    async def action_quit(self) -> None:
+        return None
+
+    def action_help_quit(self) -> None:
+        return None
+
+    def action_suspend_process(self) -> None:
+        return None
+
+    def action_command_palette(self) -> None:
+        return None
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        return None
+
+    def action_change_theme(self) -> None:
+        return None
+
+    def leave_for_maintenance(self) -> None:
+        """The one way out, called by the maintenance screen once the hub
+        recorded the exit."""
+        self.exit(return_code=MAINTENANCE_EXIT)
 
     def idle_tick(self) -> None:
         if time.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
@@ -99,3 +158,8 @@ class KioskApp(BeffroiApp):
 
     def action_vault(self) -> None:
         self.push_screen(VaultScreen())
+
+
+def ignore_stop_signals() -> None:
+    for signum in IGNORED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
