@@ -1,8 +1,11 @@
-"""`beffroi counter` and `beffroi kiosk`, plugged into the hub's CLI."""
+"""`beffroi counter`, `beffroi kiosk` (and `kiosk install`), plugged into the hub's CLI."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 from pathlib import Path
 
 from hub.cli import home_of
@@ -53,10 +56,60 @@ def cmd_counter(args: argparse.Namespace) -> int:
     return run_counter(_home(args), args.lang, args.login)
 
 
+def _count(low: int, high: int, what: str):
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}")
+        return number
+    return parse
+
+
+def _kiosk_args(args: argparse.Namespace, home: Path) -> list[str]:
+    """The same kiosk, for the supervisor to start again and again."""
+    command = ["--home", str(home), "--lang", args.lang, "--idle", str(args.idle),
+               "--maintenance-login", args.maintenance_login]
+    return command + (["--kiosk-id", args.kiosk_id] if args.kiosk_id else [])
+
+
 def cmd_kiosk(args: argparse.Namespace) -> int:
-    from .kiosk.app import KioskApp
+    # Textual's environment switches (TEXTUAL_ALLOW_SIGNALS gives ctrl+c its
+    # signal back) have no say at a kiosk.
+    for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
+        del os.environ[name]
+    if args.out_of_service:
+        from .kiosk.out_of_service import OutOfServiceApp
+        OutOfServiceApp(args.lang).run()
+        return 1
     home = _home(args)
-    KioskApp(home, args.lang, idle_seconds=args.idle, kiosk_id=args.kiosk_id).run()
+    if args.supervised:
+        from .kiosk.supervisor import Supervisor
+        beffroi = [sys.executable, "-m", "hub.cli", "kiosk"]
+        return Supervisor(kiosk=[*beffroi, *_kiosk_args(args, home)],
+                          out_of_service=[*beffroi, "--out-of-service", "--lang", args.lang],
+                          lang=args.lang, max_crashes=args.max_crashes, window=args.crash_window).run()
+    from .kiosk.app import KioskApp, ignore_stop_signals
+    ignore_stop_signals()   # until the app's raw keyboard mode takes over, and after
+    app = KioskApp(home, args.lang, idle_seconds=args.idle, kiosk_id=args.kiosk_id,
+                   maintenance_login=args.maintenance_login)
+    app.run()
+    return app.return_code if app.return_code is not None else 1
+
+
+def cmd_kiosk_install(args: argparse.Namespace) -> int:
+    from .kiosk.deployment import Install
+    written = Install(root=args.root, user=args.user, home=args.home, program=args.program, tty=args.tty,
+                      display=args.display, lang=args.lang, kiosk_id=args.kiosk_id, terminal=args.terminal,
+                      city=args.city).apply()
+    if args.json:
+        print(json.dumps({"written": written, "root": str(args.root)}))
+    else:
+        print("\n".join(written))
+        if args.root == Path("/"):
+            print("next: systemctl daemon-reload && systemctl restart systemd-logind && reboot")
     return 0
 
 
@@ -70,7 +123,33 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
     p.add_argument("--idle", type=_idle, default=90.0, help="seconds without input before the kiosk resets (90)")
     p.add_argument("--kiosk-id", type=_kiosk_id, default=None, help="name of this kiosk in the journal (default: the terminal name)")
+    p.add_argument("--maintenance-login", choices=["auto", "card", "pin"], default="auto",
+                   help="how IT staff prove they may leave the kiosk: ops card + PIN, ops id + PIN, or auto "
+                        "(the card when a reader holds one)")
+    p.add_argument("--supervised", action="store_true",
+                   help="restart the kiosk at once whenever it ends; after repeated crashes show out of service")
+    p.add_argument("--max-crashes", type=_count(2, 100, "--max-crashes"), default=5,
+                   help="crashes within --crash-window that make a supervised kiosk give up (5)")
+    p.add_argument("--crash-window", type=_count(1, 86400, "--crash-window"), default=60,
+                   help="seconds over which crashes are counted (60)")
+    p.add_argument("--out-of-service", action="store_true",
+                   help="show only the fixed out-of-service screen (what --supervised falls back to)")
     p.set_defaults(func=cmd_kiosk)
+    kiosk = p.add_subparsers(dest="kiosk_command", metavar="install", required=False)
+    i = kiosk.add_parser("install", parents=[common],
+                         help="write the systemd files that boot this machine into the supervised kiosk")
+    i.add_argument("--user", required=True, help="the unprivileged user the kiosk runs as (e.g. kiosk)")
+    i.add_argument("--root", type=Path, default=Path("/"), help="write under this directory instead of / (an image)")
+    i.add_argument("--program", type=Path, default=None, help="path of the beffroi program (default: this one)")
+    i.add_argument("--tty", default="tty1", help="the virtual console the kiosk owns (tty1)")
+    i.add_argument("--display", choices=["console", "cage"], default="console",
+                   help="console: the text console; cage: a full-screen terminal in the cage Wayland kiosk")
+    i.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
+    i.add_argument("--kiosk-id", type=_kiosk_id, default=None, help="name of this kiosk in the journal")
+    i.add_argument("--terminal", type=_kiosk_id, default=None,
+                   help="create the terminal home with this name when it does not exist yet")
+    i.add_argument("--city", default="Ville de Beffroi", help="the city's name, for a new terminal home")
+    i.set_defaults(func=cmd_kiosk_install)
 
 
 def commands() -> dict:
