@@ -14,8 +14,8 @@ from tui.kiosk.app import MAINTENANCE_EXIT, KioskApp
 from tui.kiosk.screens.maintenance import MaintenanceScreen
 from tui.kiosk.screens.welcome import WelcomeScreen
 
-from . import test_snapshots as scenarios
 from ..waiting import settle
+from . import test_snapshots as scenarios
 from .conftest import SIZE
 
 # Every key that leaves, suspends or reconfigures a Textual app or a terminal

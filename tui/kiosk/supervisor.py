@@ -7,8 +7,10 @@ screen and the typed-ahead keys the moment it ends, and starts a fresh one
 (a new session, in the kiosk's language) at once. After ``max_crashes``
 crashes within ``window`` seconds it stops trying and keeps the fixed
 out-of-service screen up instead. It ends only when the app ends with
-``MAINTENANCE_EXIT`` (IT staff, ops card or id + PIN, journalled) or when the
-system stops it (SIGTERM).
+``MAINTENANCE_EXIT`` (IT staff, ops card or id + PIN, journalled: status 0),
+when the system stops it (SIGTERM: 0) or when its terminal is gone (SIGHUP:
+1, a failure systemd restarts). No key sends a signal: the terminal's signal
+keys are off for as long as it runs.
 """
 
 from __future__ import annotations
@@ -53,14 +55,15 @@ class Supervisor:
     tty: int | None = None           # the terminal's fd; None: stdin if it is a terminal
     crashes: collections.deque = field(default_factory=collections.deque)
     child: subprocess.Popen | None = None
-    stopping: bool = False
+    stopping: int = 0               # the signal that stops the supervisor
     locked: list | None = None
 
     def run(self) -> int:
         saved = self._lock_terminal()
-        for signum in (*IGNORED_SIGNALS, signal.SIGHUP):
+        for signum in IGNORED_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGHUP, self._stop)   # the terminal is gone: nothing left to show
         try:
             while not self.stopping:
                 code = self._run(self.kiosk)
@@ -68,11 +71,14 @@ class Supervisor:
                 if code == MAINTENANCE_EXIT:
                     return 0
                 if not self.stopping and self._crashed():
-                    return self._out_of_service()
-            return 0
+                    self._out_of_service()
+            return 0 if self.stopping == signal.SIGTERM else 1
         finally:
             if saved is not None:
-                termios.tcsetattr(self.tty, termios.TCSANOW, saved)
+                try:
+                    termios.tcsetattr(self.tty, termios.TCSANOW, saved)
+                except termios.error:   # the terminal hung up
+                    pass
 
     def _crashed(self) -> bool:
         """Count one crash; True when there were too many lately."""
@@ -82,7 +88,7 @@ class Supervisor:
             self.crashes.popleft()
         return len(self.crashes) >= self.max_crashes
 
-    def _out_of_service(self) -> int:
+    def _out_of_service(self) -> None:
         while not self.stopping:
             self._run(self.out_of_service)
             self._wipe()
@@ -91,7 +97,6 @@ class Supervisor:
             # Even the fixed screen failed: plain text, then try it again.
             self._write(FALLBACK.get(self.lang, FALLBACK["fr"]) + "\r\n")
             self.sleep(5.0)
-        return 0
 
     def _run(self, command: Sequence[str]) -> int:
         self.child = subprocess.Popen(list(command), env=kiosk_environment(dict(os.environ)))
@@ -102,7 +107,7 @@ class Supervisor:
                 continue
 
     def _stop(self, signum, frame) -> None:
-        self.stopping = True
+        self.stopping = signum
         if self.child is not None and self.child.poll() is None:
             self.child.terminate()
 
