@@ -90,6 +90,8 @@ def writable_by(path: Path, uid: int, gid: int) -> bool:
     target root: the kiosk user cannot run there to be asked)."""
     st = path.lstat()
     mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        return False   # a link's own mode means nothing: its folder decides
     return bool((st.st_uid == uid and mode & stat.S_IWUSR) or (st.st_gid == gid and mode & stat.S_IWGRP)
                 or mode & stat.S_IWOTH)
 
