@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hub.cli import home_of
+from hub.plugins import Commands
 from hub.terminal import TERMINAL_NAME, Terminal
 
 from .i18n import LANGS
@@ -152,5 +153,5 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     i.set_defaults(func=cmd_kiosk_install)
 
 
-def commands() -> dict:
-    return {"register": register, "run": run_counter}
+def commands() -> Commands:
+    return Commands(register, app=run_counter)

@@ -13,7 +13,6 @@ which records the exit in the journal and ends with ``MAINTENANCE_EXIT``.
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 from textual import events
@@ -67,7 +66,7 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         self.kiosk_id = kiosk_id or self.terminal.name
         self.home_lang = lang
         self.session = self.terminal.session(Principal.kiosk(self.kiosk_id))
-        self.touched = time.monotonic()
+        self.touched = self.terminal.clock.monotonic()
 
     def on_mount(self) -> None:
         # The driver installed its own ctrl+z (SIGTSTP) handler by now.
@@ -85,13 +84,13 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
                 return
             if event.key == keys.MAINTENANCE:
                 event.stop()
-                self.touched = time.monotonic()
+                self.touched = self.terminal.clock.monotonic()
                 if not isinstance(self.screen, MaintenanceScreen):
                     use_card = None if self.maintenance_login == "auto" else self.maintenance_login == "card"
                     self.push_screen(MaintenanceScreen(use_card))
                 return
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
-            self.touched = time.monotonic()
+            self.touched = self.terminal.clock.monotonic()
         await super().on_event(event)
 
     # Whatever reaches them (a binding a future Textual adds, a widget's
@@ -120,8 +119,8 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         self.exit(return_code=MAINTENANCE_EXIT)
 
     def idle_tick(self) -> None:
-        if time.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
-            self.touched = time.monotonic()
+        if self.terminal.clock.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
+            self.touched = self.terminal.clock.monotonic()
             self.call_later(self.reset, self.home_lang)
 
     def at_home(self) -> bool:
@@ -138,7 +137,7 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(WelcomeScreen())
-        self.touched = time.monotonic()
+        self.touched = self.terminal.clock.monotonic()
 
     def action_home(self) -> None:
         # Screens call this from their own handlers: reset once they are done.
