@@ -9,16 +9,19 @@ which kiosk and when. Wrong PINs are counted by the login itself
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Forbidden, Invalid
 from .terminal import TERMINAL_NAME
+
+if TYPE_CHECKING:
+    from .session import Session
 
 METHODS = ("card", "pin")
 
 
 class Maintenance:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def leave_kiosk(self, kiosk_id: str, method: str) -> dict[str, Any]:
