@@ -151,11 +151,14 @@ async def test_an_agent_who_is_not_ops_cannot_take_the_kiosk_out_of_service(city
     assert maintenance_events(home) == []
 
 
-async def test_the_maintenance_screen_goes_home_when_idle(city):
+async def test_the_maintenance_screen_goes_home_when_idle(city, frozen):
     home, _data = city
-    app = KioskApp(home, blink=False, idle_seconds=0.5, maintenance_login="pin")
+    app = KioskApp(home, blink=False, idle_seconds=30, maintenance_login="pin", **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_maintenance(pilot)
         screen.query_one("#ops-id").value = "ops"
-        await settle(pilot, lambda: isinstance(app.screen, WelcomeScreen), within=10, what="the idle reset")
-        assert app.return_code is None and len(app.screen_stack) == 2
+        frozen.clock.advance(31)
+        app.idle_tick()
+        await settle(pilot, lambda: isinstance(app.screen, WelcomeScreen) and len(app.screen_stack) == 2,
+                     what="the idle reset")
+        assert app.return_code is None
