@@ -26,8 +26,15 @@ ESCAPES = ["ctrl+q", "ctrl+c", "ctrl+z", "ctrl+backslash", "ctrl+p", "ctrl+d", "
            "super+q", "super+c", *[f"f{n}" for n in range(1, 13)], "ctrl+f1", "ctrl+alt+delete"]
 # Words that would tell a citizen a way out exists, in either language.
 ADVERTS = ("quit", "quitter", "^q", "ctrl+q", "palette", "suspend", "screenshot", "capture", "maintenance")
+
+
+async def maintenance(pilot) -> None:
+    await pilot.press("ctrl+o")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen), what="the maintenance screen")
+
+
 SCREENS = [scenarios.welcome, scenarios.ticket, scenarios.ticket_issued, scenarios.check, scenarios.kiosk_services,
-           scenarios.kiosk_request, scenarios.kiosk_filed, scenarios.vault]
+           scenarios.kiosk_request, scenarios.kiosk_filed, scenarios.vault, maintenance]
 
 
 def footer_text(app) -> str:
