@@ -92,7 +92,8 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
         return Supervisor(kiosk=[*beffroi, *_kiosk_args(args, home)],
                           out_of_service=[*beffroi, "--out-of-service", "--lang", args.lang],
                           lang=args.lang, max_crashes=args.max_crashes, window=args.crash_window).run()
-    from .kiosk.app import KioskApp, ignore_stop_signals
+    from .kiosk.app import KioskApp
+    from .kiosk.appliance import ignore_stop_signals
     ignore_stop_signals()   # until the app's raw keyboard mode takes over, and after
     app = KioskApp(home, args.lang, idle_seconds=args.idle, kiosk_id=args.kiosk_id,
                    maintenance_login=args.maintenance_login)

@@ -12,7 +12,6 @@ which records the exit in the journal and ends with ``MAINTENANCE_EXIT``.
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 from textual import events
@@ -24,6 +23,7 @@ from hub.roles import Principal
 from .. import i18n
 from ..base import BeffroiApp
 from . import keys
+from .appliance import MAINTENANCE_EXIT, ignore_stop_signals
 from .screens.check import CheckScreen
 from .screens.maintenance import MaintenanceScreen
 from .screens.request import KioskServicesScreen
@@ -38,14 +38,6 @@ CONTRAST = Theme(
     error="#ff5c5c", success="#4cff7a", foreground="#ffffff", background="#000000", surface="#000000",
     panel="#1a1a1a", dark=True,
 )
-
-
-# The kiosk's exit status once IT staff took it out of service: the
-# supervisor stops on it, and on nothing else.
-MAINTENANCE_EXIT = 10
-# Signals a terminal or a stray process could send to stop or suspend the
-# kiosk; with the keyboard in raw mode no key sends them, these are the rest.
-IGNORED_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 class KioskApp(BeffroiApp, inherit_bindings=False):
@@ -157,8 +149,3 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
 
     def action_vault(self) -> None:
         self.push_screen(VaultScreen())
-
-
-def ignore_stop_signals() -> None:
-    for signum in IGNORED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)

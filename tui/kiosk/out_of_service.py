@@ -16,7 +16,8 @@ from textual.widgets import Static
 
 from .. import i18n
 from ..i18n import _
-from .app import CONTRAST, ignore_stop_signals
+from .app import CONTRAST
+from .appliance import ignore_stop_signals
 
 
 class OutOfServiceApp(App, inherit_bindings=False):

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .app import IGNORED_SIGNALS, MAINTENANCE_EXIT
+from .appliance import IGNORED_SIGNALS, MAINTENANCE_EXIT
 
 # Leave the alternate screen, stop mouse reporting and bracketed paste, hide
 # the cursor, clear the screen and its scrollback: the state a killed app left
@@ -60,6 +60,7 @@ class Supervisor:
 
     def run(self) -> int:
         saved = self._lock_terminal()
+        handlers = {signum: signal.getsignal(signum) for signum in (*IGNORED_SIGNALS, signal.SIGTERM, signal.SIGHUP)}
         for signum in IGNORED_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._stop)
@@ -74,6 +75,8 @@ class Supervisor:
                     self._out_of_service()
             return 0 if self.stopping == signal.SIGTERM else 1
         finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
             if saved is not None:
                 try:
                     termios.tcsetattr(self.tty, termios.TCSANOW, saved)

@@ -1,0 +1,77 @@
+"""The supervisor's loop with real child processes standing in for the app
+(each run appends a line to a file, then ends as told) and an injected clock:
+which ends count as crashes, when it gives up, and that only the maintenance
+status or the system ends it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from tui.kiosk.appliance import MAINTENANCE_EXIT
+from tui.kiosk.supervisor import Supervisor, kiosk_environment
+
+
+def child(log: Path, statuses: list[int]) -> list[str]:
+    """A command that logs its run and exits with the next status of the list."""
+    script = (f"import pathlib, sys; p = pathlib.Path({str(log)!r}); "
+              f"n = len(p.read_text().splitlines()) if p.exists() else 0; "
+              f"p.open('a').write('run\\n'); sys.exit({statuses!r}[min(n, {len(statuses) - 1})])")
+    return [sys.executable, "-c", script]
+
+
+class Ticking:
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def runs(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_crashes_spread_out_are_restarted_and_maintenance_ends_it(tmp_path):
+    kiosk, oos = tmp_path / "kiosk.log", tmp_path / "oos.log"
+    supervisor = Supervisor(child(kiosk, [1, -9 % 256, 0, 1, MAINTENANCE_EXIT]), child(oos, [0]),
+                            max_crashes=2, window=60, clock=Ticking(100.0), tty=-1)
+    assert supervisor.run() == 0
+    assert runs(kiosk) == 5 and runs(oos) == 0     # every end but the maintenance one restarted the app
+
+
+def test_repeated_crashes_give_up_onto_out_of_service_until_the_system_stops_it(tmp_path):
+    kiosk, oos = tmp_path / "kiosk.log", tmp_path / "oos.log"
+    waits = []
+
+    def sleep(seconds: float) -> None:          # the out-of-service screen itself failed three times
+        waits.append(seconds)
+        if len(waits) == 3:
+            supervisor._stop(signal.SIGTERM, None)
+
+    supervisor = Supervisor(child(kiosk, [1]), child(oos, [1]), max_crashes=3, window=60, clock=Ticking(1.0),
+                            sleep=sleep, tty=-1)
+    assert supervisor.run() == 0
+    assert runs(kiosk) == 3 and runs(oos) == 3 and waits == [5.0, 5.0, 5.0]
+
+
+def test_a_hung_up_terminal_ends_the_supervisor_as_a_failure(tmp_path):
+    kiosk = tmp_path / "kiosk.log"
+    supervisor = Supervisor(child(kiosk, [1]), child(tmp_path / "oos.log", [0]), max_crashes=100,
+                            clock=Ticking(1.0), tty=-1)
+    original = supervisor._run
+
+    def run_then_hang_up(command):
+        code = original(command)
+        supervisor._stop(signal.SIGHUP, None)
+        return code
+    supervisor._run = run_then_hang_up
+    assert supervisor.run() == 1 and runs(kiosk) == 1
+
+
+def test_textual_switches_never_reach_the_kiosk():
+    env = kiosk_environment({"TEXTUAL_ALLOW_SIGNALS": "1", "TEXTUAL_PRESS": "ctrl+q", "TEXTUAL": "devtools",
+                             "LANG": "C.UTF-8", "BEFFROI_HOME": "/home/kiosk/beffroi"})
+    assert env == {"LANG": "C.UTF-8", "BEFFROI_HOME": "/home/kiosk/beffroi"}
