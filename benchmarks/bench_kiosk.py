@@ -32,6 +32,13 @@ BEFFROI = Path(sys.executable).with_name("beffroi")
 ENV = "env -u BEFFROI_HOME -u COLUMNS -u LINES TERM=xterm-256color LANG=C.UTF-8"
 
 
+def _name(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""   # gone already
+
+
 class Pane:
     made = itertools.count()
 
@@ -57,7 +64,9 @@ class Pane:
             children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         except FileNotFoundError:
             return None
-        return int(children[0]) if children else None
+        # Not the spare waiting to replace it: the app names itself once it shows.
+        shown = [int(pid) for pid in children if _name(pid) == "beffroi-kiosk"]
+        return shown[0] if shown else None
 
     def close(self) -> None:
         self.tmux("kill-server")

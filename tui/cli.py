@@ -92,9 +92,17 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
         return Supervisor(kiosk=[*beffroi, *_kiosk_args(args, home)],
                           out_of_service=[*beffroi, "--out-of-service", "--lang", args.lang],
                           lang=args.lang, max_crashes=args.max_crashes, window=args.crash_window).run()
-    from .kiosk.app import KioskApp
-    from .kiosk.appliance import ignore_stop_signals
+    from .kiosk.appliance import ignore_stop_signals, name_process
     ignore_stop_signals()   # until the app's raw keyboard mode takes over, and after
+    from .kiosk.app import KioskApp
+    if args.standby is not None:
+        # The supervisor's spare: everything imported, the terminal untouched,
+        # until the supervisor says go (or goes away: end of file).
+        name_process("beffroi-spare")
+        with os.fdopen(args.standby, "rb", buffering=0) as go:
+            if not go.read(1):
+                return 0
+    name_process("beffroi-kiosk")
     app = KioskApp(home, args.lang, idle_seconds=args.idle, kiosk_id=args.kiosk_id,
                    maintenance_login=args.maintenance_login)
     app.run()
@@ -134,6 +142,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                    help="crashes within --crash-window that make a supervised kiosk give up (5)")
     p.add_argument("--crash-window", type=_count(1, 86400, "--crash-window"), default=60,
                    help="seconds over which crashes are counted (60)")
+    p.add_argument("--standby", type=_count(3, 1023, "--standby"), default=None, metavar="FD",
+                   help="(used by --supervised) load everything, then wait for a byte on FD before showing the kiosk")
     p.add_argument("--out-of-service", action="store_true",
                    help="show only the fixed out-of-service screen (what --supervised falls back to)")
     p.set_defaults(func=cmd_kiosk)

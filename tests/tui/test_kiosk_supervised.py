@@ -25,6 +25,13 @@ ENV = "env -u BEFFROI_HOME -u COLUMNS -u LINES TERM=xterm-256color LANG=C.UTF-8 
 WELCOME = ("Bienvenue", "Prendre un ticket")
 
 
+def _name(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""   # gone already
+
+
 class Kiosk:
     """One supervised kiosk in its own tmux server."""
 
@@ -53,7 +60,9 @@ class Kiosk:
             children = Path(f"/proc/{self.supervisor}/task/{self.supervisor}/children").read_text().split()
         except FileNotFoundError:
             return None
-        return int(children[0]) if children else None
+        # Not the spare waiting to replace it: the app names itself once it shows.
+        shown = [int(pid) for pid in children if _name(pid) == "beffroi-kiosk"]
+        return shown[0] if shown else None
 
     def new_app(self, previous: int | None) -> int:
         """Wait for an app other than ``previous`` to run."""

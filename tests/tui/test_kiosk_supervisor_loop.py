@@ -37,7 +37,7 @@ def runs(log: Path) -> int:
 def test_crashes_spread_out_are_restarted_and_maintenance_ends_it(tmp_path):
     kiosk, oos = tmp_path / "kiosk.log", tmp_path / "oos.log"
     supervisor = Supervisor(child(kiosk, [1, -9 % 256, 0, 1, MAINTENANCE_EXIT]), child(oos, [0]),
-                            max_crashes=2, window=60, clock=Ticking(100.0), tty=-1)
+                            max_crashes=2, window=60, clock=Ticking(100.0), tty=-1, spare_after=None)
     assert supervisor.run() == 0
     assert runs(kiosk) == 5 and runs(oos) == 0     # every end but the maintenance one restarted the app
 
@@ -52,26 +52,55 @@ def test_repeated_crashes_give_up_onto_out_of_service_until_the_system_stops_it(
             supervisor._stop(signal.SIGTERM, None)
 
     supervisor = Supervisor(child(kiosk, [1]), child(oos, [1]), max_crashes=3, window=60, clock=Ticking(1.0),
-                            sleep=sleep, tty=-1)
+                            sleep=sleep, tty=-1, spare_after=None)
     assert supervisor.run() == 0
     assert runs(kiosk) == 3 and runs(oos) == 3 and waits == [5.0, 5.0, 5.0]
 
 
 def test_a_hung_up_terminal_ends_the_supervisor_as_a_failure(tmp_path):
-    kiosk = tmp_path / "kiosk.log"
-    supervisor = Supervisor(child(kiosk, [1]), child(tmp_path / "oos.log", [0]), max_crashes=100,
-                            clock=Ticking(1.0), tty=-1)
-    original = supervisor._run
-
-    def run_then_hang_up(command):
-        code = original(command)
-        supervisor._stop(signal.SIGHUP, None)
-        return code
-    supervisor._run = run_then_hang_up
-    assert supervisor.run() == 1 and runs(kiosk) == 1
+    """The terminal closing sends SIGHUP (here the app sends it to its supervisor)."""
+    hang_up = [sys.executable, "-c", "import os, signal; os.kill(os.getppid(), signal.SIGHUP); raise SystemExit(1)"]
+    supervisor = Supervisor(hang_up, child(tmp_path / "oos.log", [0]), max_crashes=100, clock=Ticking(1.0), tty=-1,
+                            spare_after=None)
+    assert supervisor.run() == 1 and len(supervisor.crashes) == 0 and runs(tmp_path / "oos.log") == 0
 
 
 def test_textual_switches_never_reach_the_kiosk():
     env = kiosk_environment({"TEXTUAL_ALLOW_SIGNALS": "1", "TEXTUAL_PRESS": "ctrl+q", "TEXTUAL": "devtools",
                              "LANG": "C.UTF-8", "BEFFROI_HOME": "/home/kiosk/beffroi"})
     assert env == {"LANG": "C.UTF-8", "BEFFROI_HOME": "/home/kiosk/beffroi"}
+
+
+SPARE_APP = """
+import os, pathlib, sys, time
+here = pathlib.Path(sys.argv[1])
+statuses = [int(s) for s in sys.argv[2].split(",")]
+if "--standby" in sys.argv:
+    (here / "spare-ready").touch()
+    go = os.read(int(sys.argv[sys.argv.index("--standby") + 1]), 1)
+    if not go:
+        (here / "spares-dropped").open("a").write("x")
+        sys.exit(0)
+    kind = "spare"
+else:
+    kind = "cold"
+    while not (here / "spare-ready").exists():   # end only once the supervisor prepared the spare
+        time.sleep(0.01)
+log = here / "runs.log"
+n = len(log.read_text().splitlines()) if log.exists() else 0
+log.open("a").write(kind + "\\n")
+sys.exit(statuses[min(n, len(statuses) - 1)])
+"""
+
+
+def test_a_restart_releases_the_spare_app_and_the_last_spare_is_dropped(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(SPARE_APP)
+    supervisor = Supervisor([sys.executable, str(script), str(tmp_path), f"1,{MAINTENANCE_EXIT}"],
+                            [sys.executable, "-c", "pass"], max_crashes=5, clock=Ticking(1.0), tty=-1,
+                            spare_after=0.0)
+    assert supervisor.run() == 0
+    # The cold start crashed; the restart was the spare, already loaded.
+    assert (tmp_path / "runs.log").read_text().splitlines() == ["cold", "spare"]
+    # The spare prepared for the next restart was told to go away, and went.
+    assert supervisor.spare is None and (tmp_path / "spares-dropped").read_text() == "x"

@@ -16,3 +16,13 @@ IGNORED_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN
 def ignore_stop_signals() -> None:
     for signum in IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+
+
+def name_process(name: str) -> None:
+    """What ``ps`` (and IT staff) see: the kiosk on screen, ``beffroi-kiosk``,
+    or the supervisor's spare waiting to replace it, ``beffroi-spare``."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:   # not Linux: only the name is lost
+        pass

@@ -4,7 +4,11 @@ Whatever ends the kiosk app — a crash, a kill, the out-of-memory killer — th
 person in front of it must never see a shell or the last citizen's screen. The
 supervisor runs the app as a child process on the same terminal, wipes the
 screen and the typed-ahead keys the moment it ends, and starts a fresh one
-(a new session, in the kiosk's language) at once. After ``max_crashes``
+(a new session, in the kiosk's language) at once. A restart is a cold start
+of Python, Textual and the home, seconds on a loaded machine, so a *spare*
+app waits ready (imports done, ``--standby FD``) a few seconds after each
+start, and a restart only releases it: the new welcome screen is a paint
+away. After ``max_crashes``
 crashes within ``window`` seconds it stops trying and keeps the fixed
 out-of-service screen up instead. It ends only when the app ends with
 ``MAINTENANCE_EXIT`` (IT staff, ops card or id + PIN, journalled: status 0),
@@ -57,6 +61,8 @@ class Supervisor:
     child: subprocess.Popen | None = None
     stopping: int = 0               # the signal that stops the supervisor
     locked: list | None = None
+    spare_after: float | None = 3.0  # seconds after a start to prepare the spare (None: no spare)
+    spare: tuple[subprocess.Popen, int] | None = None   # the waiting app and the pipe that releases it
 
     def run(self) -> int:
         saved = self._lock_terminal()
@@ -67,14 +73,16 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._stop)   # the terminal is gone: nothing left to show
         try:
             while not self.stopping:
-                code = self._run(self.kiosk)
+                code = self._run(self.kiosk, spare=True)
                 self._wipe()
                 if code == MAINTENANCE_EXIT:
                     return 0
                 if not self.stopping and self._crashed():
+                    self._drop_spare()
                     self._out_of_service()
             return 0 if self.stopping == signal.SIGTERM else 1
         finally:
+            self._drop_spare()
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             if saved is not None:
@@ -101,13 +109,58 @@ class Supervisor:
             self._write(FALLBACK.get(self.lang, FALLBACK["fr"]) + "\r\n")
             self.sleep(5.0)
 
-    def _run(self, command: Sequence[str]) -> int:
-        self.child = subprocess.Popen(list(command), env=kiosk_environment(dict(os.environ)))
-        while True:
+    def _run(self, command: Sequence[str], spare: bool = False) -> int:
+        self.child = self._release_spare() if spare else None
+        if self.child is None:
+            self.child = subprocess.Popen(list(command), env=kiosk_environment(dict(os.environ)))
+        if spare and self.spare_after is not None:
             try:
-                return self.child.wait()
-            except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
-                continue
+                # Let this start have the machine first, then prepare the next one.
+                return self.child.wait(timeout=self.spare_after)
+            except subprocess.TimeoutExpired:
+                self._prepare_spare()
+        return self.child.wait()
+
+    def _prepare_spare(self) -> None:
+        if self.spare is not None or self.stopping:
+            return
+        release, go = os.pipe()
+        try:
+            process = subprocess.Popen([*self.kiosk, "--standby", str(release)], pass_fds=(release,),
+                                       env=kiosk_environment(dict(os.environ)))
+        except OSError:
+            os.close(go)
+            return
+        finally:
+            os.close(release)
+        self.spare = (process, go)
+
+    def _release_spare(self) -> subprocess.Popen | None:
+        """The spare app, told to start; None if there is none, or it died waiting."""
+        if self.spare is None:
+            return None
+        process, go = self.spare
+        self.spare = None
+        try:
+            os.write(go, b"go")
+        except OSError:   # it ended while waiting (a broken home, say): start the usual way
+            process.wait()
+            return None
+        finally:
+            os.close(go)
+        return process
+
+    def _drop_spare(self) -> None:
+        if self.spare is None:
+            return
+        process, go = self.spare
+        self.spare = None
+        os.close(go)      # end of file: the spare ends by itself
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def _stop(self, signum, frame) -> None:
         self.stopping = signum
