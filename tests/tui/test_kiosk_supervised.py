@@ -51,6 +51,10 @@ class Kiosk:
         return wait_until(lambda: (lambda s: s if all(t in s for t in texts) else "")(self.screen()), within,
                           f"{texts!r} on screen")
 
+    def cursor_row(self) -> int:
+        """The terminal cursor's row: Textual puts it in the focused field."""
+        return int(self.tmux("display", "-p", "-t", "kiosk", "#{cursor_y}").strip() or -1)
+
     def send(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "kiosk", *keys)
 
@@ -143,7 +147,9 @@ def test_ops_maintenance_exit_ends_the_supervised_kiosk(kiosk_home):
         kiosk.shows("Maintenance", "Identifiant ops")
         kiosk.send("ops")
         kiosk.shows("▊  ops ")                          # typed in the ops id field
+        ops_row = kiosk.cursor_row()
         kiosk.send("Enter")
+        wait_until(lambda: kiosk.cursor_row() > ops_row, what="the PIN field to take the focus")
         kiosk.send("9999")
         kiosk.shows("▊  ••••")                          # in the PIN field, hidden
         kiosk.send("Enter")                      # wrong: refused, the kiosk stays
