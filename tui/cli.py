@@ -82,8 +82,10 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
     for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
         del os.environ[name]
     if args.out_of_service:
+        from .kiosk.appliance import ignore_stop_signals
         from .kiosk.out_of_service import OutOfServiceApp
-        OutOfServiceApp(args.lang).run()
+        ignore_stop_signals()
+        OutOfServiceApp(args.lang, own_process=True).run()
         return 1
     home = _home(args)
     if args.supervised:
@@ -104,7 +106,7 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
                 return 0
     name_process("beffroi-kiosk")
     app = KioskApp(home, args.lang, idle_seconds=args.idle, kiosk_id=args.kiosk_id,
-                   maintenance_login=args.maintenance_login)
+                   maintenance_login=args.maintenance_login, own_process=True)
     app.run()
     return app.return_code if app.return_code is not None else 1
 

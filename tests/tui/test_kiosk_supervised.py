@@ -101,9 +101,13 @@ def test_signal_keys_do_nothing_and_a_killed_kiosk_comes_back_fresh(kiosk_home):
         assert kiosk.alive() and kiosk.app() == first     # not even restarted: the keys did nothing
         for word in ("quit", "Quitter", "ctrl+q", "^q", "$ ", "# "):
             assert word not in screen
-        # A citizen half-way through, in English, when the app dies.
+        # The same signals sent from outside the keyboard: ignored too.
+        for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+            os.kill(first, signum)
         kiosk.send("Escape")
         kiosk.shows(*WELCOME)
+        assert kiosk.app() == first and Path(f"/proc/{first}/stat").read_text().split()[2] != "T"
+        # A citizen half-way through, in English, when the app dies.
         kiosk.send("l")
         kiosk.shows("Welcome")
         kiosk.send("2")

@@ -50,8 +50,11 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
     ALLOW_SELECT = False             # nothing of a citizen's case to select and copy
 
     def __init__(self, home, lang: str = "fr", idle_seconds: float = 90.0, kiosk_id: str | None = None,
-                 maintenance_login: str = "auto", **kwargs) -> None:
+                 maintenance_login: str = "auto", own_process: bool = False, **kwargs) -> None:
         super().__init__(home, lang, **kwargs)
+        # Set by `beffroi kiosk`, where the process is the kiosk's alone: stop
+        # and suspend signals are then ignored (never in a test's process).
+        self.own_process = own_process
         # "card", "pin", or "auto" (the card when a reader holds one, as at the counter).
         self.maintenance_login = maintenance_login
         self.idle_seconds = idle_seconds
@@ -61,8 +64,8 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         self.touched = self.terminal.clock.monotonic()
 
     def on_mount(self) -> None:
-        # The driver installed its own ctrl+z (SIGTSTP) handler by now.
-        ignore_stop_signals()
+        if self.own_process:
+            ignore_stop_signals()   # again: the driver installed its own SIGTSTP handler by now
         self.register_theme(CONTRAST)
         self.theme = "beffroi-contrast"
         self.push_screen(WelcomeScreen())

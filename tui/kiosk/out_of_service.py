@@ -32,9 +32,10 @@ class OutOfServiceApp(App, inherit_bindings=False):
     #oos-title { text-style: bold; color: #ffd400; margin-bottom: 1; }
     """
 
-    def __init__(self, lang: str = "fr") -> None:
+    def __init__(self, lang: str = "fr", own_process: bool = False) -> None:
         i18n.set_lang(lang)
         super().__init__()
+        self.own_process = own_process   # as KioskApp: signals are ignored only in its own process
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="out-of-service"):
@@ -42,7 +43,8 @@ class OutOfServiceApp(App, inherit_bindings=False):
             yield Static(_("Please ask at the reception desk: an agent will help you."), id="oos-help")
 
     def on_mount(self) -> None:
-        ignore_stop_signals()
+        if self.own_process:
+            ignore_stop_signals()
         self.register_theme(CONTRAST)
         self.theme = "beffroi-contrast"
 
