@@ -21,9 +21,11 @@ from . import intake, keys, openapi
 from .commit import Committer
 from .formats import errors as open311_errors
 from .open311 import MODES, Open311
+from .readers import Readers
 from .routes import Desk, Refused
 
 MAX_BODY = 64 * 1024  # no form or JSON body of this API comes near it
+HEADER_SECONDS = 15.0  # a connection sends its request line and headers within this, or is closed (slowloris)
 DRAIN_EVERY = 1.0     # seconds between intake checks in batch mode when nothing wakes the drain
 SERVER_KEY: web.AppKey["Server"] = web.AppKey("beffroi_server")
 ROUTING = {
@@ -59,6 +61,7 @@ class Server:
             intake.ensure(self.writer.conn)
             self.writer.conn.execute(OPEN311_INDEX)
         self.committer = Committer(self.writer)
+        self.readers = Readers(self.home)
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
 
@@ -117,6 +120,7 @@ class Server:
             except asyncio.CancelledError:
                 pass
         self.committer.close()
+        self.readers.close()
         self.writer.close()
         self.reader.close()
 
@@ -140,11 +144,14 @@ def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Resp
 
 
 async def serve(home: Path, host: str = "127.0.0.1", port: int = 8311, open311_mode: str = "realtime",
-                jurisdiction: str | None = None, ready: Callable[[str], None] | None = None) -> None:
+                jurisdiction: str | None = None, ready: Callable[[str], None] | None = None,
+                header_seconds: float = HEADER_SECONDS) -> None:
     """Run until cancelled; ``ready`` gets the base URL once the port is bound
     (port 0 picks a free one)."""
     server = Server(home, open311_mode, jurisdiction)
-    runner = web.AppRunner(server.app(), access_log=None)
+    # aiohttp's keep-alive timer also runs from the connection's start until a
+    # whole request head has arrived: it is our header deadline.
+    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=header_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
