@@ -169,7 +169,7 @@ class Open311:
     def __init__(self, server) -> None:
         self.server = server
         self.services = mappings(server.catalog)
-        self.rendered: dict[tuple, tuple[int, bytes, str]] = {}
+        self.rendered: dict[tuple, tuple[tuple, bytes, str]] = {}
         self.rendering = threading.Lock()
 
     # --- helpers ------------------------------------------------------------
@@ -355,13 +355,12 @@ class Open311:
         address = (_one(params, "address_string") or "").strip()
         address_id = (_one(params, "address_id") or "").strip()
         if lat is not None or long is not None:
-            try:
-                if not (lat and long and _DEGREES.match(lat) and _DEGREES.match(long)):
-                    raise ValueError(lat, long)  # float() would take 4_7, 1e-05, nan, infinity
-                lat_value, long_value = float(lat), float(long)
+            # float() alone would take 4_7, 1e-05, nan and infinity
+            if not (lat and long and _DEGREES.match(lat.strip()) and _DEGREES.match(long.strip())):
                 raise Refused(400, both("lat and long must both be given as decimal degrees, e.g. lat=47.47&long=-0.55",
                                         "lat et long doivent être donnés tous deux en degrés décimaux, "
-                                        "ex. lat=47.47&long=-0.55")) from None
+                                        "ex. lat=47.47&long=-0.55"))
+            lat_value, long_value = float(lat), float(long)
             if not (math.isfinite(lat_value) and math.isfinite(long_value)
                     and -90 <= lat_value <= 90 and -180 <= long_value <= 180):
                 raise Refused(400, both("lat must be within ±90 and long within ±180",
@@ -451,12 +450,13 @@ class Open311:
                 query, args = self._filtered(params, codes)
             key = (fmt, lang, query, tuple(args))
 
-            def render(terminal) -> tuple[int, bytes, str]:
+            def render(terminal) -> tuple[tuple, bytes, str]:
                 """The answer's bytes, rendered once per journal change: the
                 list is the heaviest public read, and the same for everyone."""
                 # The mark is read first: rows are at least as new as it, so a
                 # write in between only costs one more rendering.
-                mark = terminal.conn.execute("SELECT max(rowid) FROM events").fetchone()[0]
+                # Each event moves its origin's head: the heads' sum moves with any change.
+                mark = terminal.conn.execute("SELECT count(*), total(seq) FROM heads").fetchone()
                 with self.rendering:
                     cached = self.rendered.get(key)
                 if cached and cached[0] == mark:

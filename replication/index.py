@@ -28,8 +28,8 @@ from typing import Any
 from hub import journal
 from hub.durable import write_private
 from hub.errors import Forbidden, Invalid, NotFound
-from hub.terminal import TERMINAL_NAME
 from hub.journal import GENESIS
+from hub.terminal import TERMINAL_NAME
 
 from . import keys
 from .keys import KeyPair
