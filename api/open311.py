@@ -45,7 +45,6 @@ _DEGREES = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]{1,15})?$")  # plain decimal deg
 _ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
 ADDRESS_ID_PREFIX = "address_id:"
 MODES = ("realtime", "batch")
-BODY_SECONDS = 10.0      # a form of at most 64 KiB arrives within this on any working link
 RENDERED = 32            # list answers kept rendered until the journal changes
 
 
@@ -248,10 +247,10 @@ class Open311:
         async def handle(fmt: str) -> web.Response:
             params = request.query.copy()
             try:
-                form = await asyncio.wait_for(request.post(), BODY_SECONDS)
+                form = await asyncio.wait_for(request.post(), self.server.body_seconds)
             except TimeoutError:
-                raise Refused(408, both(f"the body did not arrive within {BODY_SECONDS:.0f} s",
-                                        f"le corps n'est pas arrivé en {BODY_SECONDS:.0f} s")) from None
+                raise Refused(408, both(f"the body did not arrive within {self.server.body_seconds:g} s",
+                                        f"le corps n'est pas arrivé en {self.server.body_seconds:g} s")) from None
             except LookupError:  # charset=x-bogus: no codec by that name
                 raise Refused(400, both("the form's charset is unknown: send UTF-8",
                                         "le jeu de caractères du formulaire est inconnu : envoyez de l'UTF-8")) from None

@@ -49,16 +49,15 @@ def hub_refusal(exc: HubError) -> Refused:
 
 
 MAX_DEPTH = 16           # nesting of a JSON body; no call of this API needs more than 3
-BODY_SECONDS = 10.0      # a body of at most 64 KiB arrives within this on any working link
 
 
-async def read_within(request: web.Request) -> bytes:
+async def read_within(request: web.Request, seconds: float) -> bytes:
     """The body, or 408 when the sender trickles it (slowloris)."""
     try:
-        return await asyncio.wait_for(request.read(), BODY_SECONDS)
+        return await asyncio.wait_for(request.read(), seconds)
     except TimeoutError:
-        raise Refused(408, "too_slow", f"the body did not arrive within {BODY_SECONDS:.0f} s",
-                      f"le corps n'est pas arrivé en {BODY_SECONDS:.0f} s") from None
+        raise Refused(408, "too_slow", f"the body did not arrive within {seconds:g} s",
+                      f"le corps n'est pas arrivé en {seconds:g} s") from None
 
 
 def parse_json(raw: bytes) -> Any:
@@ -150,7 +149,7 @@ class Desk:
         """The caller (checked first: an anonymous caller learns nothing of
         the fields) and the body, checked against ``spec``."""
         principal = await self.principal(request)
-        value = parse_json(await read_within(request))
+        value = parse_json(await read_within(request, self.server.body_seconds))
         if not isinstance(value, dict):
             raise Refused(400, "bad_json", "the body must be a JSON object", "le corps doit être un objet JSON")
         problems = []

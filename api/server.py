@@ -25,6 +25,7 @@ from .readers import Readers
 from .routes import Desk, Refused
 
 MAX_BODY = 64 * 1024  # no form or JSON body of this API comes near it
+BODY_SECONDS = 10.0    # a body of at most MAX_BODY arrives within this on any working link
 HEADER_SECONDS = 15.0  # a connection sends its request line and headers within this, or is closed (slowloris)
 DRAIN_EVERY = 1.0     # seconds between intake checks in batch mode when nothing wakes the drain
 SERVER_KEY: web.AppKey["Server"] = web.AppKey("beffroi_server")
@@ -45,12 +46,13 @@ def slug(text: str) -> str:
 
 class Server:
     def __init__(self, home: Path, open311_mode: str = "realtime", jurisdiction: str | None = None,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, body_seconds: float = BODY_SECONDS) -> None:
         if open311_mode not in MODES:
             raise ValueError(f"open311 mode must be one of {MODES}")
         self.home = Path(home)
         self.open311_mode = open311_mode
         self.max_body = max_body
+        self.body_seconds = body_seconds
         self.writer = Terminal.open(self.home)
         self.reader = Terminal.open(self.home)
         self.catalog = self.reader.catalog
@@ -145,10 +147,13 @@ def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Resp
 
 async def serve(home: Path, host: str = "127.0.0.1", port: int = 8311, open311_mode: str = "realtime",
                 jurisdiction: str | None = None, ready: Callable[[str], None] | None = None,
-                header_seconds: float = HEADER_SECONDS) -> None:
+                header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
+                started: Callable[["Server"], None] | None = None) -> None:
     """Run until cancelled; ``ready`` gets the base URL once the port is bound
-    (port 0 picks a free one)."""
-    server = Server(home, open311_mode, jurisdiction)
+    (port 0 picks a free one), ``started`` the server object (tests)."""
+    server = Server(home, open311_mode, jurisdiction, body_seconds=body_seconds)
+    if started is not None:
+        started(server)
     # aiohttp's keep-alive timer also runs from the connection's start until a
     # whole request head has arrived: it is our header deadline.
     runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=header_seconds)

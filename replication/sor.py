@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 from aiohttp.streams import EofStream
 
-from hub.errors import HubError
+from hub.errors import Forbidden, HubError
 from hub.ids import is_ulid
 from hub.terminal import TERMINAL_NAME
 
@@ -47,6 +47,7 @@ LOCK = web.AppKey("lock", asyncio.Lock)
 SUPERVISOR = web.AppKey("supervisor", object)
 ALLOW_PLAIN = web.AppKey("allow_plain", bool)
 GATE = web.AppKey("gate", asyncio.Semaphore)
+BODY_TIME = web.AppKey("body_seconds", float)
 
 
 def refusal(status: int, code: str, en: str, fr: str) -> web.Response:
@@ -61,7 +62,7 @@ class Refused(Exception):
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The whole body, refusing an over-size one before reading it and a slow
-    one after BODY_SECONDS: a stalled sender cannot hold memory or a slot."""
+    one after the app's body time: a stalled sender cannot hold memory or a slot."""
     if request.content_length is not None and request.content_length > limit:
         raise Refused(413, "too_large", f"body over {limit} bytes", f"corps de requête de plus de {limit} octets")
     chunks, size = [], 0
@@ -75,11 +76,11 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
                               f"corps de requête de plus de {limit} octets")
             chunks.append(chunk)
     try:
-        await asyncio.wait_for(drain(), BODY_SECONDS)
+        await asyncio.wait_for(drain(), request.app[BODY_TIME])
     except TimeoutError:
         chunks.clear()
-        raise Refused(408, "too_slow", f"the body did not arrive within {BODY_SECONDS:.0f} s",
-                      f"le corps n'est pas arrivé en {BODY_SECONDS:.0f} s")
+        raise Refused(408, "too_slow", f"the body did not arrive within {request.app[BODY_TIME]:g} s",
+                      f"le corps n'est pas arrivé en {request.app[BODY_TIME]:g} s")
     except (ConnectionError, EofStream, ClientPayloadError):
         raise Refused(400, "truncated", "the upload was cut before its end", "l'envoi a été coupé avant la fin")
     body = b"".join(chunks)
@@ -141,6 +142,8 @@ def handler(fn):
             return await fn(request)
         except Refused as exc:
             return exc.response
+        except Forbidden as exc:
+            return refusal(403, exc.code, exc.en, exc.fr)
         except HubError as exc:
             return refusal(422, exc.code, exc.en, exc.fr)
     return wrapped
@@ -347,7 +350,8 @@ def make_runner(app: web.Application, header_seconds: float = HEADER_SECONDS) ->
     return web.AppRunner(app, access_log=None, keepalive_timeout=header_seconds)
 
 
-def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False) -> web.Application:
+def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
+             body_seconds: float = BODY_SECONDS) -> web.Application:
     """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
     app = web.Application(client_max_size=MAX_BODY)
     app[HOME] = Path(home)
@@ -358,6 +362,7 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app[SUPERVISOR] = supervisor
     app[ALLOW_PLAIN] = allow_plain
     app[GATE] = asyncio.Semaphore(ANONYMOUS)
+    app[BODY_TIME] = body_seconds
     app.router.add_get("/v1/health", health)
     app.router.add_get("/v1/city", city)
     app.router.add_post("/v1/enrol", enrol)

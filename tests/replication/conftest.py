@@ -30,7 +30,7 @@ VENV_BIN = Path(sys.executable).parent
 class ThreadSoR:
     """The SoR app served from a background thread's event loop."""
 
-    def __init__(self, home: Path, store, header_seconds: float = 15.0) -> None:
+    def __init__(self, home: Path, store, header_seconds: float = 15.0, body_seconds: float = 30.0) -> None:
         self.home, self.store = home, store
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -39,7 +39,7 @@ class ThreadSoR:
             asyncio.set_event_loop(self.loop)
 
             async def up() -> None:
-                self.runner = make_runner(make_app(home, store), header_seconds)
+                self.runner = make_runner(make_app(home, store, body_seconds=body_seconds), header_seconds)
                 await self.runner.setup()
                 site = web.TCPSite(self.runner, "127.0.0.1", 0)
                 await site.start()
