@@ -67,11 +67,15 @@ class Server:
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
 
+    def open311_cache_keys(self) -> list[tuple]:
+        return list(self.open311.rendered)
+
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[self.errors])
         app[SERVER_KEY] = self
         app.add_routes(Desk(self).routes())
-        app.add_routes(Open311(self).routes())
+        self.open311 = Open311(self)
+        app.add_routes(self.open311.routes())
         app.add_routes([web.get("/openapi.json", self.openapi)])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
