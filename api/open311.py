@@ -46,6 +46,8 @@ _ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
 ADDRESS_ID_PREFIX = "address_id:"
 MODES = ("realtime", "batch")
 RENDERED = 32            # list answers kept rendered until the journal changes
+SENDING = 4              # list answers being rendered or sent at once; more wait their turn off the loop's queue
+PIECE = 64 * 1024        # sent a piece at a time, so a health check slips in between
 
 
 class Refused(Exception):
@@ -170,6 +172,7 @@ class Open311:
         self.services = mappings(server.catalog)
         self.rendered: dict[tuple, tuple[tuple, bytes, str]] = {}
         self.rendering = threading.Lock()
+        self.sending = asyncio.Semaphore(SENDING)
 
     # --- helpers ------------------------------------------------------------
 
@@ -468,8 +471,15 @@ class Open311:
                     while len(self.rendered) > RENDERED:
                         self.rendered.pop(next(iter(self.rendered)))
                 return fresh
-            _, body, content_type = await self.server.readers.run(render)
-            return web.Response(body=body, content_type=content_type, charset="utf-8")
+            async with self.sending:
+                _, body, content_type = await self.server.readers.run(render)
+                answer = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8"})
+                answer.content_length = len(body)
+                await answer.prepare(request)
+                for at in range(0, len(body), PIECE):
+                    await answer.write(body[at:at + PIECE])
+                await answer.write_eof()
+            return answer
         return await self._guarded(request, handle)
 
     def _filtered(self, params, codes: list[str]) -> tuple[str, list[Any]]:
