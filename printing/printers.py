@@ -72,6 +72,16 @@ def printer_for(home: Path, role: str) -> dict[str, Any] | None:
     return printers.get(role) or printers.get(FALLBACK.get(role, ""))
 
 
+def require(home: Path, role: str) -> dict[str, Any]:
+    """The role's printer, or the refusal that tells the agent how to set one."""
+    target = printer_for(home, role)
+    if target is None:
+        raise Invalid(f"no printer set for {role}: run `beffroi printer set {role} QUEUE` (see `beffroi printer list`)",
+                      f"aucune imprimante pour « {role} » : lancez `beffroi printer set {role} FILE` "
+                      "(voir `beffroi printer list`)", "no_printer")
+    return target
+
+
 def set_printer(home: Path, role: str, queue: str, server: str | None = None) -> dict[str, Any]:
     check_role(role)
     entry = {"queue": check_queue(queue), "server": check_server(server)}

@@ -110,13 +110,11 @@ class Spool:
         if not isinstance(pdf, bytes | bytearray) or not bytes(pdf[:5]) == b"%PDF-" or len(pdf) > MAX_PDF:
             raise Invalid("only a PDF document (at most 32 MiB) can be printed",
                           "seul un document PDF (32 Mio au plus) peut être imprimé")
-        target = printers.printer_for(self.home, role)
         if printer is not None:
-            target = {"queue": printers.check_queue(printer), "server": (target or {}).get("server")}
-        if target is None:
-            raise Invalid(f"no printer set for {role}: run `beffroi printer set {role} QUEUE` (see `beffroi printer list`)",
-                          f"aucune imprimante pour « {role} » : lancez `beffroi printer set {role} FILE` "
-                          "(voir `beffroi printer list`)", "no_printer")
+            target = {"queue": printers.check_queue(printer),
+                      "server": (printers.printer_for(self.home, role) or {}).get("server")}
+        else:
+            target = printers.require(self.home, role)
         job_id = ids.ulid()
         self.folder.mkdir(exist_ok=True)
         write_private(self.pdf_path(job_id), bytes(pdf))
