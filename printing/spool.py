@@ -147,14 +147,17 @@ class Spool:
             return [dict(r) for r in db.execute(sql, (*args, limit))]
 
     def retry(self, job_id: str) -> dict[str, Any]:
-        """Send a failed job again (the same document)."""
+        """Send a failed job again (the same document), to the role's printer."""
         job = self.get(job_id)
         if job["state"] != "failed":
             raise Invalid(f"job {job_id} is {job['state']}: only a failed job is retried",
                           f"le travail {job_id} est « {job['state']} » : seul un travail en échec est relancé")
+        # To the role's printer as it is set now: the usual fix is setting the right one.
+        target = printers.printer_for(self.home, job["role"]) or {"queue": job["queue"], "server": job["server"]}
         with closing(self._db()) as db, db:
-            db.execute("UPDATE jobs SET state='queued', reason='', cups_job=NULL, claimed_by=NULL, updated=?"
-                       " WHERE id=? AND state='failed'", (self.clock(), job_id))
+            db.execute("UPDATE jobs SET state='queued', reason='', cups_job=NULL, claimed_by=NULL, updated=?,"
+                       " queue=?, server=? WHERE id=? AND state='failed'",
+                       (self.clock(), target["queue"], target.get("server"), job_id))
         return self.get(job_id)
 
     def counts(self) -> dict[str, int]:

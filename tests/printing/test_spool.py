@@ -127,8 +127,7 @@ def test_an_unknown_queue_fails_with_the_reason_and_is_retried(counter, pdf_queu
     with pytest.raises(Invalid):
         spool.retry(spool.submit("receipts", b"%PDF-1.4 x", "other")["id"])   # only a failed job is retried
     # The agent fixes the printer's name, then retries the same job.
-    with spool._db() as db:
-        db.execute("UPDATE jobs SET queue=? WHERE id=?", (pdf_queue.name, job["id"]))
+    printers.set_printer(terminal.home, "receipts", pdf_queue.name, pdf_queue.server.socket)
     assert spool.retry(job["id"])["state"] == "queued"
     until(spool, job["id"], "done")
     assert payment["receipt_number"] in pdf_queue.text(pdf_queue.wait_printed()[0])
