@@ -77,7 +77,7 @@ def require(home: Path, role: str) -> dict[str, Any]:
     target = printer_for(home, role)
     if target is None:
         raise Invalid(f"no printer set for {role}: run `beffroi printer set {role} QUEUE` (see `beffroi printer list`)",
-                      f"aucune imprimante pour « {role} » : lancez `beffroi printer set {role} FILE` "
+                      f"aucune imprimante pour « {role} » : lancez `beffroi printer set {role} NOM_DE_FILE` "
                       "(voir `beffroi printer list`)", "no_printer")
     return target
 
