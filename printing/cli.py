@@ -150,6 +150,25 @@ def _retry(args: argparse.Namespace) -> int:
     return 0 if job["state"] != "failed" else 1
 
 
+def _serve_demo(args: argparse.Namespace) -> int:
+    import signal
+
+    from .demo import start_demo_printers
+    home = home_of(args)
+    open_terminal(args).close()
+    stop = start_demo_printers(home)
+    if stop is None:
+        raise Invalid("the demo printers are already running, or cannot run here (see the message above)",
+                      "les imprimantes de démonstration tournent déjà, ou ne peuvent pas tourner ici (voir ci-dessus)")
+    print(f"demo printers up: receipts and tickets print as PDF into {home / 'printed'}; Ctrl-C stops them", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        stop()
+    return 0
+
+
 def _limit(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 10_000:
         raise argparse.ArgumentTypeError("--limit: a number of jobs from 1 to 10000")
@@ -172,6 +191,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-check", action="store_true", help="do not ask CUPS whether the queue exists")
     p = add(printer_sub, "list", _list, "the CUPS queues, their state, and the role each prints")
     p.add_argument("--server", metavar="HOST[:PORT]|SOCKET", help="also list this CUPS server's queues")
+    add(printer_sub, "demo", _serve_demo, "run the demo printers (a private cupsd with PDF queues) until Ctrl-C")
 
     print_ = sub.add_parser("print", help="print receipts and tickets; the local print queue",
                             description="print receipts and tickets; the local print queue")

@@ -1,6 +1,10 @@
 """The demo's printers: a private cupsd with two PDF queues, one for the
 counter's receipts and one for the kiosk's tickets, whose "paper" is a folder
-of PDFs in the demo home (``printed/receipts``, ``printed/tickets``)."""
+of PDFs in the demo home (``printed/receipts``, ``printed/tickets``).
+
+`beffroi demo` starts them for as long as the counter is open; `beffroi
+printer demo` keeps them up until Ctrl-C (for a kiosk beside the counter).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,42 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from . import cups as cupsio
 from . import printers
 from .cupsd import PrivateCups, available
 
-QUEUES = {"receipts": "BEFFROI-RECUS", "tickets": "BEFFROI-TICKETS"}
+
+def demo_queues(home: Path) -> tuple[Path, dict[str, str]]:
+    """The private cupsd's folder and the queue names, both derived from the
+    home, so two demo homes on one machine never print into each other
+    (cups-pdf's per-queue settings live in /etc/cups, by queue name)."""
+    home = Path(home).resolve()
+    tag = hashlib.sha256(str(home).encode()).hexdigest()[:8].upper()
+    # cupsd's filters run as lp: its folder must be reachable by lp, which a home under /root is not.
+    folder = Path(tempfile.gettempdir()) / f"beffroi-cups-{os.getuid()}-{tag}"
+    return folder, {"receipts": f"BEFFROI-RECUS-{tag}", "tickets": f"BEFFROI-TICKETS-{tag}"}
 
 
 def start_demo_printers(home: Path) -> Callable[[], None] | None:
+    """Start the demo printers and set them on the home; the callable stops
+    them (None when they were already up, or cannot run here)."""
     why = available()
     if why:
         print(f"beffroi: demo printers not started: {why}", file=sys.stderr)
         return None
     home = Path(home).resolve()
-    # cupsd's filters run as lp: its folder must be reachable by lp, which a home under /root is not.
-    tag = hashlib.sha256(str(home).encode()).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"beffroi-cups-{os.getuid()}-{tag}"
-    cupsd = PrivateCups(folder).start()
-    for role, queue in QUEUES.items():
-        cupsd.add_pdf_queue(queue, home / "printed" / role)
+    folder, queues = demo_queues(home)
+    cupsd = PrivateCups(folder)
+    try:
+        running = {p.queue for p in cupsio.printers(cupsd.socket)}
+    except cupsio.Unreachable:
+        running = set()
+    stop = None
+    if not set(queues.values()) <= running:
+        cupsd.start()
+        for role, queue in queues.items():
+            cupsd.add_pdf_queue(queue, home / "printed" / role)
+        stop = cupsd.stop
+    for role, queue in queues.items():
         printers.set_printer(home, role, queue, cupsd.socket)
-    return cupsd.stop
+    return stop

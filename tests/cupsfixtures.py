@@ -1,6 +1,6 @@
 """A private cupsd for the printing tests (one per test process, on a Unix
 socket in its own folder) and, per test, a cups-pdf queue of its own whose
-"paper" is a folder the test reads back. Import the fixtures where needed."""
+"paper" is a folder the test reads back. Import the fixtures (``*_fixture``) where needed."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from tests.waiting import wait_until
 _names = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def cups_server():
+@pytest.fixture(scope="session", name="cups_server")
+def cups_server_fixture():
     why = available()
     if why:
         pytest.skip(f"no private CUPS: {why}")
@@ -71,8 +71,8 @@ def _readable(path: Path) -> bool:
         return False
 
 
-@pytest.fixture
-def pdf_queue(cups_server: PrivateCups):
+@pytest.fixture(name="pdf_queue")
+def pdf_queue_fixture(cups_server: PrivateCups):
     name = f"T{os.getpid()}-{next(_names)}"
     out = Path(tempfile.mkdtemp(prefix=f"beffroi-printed-{name}-"))
     cups_server.add_pdf_queue(name, out)
@@ -83,8 +83,8 @@ def pdf_queue(cups_server: PrivateCups):
     shutil.rmtree(out, ignore_errors=True)
 
 
-@pytest.fixture
-def second_queue(cups_server: PrivateCups):
+@pytest.fixture(name="second_queue")
+def second_queue_fixture(cups_server: PrivateCups):
     name = f"T{os.getpid()}-{next(_names)}"
     out = Path(tempfile.mkdtemp(prefix=f"beffroi-printed-{name}-"))
     cups_server.add_pdf_queue(name, out)

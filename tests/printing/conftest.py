@@ -8,7 +8,7 @@ import pytest
 
 from hub.roles import Principal
 from hub.terminal import Terminal
-from tests.cupsfixtures import cups_server, pdf_queue, second_queue  # noqa: F401
+from tests.cupsfixtures import cups_server_fixture, pdf_queue_fixture, second_queue_fixture  # noqa: F401
 
 
 @pytest.fixture

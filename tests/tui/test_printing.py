@@ -6,7 +6,7 @@ DUPLICATA; the kiosk prints the queue ticket."""
 from __future__ import annotations
 
 from printing import printers
-from tests.cupsfixtures import cups_server, pdf_queue, second_queue  # noqa: F401
+from tests.cupsfixtures import cups_server_fixture, pdf_queue_fixture, second_queue_fixture  # noqa: F401
 from tests.waiting import settle
 from tui.counter.app import CounterApp
 from tui.counter.screens.case import CaseScreen
@@ -54,7 +54,8 @@ async def test_payment_prints_receipt_and_the_desk_goes_on_while_the_printer_is_
         assert pdf_queue.name in line(printer_line) and "1 document en attente" in line(printer_line)
         assert pdf_queue.printed() == []
         pdf_queue.enable()
-        await settle(pilot, lambda: not printer_line.display, within=20, what="the printer line to clear")
+        await settle(pilot, lambda: not printer_line.display and pdf_queue.printed(), within=20,
+                     what="the receipt printed and the printer line cleared")
         [paper] = pdf_queue.wait_printed()
         text = pdf_queue.text(paper)
         assert number in text and "dix-huit euros et quatre-vingt-dix centimes" in text and "DUPLICATA" not in text
@@ -62,7 +63,7 @@ async def test_payment_prints_receipt_and_the_desk_goes_on_while_the_printer_is_
         app.open_case(case["id"])
         await settle(pilot, lambda: isinstance(app.screen, CaseScreen), what="the case page")
         await pilot.press("f9")
-        await pilot.pause()
+        await settle(pilot, lambda: len(pdf_queue.printed()) == 2, within=20, what="the duplicate printed")
         papers = pdf_queue.wait_printed(2)
         duplicate = next(p for p in papers if p != paper)
         assert "DUPLICATA" in pdf_queue.text(duplicate) and number in pdf_queue.text(duplicate)
