@@ -10,14 +10,16 @@ import base64
 import hmac
 import os
 import re
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import Forbidden, Invalid, NotFound
 from .projections import row_dicts
 from .roles import Principal
+
+if TYPE_CHECKING:
+    from .session import Session
 
 MAX_TRIES = 3
 LOCK_SECONDS = 15 * 60
@@ -47,7 +49,7 @@ class LoginRefused(Forbidden):
 
 
 class Agents:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def enroll(self, agent_id: str, name: str, pin: str | None, role: str = "agent") -> dict[str, Any]:
@@ -76,7 +78,7 @@ class Agents:
 
     def login(self, agent_id: str, pin: str, now: float | None = None) -> Principal:
         """A principal for the agent, or LoginRefused with the tries left."""
-        now = time.time() if now is None else now
+        now = self.session.terminal.now() if now is None else now
         terminal = self.session.terminal
         subject = f"pin:{agent_id}"
         failures = terminal.failures(subject, now - LOCK_SECONDS)

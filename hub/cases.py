@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import ids
 from .errors import Forbidden, Invalid, NotFound
 from .projections import loads, row_dicts
+
+if TYPE_CHECKING:
+    from .roles import Principal
+    from .session import Session
 
 LOOKUP_LIMIT = 5          # wrong tracking-code checks a kiosk may make…
 LOOKUP_WINDOW = 300.0     # …within this many seconds before it is locked out
@@ -24,14 +27,14 @@ class LookupLocked(Forbidden):
     code = "locked"
 
 
-def _verification_for(citizen: dict[str, Any] | None) -> tuple[str, str]:
+def _verification_for(citizen: dict[str, Any] | None, random_bytes: Callable[[int], bytes]) -> tuple[str, str]:
     """The second field a citizen gives with the tracking code: their birth year
     if known, else their postcode, else a 4-digit code printed on the receipt."""
     if citizen and citizen.get("birth_date"):
         return "birth_year", citizen["birth_date"][:4]
     if citizen and citizen.get("postcode"):
         return "postcode", citizen["postcode"]
-    return "pin", f"{secrets.randbelow(10000):04d}"
+    return "pin", f"{int.from_bytes(random_bytes(4), 'big') % 10000:04d}"
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,11 +43,11 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class Cases:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     @property
-    def _who(self):
+    def _who(self) -> Principal:
         return self.session.principal
 
     def open(self, service_code: str, citizen_id: str | None, fields: dict[str, Any],
@@ -67,19 +70,21 @@ class Cases:
         else:
             raise Invalid("a case needs a citizen: register or find one first",
                           "une demande doit être rattachée à un citoyen : enregistrez-le ou recherchez-le d'abord")
-        clean = service.clean(fields)
-        kind, value = _verification_for(citizen)
-        data = {
-            "id": ids.ulid(), "service": service.code, "citizen_id": citizen_id, "status": service.initial,
-            "fields": clean, "tracking_code": ids.tracking_code(), "verify_kind": kind, "verify_value": value,
+        terminal = self.session.terminal
+        clean = service.clean(fields, terminal.today())
+        kind, value = _verification_for(citizen, terminal.entropy.bytes)
+        case_id = terminal.new_id()
+        data: dict[str, Any] = {
+            "id": case_id, "service": service.code, "citizen_id": citizen_id, "status": service.initial,
+            "fields": clean, "tracking_code": terminal.new_tracking_code(), "verify_kind": kind, "verify_value": value,
         }
         if contact:
             data["contact"] = {k: str(v)[:200] for k, v in contact.items() if v}
         with self.session.terminal.writing() as w:
             w.record(who, "case.opened", f"case:{data['id']}", data)
         if who.role == "kiosk":
-            self.session.narrow(case_id=data["id"])
-        return self.get(data["id"])
+            self.session.narrow(case_id=case_id)
+        return self.get(case_id)
 
     def _row(self, key: str) -> dict[str, Any]:
         code = ids.normalize_tracking_code(key) if len(key) != 26 else None
@@ -154,7 +159,7 @@ class Cases:
         case = self._row(key)
         with self.session.terminal.writing() as w:
             w.record(self._who, "case.noted", f"case:{case['id']}",
-                     {"id": case["id"], "note_id": ids.ulid(), "text": text})
+                     {"id": case["id"], "note_id": self.session.terminal.new_id(), "text": text})
         return self.get(case["id"])
 
     def attach(self, key: str, document_id: str, requirement: str | None = None) -> dict[str, Any]:
@@ -181,7 +186,7 @@ class Cases:
         lookups are refused until the window passes. On success a kiosk session
         gains reach over that one case, and the citizen sees its public view.
         """
-        now = time.time() if now is None else now
+        now = self.session.terminal.now() if now is None else now
         subject = f"lookup:{self._who.actor}"
         terminal = self.session.terminal
         recent = terminal.failures(subject, now - LOOKUP_WINDOW)
@@ -234,4 +239,4 @@ class Cases:
                      {"conflict_id": conflict_id, "resolution": str(resolution)[:500]})
 
     def count(self) -> int:
-        return self.session.conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        return int(self.session.conn.execute("SELECT count(*) FROM cases").fetchone()[0])

@@ -3,11 +3,13 @@ gapless sequence; a refund is a new event with its own receipt, never an edit.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import ids
 from .errors import Invalid, NotFound
 from .projections import row_dicts
+
+if TYPE_CHECKING:
+    from .session import Session
 
 METHODS = ("cash", "card", "cheque")
 MAX_CENTS = 10_000_000  # 100,000 € : beyond this a counter payment is a typing mistake
@@ -26,7 +28,7 @@ def _check(amount_cents: Any, method: str) -> int:
 
 
 class Payments:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def _next_receipt(self) -> tuple[int, str]:
@@ -45,7 +47,7 @@ class Payments:
         service = self.session.catalog.get(case["service"])
         with self.session.terminal.writing() as w:
             seq, number = self._next_receipt()
-            data = {"id": ids.ulid(), "case_id": case["id"], "amount_cents": amount_cents, "method": method,
+            data = {"id": self.session.terminal.new_id(), "case_id": case["id"], "amount_cents": amount_cents, "method": method,
                     "receipt_seq": seq, "receipt_number": number}
             w.record(who, "payment.taken", f"case:{case['id']}", data)
             due = case["fee_cents"]
@@ -70,7 +72,7 @@ class Payments:
             raise Invalid("a refund needs a reason", "un remboursement doit être motivé")
         with self.session.terminal.writing() as w:
             seq, number = self._next_receipt()
-            data = {"id": ids.ulid(), "case_id": original["case_id"], "amount_cents": amount_cents,
+            data = {"id": self.session.terminal.new_id(), "case_id": original["case_id"], "amount_cents": amount_cents,
                     "method": original["method"], "refund_of": payment_id, "reason": reason.strip()[:500],
                     "receipt_seq": seq, "receipt_number": number}
             w.record(who, "payment.refunded", f"case:{original['case_id']}", data)

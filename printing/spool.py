@@ -24,13 +24,12 @@ import datetime as dt
 import os
 import socket
 import sqlite3
-import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from hub import ids
+from hub.clock import Clock, Entropy, SystemClock, SystemEntropy
 from hub.errors import Invalid, NotFound
 from hub.terminal import write_private
 
@@ -83,9 +82,10 @@ class Spool:
     """The print queue of one home. Every method opens its own connection, so
     the UI thread submits while a worker thread pumps."""
 
-    def __init__(self, home: Path | str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, home: Path | str, clock: Clock | None = None, entropy: Entropy | None = None) -> None:
         self.home = Path(home)
-        self.clock = clock
+        self.clock = clock or SystemClock()
+        self.entropy = entropy or SystemEntropy()
         self.folder = self.home / "print"
         with closing(self._db()) as db, db:
             db.executescript(SCHEMA)
@@ -115,10 +115,10 @@ class Spool:
                       "server": (printers.printer_for(self.home, role) or {}).get("server")}
         else:
             target = printers.require(self.home, role)
-        job_id = ids.ulid()
+        job_id = ids.ulid(int(self.clock.time() * 1000), self.entropy.bytes)
         self.folder.mkdir(exist_ok=True)
         write_private(self.pdf_path(job_id), bytes(pdf))
-        now = self.clock()
+        now = self.clock.time()
         with closing(self._db()) as db, db:
             db.execute("INSERT INTO jobs (id, created, updated, role, kind, ref, title, queue, server, state)"
                        " VALUES (?,?,?,?,?,?,?,?,?,'queued')",
@@ -157,7 +157,7 @@ class Spool:
         with closing(self._db()) as db, db:
             db.execute("UPDATE jobs SET state='queued', reason='', cups_job=NULL, claimed_by=NULL, updated=?,"
                        " queue=?, server=? WHERE id=? AND state='failed'",
-                       (self.clock(), target["queue"], target.get("server"), job_id))
+                       (self.clock.time(), target["queue"], target.get("server"), job_id))
         return self.get(job_id)
 
     def counts(self) -> dict[str, int]:
@@ -167,7 +167,7 @@ class Spool:
     # --- the pump -------------------------------------------------------------
 
     def _set(self, job_id: str, only_if: str | None = None, **values: Any) -> bool:
-        values["updated"] = self.clock()
+        values["updated"] = self.clock.time()
         assignments = ", ".join(f"{k}=?" for k in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id=?" + (" AND state=?" if only_if else "")
         with closing(self._db()) as db, db:

@@ -52,7 +52,7 @@ def qr_payload(case: dict[str, Any]) -> str:
 
 
 def regie(terminal) -> str:
-    return terminal.config.get("regie") or _("Cash office of {city}").format(city=terminal.config.get("city", ""))
+    return terminal.config.get("regie") or _("Cash office of {city}").format(city=terminal.city)
 
 
 def render_receipt(terminal, payment: dict[str, Any], case: dict[str, Any], payer: str | None,
@@ -72,7 +72,7 @@ def render_receipt(terminal, payment: dict[str, Any], case: dict[str, Any], paye
     pdf.set_auto_page_break(False)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 8, _latin1(terminal.config.get("city", "")), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, _latin1(terminal.city), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     pdf.cell(0, 6, _latin1(regie(terminal)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)

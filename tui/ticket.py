@@ -37,7 +37,7 @@ def render_ticket(terminal, ticket: dict[str, Any], ahead: int | None = None) ->
     pdf.set_auto_page_break(False)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(0, 5, _latin1(terminal.config.get("city", "")), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, _latin1(terminal.city), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
     pdf.cell(0, 5, _latin1(_("Your ticket number")), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 44)
@@ -53,7 +53,7 @@ def render_ticket(terminal, ticket: dict[str, Any], ahead: int | None = None) ->
 
 def write_ticket(terminal, ticket: dict[str, Any], ahead: int | None = None) -> Path:
     family, issued, wait = _lines(terminal, ticket, ahead)
-    text = "\n".join([terminal.config.get("city", ""), "", f"    {ticket['label']}", "", family, issued, wait,
+    text = "\n".join([terminal.city, "", f"    {ticket['label']}", "", family, issued, wait,
                       _("Please wait to be called."), terminal.name, ""])
     folder = Path(terminal.home) / "tickets"
     folder.mkdir(exist_ok=True)
