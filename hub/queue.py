@@ -49,9 +49,10 @@ class Queue:
         """How many tickets of the same family wait before this one (printed on it)."""
         self.session.principal.require("queue.issue")
         ticket = self.get(ticket_id)
-        return self.session.conn.execute(
+        count: int = self.session.conn.execute(
             "SELECT count(*) FROM queue_tickets WHERE day=? AND family=? AND status='waiting' AND issued_hlc < ?",
             (ticket["day"], ticket["family"], ticket["issued_hlc"])).fetchone()[0]
+        return count
 
     def waiting(self, day: dt.date | None = None) -> list[dict[str, Any]]:
         self.session.principal.require("queue.call")
