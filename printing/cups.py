@@ -78,6 +78,49 @@ def _call(fn, *args, **kwargs):
         raise Unreachable(str(error)) from None
 
 
+class Link:
+    """One pump pass's conversation with one CUPS server: a single connection,
+    each queue's state asked once, the unfinished jobs listed in one request."""
+
+    def __init__(self, server: str | None) -> None:
+        self.server = server
+        self._connection: cups.Connection | None = None
+        self._printers: dict[str, PrinterState] = {}
+        self._unfinished: dict[int, int] | None = None
+
+    def connection(self) -> cups.Connection:
+        if self._connection is None:
+            self._connection = _connect(self.server)
+        return self._connection
+
+    def printer(self, queue: str) -> PrinterState:
+        if queue not in self._printers:
+            try:
+                attrs = _call(self.connection().getPrinterAttributes, queue, requested_attributes=PRINTER_ATTRIBUTES)
+                self._printers[queue] = _state(queue, attrs)
+            except Refused:
+                self._printers[queue] = PrinterState(queue, exists=False)
+            except Unreachable:
+                self._printers[queue] = PrinterState(queue, reachable=False)
+        return self._printers[queue]
+
+    def print_file(self, queue: str, path: Path, title: str) -> int:
+        self._unfinished = None
+        return _call(self.connection().printFile, queue, str(path), title, {"document-format": "application/pdf"})
+
+    def job_state(self, job_id: int) -> tuple[int, str]:
+        """As :func:`job_state`; a job still among the unfinished ones costs no request."""
+        if self._unfinished is None:
+            jobs = _call(self.connection().getJobs, which_jobs="not-completed", requested_attributes=["job-id", "job-state"])
+            self._unfinished = {j: int(a.get("job-state", PENDING)) for j, a in jobs.items()}
+        if job_id in self._unfinished:
+            return self._unfinished[job_id], ""
+        return _job_state(self.connection(), job_id)
+
+    def find_job(self, document_name: str) -> tuple[int, int] | None:
+        return _find_job(self.connection(), document_name)
+
+
 def print_file(server: str | None, queue: str, path: Path, title: str) -> int:
     """Hand one PDF to ``queue``; CUPS's job id. The document name CUPS keeps
     is the file's name (the spool's job id), so a job handed over just before a
@@ -88,7 +131,11 @@ def print_file(server: str | None, queue: str, path: Path, title: str) -> int:
 
 def job_state(server: str | None, job_id: int) -> tuple[int, str]:
     """(IPP job-state, reason in CUPS's words)."""
-    attrs = _call(_connect(server).getJobAttributes, job_id, requested_attributes=JOB_ATTRIBUTES)
+    return _job_state(_connect(server), job_id)
+
+
+def _job_state(connection: cups.Connection, job_id: int) -> tuple[int, str]:
+    attrs = _call(connection.getJobAttributes, job_id, requested_attributes=JOB_ATTRIBUTES)
     reasons = attrs.get("job-state-reasons", "")
     reasons = ", ".join(reasons) if isinstance(reasons, list) else str(reasons)
     message = attrs.get("job-printer-state-message") or ""
@@ -97,7 +144,11 @@ def job_state(server: str | None, job_id: int) -> tuple[int, str]:
 
 def find_job(server: str | None, document_name: str) -> tuple[int, int] | None:
     """(CUPS job id, state) of the job whose document is ``document_name``, if CUPS has one."""
-    jobs = _call(_connect(server).getJobs, which_jobs="all",
+    return _find_job(_connect(server), document_name)
+
+
+def _find_job(connection: cups.Connection, document_name: str) -> tuple[int, int] | None:
+    jobs = _call(connection.getJobs, which_jobs="all",
                  requested_attributes=["job-id", "job-state", "document-name-supplied"])
     for job_id, attrs in sorted(jobs.items(), reverse=True):
         if attrs.get("document-name-supplied") == document_name:

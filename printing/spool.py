@@ -24,7 +24,7 @@ import datetime as dt
 import os
 import socket
 import sqlite3
-from contextlib import closing
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +86,23 @@ class Spool:
         self.home = Path(home)
         self.clock = clock or SystemClock()
         self.entropy = entropy or SystemEntropy()
+        self._links: dict[str | None, cupsio.Link] = {}
+        self._local = threading.local()
+        self._changes = 0
         self.folder = self.home / "print"
-        with closing(self._db()) as db, db:
-            db.executescript(SCHEMA)
+        db = self._db()
+        db.executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.home / "print.db", timeout=10, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")   # a job the desk was told about survives a power cut
+        """This thread's connection (the UI thread submits while a worker pumps);
+        autocommit: each statement is its own durable transaction."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.home / "print.db", timeout=10, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")   # a job the desk was told about survives a power cut
+            self._local.db = db
         return db
 
     def pdf_path(self, job_id: str) -> Path:
@@ -119,15 +127,15 @@ class Spool:
         self.folder.mkdir(exist_ok=True)
         write_private(self.pdf_path(job_id), bytes(pdf))
         now = self.clock.time()
-        with closing(self._db()) as db, db:
-            db.execute("INSERT INTO jobs (id, created, updated, role, kind, ref, title, queue, server, state)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,'queued')",
-                       (job_id, now, now, role, kind, ref, title[:200], target["queue"], target.get("server")))
+        db = self._db()
+        db.execute("INSERT INTO jobs (id, created, updated, role, kind, ref, title, queue, server, state)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,'queued')",
+                   (job_id, now, now, role, kind, ref, title[:200], target["queue"], target.get("server")))
         return self.get(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        with closing(self._db()) as db:
-            row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        db = self._db()
+        row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no print job {job_id}; see `beffroi print jobs`",
                            f"aucun travail d'impression {job_id} ; voir `beffroi print jobs`")
@@ -143,8 +151,8 @@ class Spool:
             where.append("ref=?")
             args.append(ref)
         sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
-        with closing(self._db()) as db:
-            return [dict(r) for r in db.execute(sql, (*args, limit))]
+        db = self._db()
+        return [dict(r) for r in db.execute(sql, (*args, limit))]
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """Send a failed job again (the same document), to the role's printer."""
@@ -154,15 +162,15 @@ class Spool:
                           f"le travail {job_id} est « {job['state']} » : seul un travail en échec est relancé")
         # To the role's printer as it is set now: the usual fix is setting the right one.
         target = printers.printer_for(self.home, job["role"]) or {"queue": job["queue"], "server": job["server"]}
-        with closing(self._db()) as db, db:
-            db.execute("UPDATE jobs SET state='queued', reason='', cups_job=NULL, claimed_by=NULL, updated=?,"
-                       " queue=?, server=? WHERE id=? AND state='failed'",
-                       (self.clock.time(), target["queue"], target.get("server"), job_id))
+        db = self._db()
+        db.execute("UPDATE jobs SET state='queued', reason='', cups_job=NULL, claimed_by=NULL, updated=?,"
+                   " queue=?, server=? WHERE id=? AND state='failed'",
+                   (self.clock.time(), target["queue"], target.get("server"), job_id))
         return self.get(job_id)
 
     def counts(self) -> dict[str, int]:
-        with closing(self._db()) as db:
-            return dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        db = self._db()
+        return dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
 
     # --- the pump -------------------------------------------------------------
 
@@ -170,47 +178,51 @@ class Spool:
         values["updated"] = self.clock.time()
         assignments = ", ".join(f"{k}=?" for k in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id=?" + (" AND state=?" if only_if else "")
-        with closing(self._db()) as db, db:
-            return db.execute(sql, (*values.values(), job_id, *([only_if] if only_if else []))).rowcount == 1
+        done = self._db().execute(sql, (*values.values(), job_id, *([only_if] if only_if else []))).rowcount == 1
+        self._changes += done
+        return done
 
     def pump(self) -> int:
         """One pass: hand queued jobs to CUPS, follow the ones CUPS has. Returns
         how many jobs changed. Blocking I/O: run it off the UI thread."""
-        with closing(self._db()) as db:
-            open_jobs = [dict(r) for r in db.execute(
-                "SELECT * FROM jobs WHERE state IN ('queued', 'printing') ORDER BY id")]
-        changed = 0
+        db = self._db()
+        open_jobs = [dict(r) for r in db.execute(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'printing') ORDER BY state != 'queued', id")]  # new paper first
+        self._changes = 0
+        links: dict[str | None, cupsio.Link] = {}
         for job in open_jobs:
-            before = (job["state"], job["reason"], job["cups_job"])
+            link = links.setdefault(job["server"], cupsio.Link(job["server"]))
             try:
                 if job["state"] == "queued":
-                    self._hand_over(job)
+                    self._hand_over(link, job)
                 elif job["cups_job"] is None:
-                    self._recover(job)
+                    self._recover(link, job)
                 else:
-                    self._follow(job)
+                    self._follow(link, job)
             except cupsio.Unreachable as error:
-                self._set(job["id"], reason=f"CUPS unreachable: {error}")
-            after = self.get(job["id"])
-            changed += (after["state"], after["reason"], after["cups_job"]) != before
-        return changed
+                if job["reason"] != f"CUPS unreachable: {error}":
+                    self._set(job["id"], reason=f"CUPS unreachable: {error}")
+        self._links = links   # printer_states() right after a pump asks nothing twice
+        return self._changes
 
-    def _hand_over(self, job: dict[str, Any]) -> None:
-        state = cupsio.printer_state(job["server"], job["queue"])
+    def _hand_over(self, link: cupsio.Link, job: dict[str, Any]) -> None:
+        state = link.printer(job["queue"])
         if not state.reachable:
             raise cupsio.Unreachable(job["server"] or "local CUPS")
         if not state.exists:
             self._set(job["id"], "queued", state="failed", reason=f"CUPS has no queue {job['queue']}")
             return
         if not state.accepting:
-            self._set(job["id"], reason=f"queue {job['queue']} is rejecting jobs: {state.message}".rstrip(": "))
+            reason = f"queue {job['queue']} is rejecting jobs: {state.message}".rstrip(": ")
+            if reason != job["reason"]:
+                self._set(job["id"], reason=reason)
             return
         # Claim it first (another process may pump the same home), then hand it over.
         if not self._set(job["id"], "queued", state="printing", claimed_by=_me(), reason="",
                          attempts=job["attempts"] + 1):
             return
         try:
-            cups_job = cupsio.print_file(job["server"], job["queue"], self.pdf_path(job["id"]), job["title"])
+            cups_job = link.print_file(job["queue"], self.pdf_path(job["id"]), job["title"])
         except cupsio.Refused as error:
             self._set(job["id"], state="failed", reason=str(error), claimed_by=None)
             return
@@ -219,20 +231,20 @@ class Spool:
             return
         self._set(job["id"], cups_job=cups_job, claimed_by=None)
 
-    def _recover(self, job: dict[str, Any]) -> None:
+    def _recover(self, link: cupsio.Link, job: dict[str, Any]) -> None:
         """A job claimed but with no CUPS id: someone is handing it over right
         now, or died doing so; then CUPS may or may not have it."""
         if _alive(job["claimed_by"]):
             return
-        found = cupsio.find_job(job["server"], self.pdf_path(job["id"]).name)
+        found = link.find_job(self.pdf_path(job["id"]).name)
         if found is None:
             self._set(job["id"], "printing", state="queued", claimed_by=None, reason="")
         else:
             self._set(job["id"], "printing", cups_job=found[0], claimed_by=None)
 
-    def _follow(self, job: dict[str, Any]) -> None:
+    def _follow(self, link: cupsio.Link, job: dict[str, Any]) -> None:
         try:
-            state, reason = cupsio.job_state(job["server"], job["cups_job"])
+            state, reason = link.job_state(job["cups_job"])
         except cupsio.Refused as error:
             self._set(job["id"], "printing", state="failed", reason=f"CUPS lost job {job['cups_job']}: {error}")
             return
@@ -242,18 +254,22 @@ class Spool:
             words = "cancelled" if state == cupsio.CANCELED else "aborted"
             self._set(job["id"], "printing", state="failed", reason=f"CUPS {words} the job" + (f": {reason}" if reason else ""))
         else:
-            printer = cupsio.printer_state(job["server"], job["queue"])
+            printer = link.printer(job["queue"])
             trouble = printer.trouble
             waiting = ", ".join(trouble) + (f" ({printer.message})" if printer.message else "") if trouble else ""
-            self._set(job["id"], reason=waiting or ("held by CUPS" if state == cupsio.HELD else ""))
+            reason = waiting or ("held by CUPS" if state == cupsio.HELD else "")
+            if reason != job["reason"]:   # a stuck job costs no write per pass
+                self._set(job["id"], reason=reason)
 
     # --- what the banner shows ------------------------------------------------
 
     def printer_states(self) -> dict[str, cupsio.PrinterState]:
         """The state of each role's printer (roles that have one)."""
+        links, self._links = self._links, {}
         found: dict[str, cupsio.PrinterState] = {}
         for role, entry in printers.read(self.home).items():
-            found[role] = cupsio.printer_state(entry.get("server"), entry["queue"])
+            link = links.setdefault(entry.get("server"), cupsio.Link(entry.get("server")))
+            found[role] = link.printer(entry["queue"])
         return found
 
 

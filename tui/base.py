@@ -39,7 +39,7 @@ class BeffroiApp(Translated, App):
         self.mode_seen: dict = {}   # when this app first saw the current mode
         self.spool = Spool(self.terminal.home, self.terminal.clock, self.terminal.entropy)
         self.paper = None   # tui.paper.PaperStatus, from the last pump
-        self._pumping = False
+        self._pumping = self._pump_again = False
 
     def start_paper(self, every: float = 1.0) -> None:
         """Pump the print queue off the UI thread, every ``every`` seconds."""
@@ -49,12 +49,17 @@ class BeffroiApp(Translated, App):
     def pump_paper(self) -> None:
         from .paper import pump
         if self._pumping:   # a printer on the LAN may take a while to answer: never pile up pumps
+            self._pump_again = True
             return
-        self._pumping = True
+        self._pumping, self._pump_again = True, False
 
         def work() -> None:
             try:
-                self.paper = pump(self.spool)   # one reference swap: the printer line reads it
+                while True:
+                    self.paper = pump(self.spool)   # one reference swap: the printer line reads it
+                    if not self._pump_again:
+                        break
+                    self._pump_again = False
             finally:
                 self._pumping = False
         self.run_worker(work, thread=True, group="paper", exit_on_error=False)

@@ -92,6 +92,7 @@ def print_receipt(app, payment: dict[str, Any], duplicate: bool = False) -> tupl
                                ref=payment["receipt_number"])
     except HubError as refusal:
         return None, refusal
+    app.pump_paper()   # hand it to CUPS now, not at the next tick
     return job, None
 
 
@@ -102,6 +103,7 @@ def print_ticket(app, ticket: dict[str, Any], ahead: int | None) -> tuple[dict |
                                f"{_('Ticket')} {ticket['label']}", kind="ticket", ref=f"{ticket['day']}/{ticket['label']}")
     except HubError as refusal:
         return None, refusal
+    app.pump_paper()
     return job, None
 
 
