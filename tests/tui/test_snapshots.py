@@ -254,7 +254,7 @@ async def welcome_printer_fault(pilot) -> None:
 @pytest.mark.parametrize("scenario,lang", [(desk_printer_fault, "fr"), (desk_printer_fault, "en"),
                                            (welcome_printer_fault, "fr")],
                          ids=["desk-fr", "desk-en", "kiosk-fr"])
-def test_printer_fault(snap_compare, city, scenario, lang):
+def test_printer_fault(snap_compare, city, scenario, lang, frozen):
     """The printer line under the mode banner: the print server cannot be
     reached and a receipt waits; the mode banner itself is unchanged."""
     from printing import printers
@@ -262,9 +262,9 @@ def test_printer_fault(snap_compare, city, scenario, lang):
     home, data = city
     for role in ("receipts", "tickets"):
         printers.set_printer(home, role, f"BEFFROI-{role.upper()}", str(home / "no-cupsd.sock"))
-    Spool(home).submit("receipts", b"%PDF-1.4 waiting receipt", "Recu MAIRIE-01-000002", kind="receipt")
+    Spool(home, **frozen.terminal).submit("receipts", b"%PDF-1.4 waiting receipt", "Recu MAIRIE-01-000002", kind="receipt")
     kind = KioskApp if scenario is welcome_printer_fault else CounterApp
-    app = kind(home, lang, clock=frozen_clock, blink=False)
+    app = kind(home, lang, clock=frozen_clock, blink=False, **frozen.app)
     app.city = data
     app.home_label = "/var/lib/beffroi"
     assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
