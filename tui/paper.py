@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.errors import HubError
+from printing import printers
 from printing.cups import PrinterState
 from printing.spool import Spool
 
@@ -84,6 +85,7 @@ def print_receipt(app, payment: dict[str, Any], duplicate: bool = False) -> tupl
     session = app.session
     case = session.cases.get(payment["case_id"])
     try:
+        printers.require(app.terminal.home, "receipts")   # no printer: say so before the journal records a copy
         copy = session.payments.duplicate(payment["id"]) if duplicate else None
         pdf = render_receipt(app.terminal, payment, case, payer_of(session, case), copy,
                              printed_at=app.now() if copy else None)

@@ -88,3 +88,21 @@ async def test_kiosk_prints_the_queue_ticket(city, second_queue):
         [slip] = second_queue.wait_printed()
         text = second_queue.text(slip)
         assert label in text and "Voirie" in text and "Merci de patienter" in text
+
+
+async def test_reprint_without_a_printer_says_so_and_records_nothing(city):
+    home, data = city
+    app = CounterApp(home, blink=False)
+    app.city = data
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"agent", "enter", *"1234", "enter")
+        await pilot.pause()
+        app.open_case(data["bill"]["id"])
+        await settle(pilot, lambda: isinstance(app.screen, CaseScreen), what="the case page")
+        await pilot.press("f9")
+        await settle(pilot, lambda: any("beffroi printer set receipts" in str(n.message) or
+                                        "printer set receipts" in str(n.message) for n in app._notifications),
+                     what="the refusal shown")
+        timeline = app.session.cases.get(data["bill"]["id"])["timeline"]
+        assert not [e for e in timeline if e["type"] == "receipt.duplicated"]
+        assert app.spool.jobs() == []
