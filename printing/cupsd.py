@@ -36,12 +36,38 @@ def available() -> str | None:
     return None
 
 
+SERVER_BIN = Path("/usr/lib/cups")
+
+
 class PrivateCups:
-    def __init__(self, folder: Path | str) -> None:
+    """``backends`` adds backends of one's own (name → script), beside the
+    system's: a test's printer that runs out of paper is one, reporting it to
+    CUPS the way a real printer's backend does."""
+
+    def __init__(self, folder: Path | str, backends: dict[str, str] | None = None) -> None:
         self.folder = Path(folder)
         self.socket = str(self.folder / "cups.sock")
         self.process: subprocess.Popen | None = None
         self.queues: list[str] = []
+        self.backends = backends or {}
+
+    def _server_bin(self) -> Path:
+        """The system's CUPS programs, plus our backends (CUPS runs only what is in ServerBin)."""
+        if not self.backends:
+            return SERVER_BIN
+        bin_ = self.folder / "bin"
+        (bin_ / "backend").mkdir(parents=True, exist_ok=True)
+        for sub in SERVER_BIN.iterdir():
+            if sub.name != "backend" and not (bin_ / sub.name).exists():
+                (bin_ / sub.name).symlink_to(sub)
+        for backend in (SERVER_BIN / "backend").iterdir():
+            if not (bin_ / "backend" / backend.name).exists():
+                (bin_ / "backend" / backend.name).symlink_to(backend)
+        for name, script in self.backends.items():
+            path = bin_ / "backend" / name
+            path.write_text(script.replace("@FOLDER@", str(self.folder)))
+            path.chmod(0o700)   # CUPS runs a 0700 backend as root, as it does cups-pdf
+        return bin_
 
     def start(self, within: float = 20.0) -> PrivateCups:
         why = available()
@@ -57,7 +83,8 @@ class PrivateCups:
         (f / "cups-files.conf").write_text("\n".join([
             f"ServerRoot {f}", f"RequestRoot {f}/spool", f"CacheDir {f}/cache", f"StateDir {f}/state",
             f"TempDir {f}/spool", f"AccessLog {f}/log/access_log", f"ErrorLog {f}/log/error_log",
-            f"PageLog {f}/log/page_log", f"Printcap {f}/printcap", "FileDevice Yes", "User lp", "Group lp",
+            f"PageLog {f}/log/page_log", f"Printcap {f}/printcap", f"ServerBin {self._server_bin()}",
+            "FileDevice Yes", "User lp", "Group lp",
             "SystemGroup root", ""]))
         self.process = subprocess.Popen(["cupsd", "-f", "-c", str(f / "cupsd.conf"), "-s", str(f / "cups-files.conf")],
                                         stdout=subprocess.DEVNULL, stderr=(f / "log" / "stderr").open("ab"),
@@ -75,13 +102,14 @@ class PrivateCups:
     def lpadmin(self, *args: str) -> None:
         subprocess.run(["lpadmin", "-h", self.socket, *args], check=True, capture_output=True, text=True)
 
-    def add_pdf_queue(self, queue: str, out: Path | str) -> Path:
-        """A queue whose printer writes each job as a PDF into ``out``."""
+    def add_pdf_queue(self, queue: str, out: Path | str, backend: str = "cups-pdf") -> Path:
+        """A queue whose printer writes each job as a PDF into ``out`` (through
+        ``backend``, one of ours that hands over to cups-pdf, or cups-pdf itself)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (CUPS_PDF_CONF / f"cups-pdf-{queue}.conf").write_text(
             f"Out {out}\nAnonDirName {out}\nLabel 2\nTitlePref 1\nGrp root\n")
-        self.lpadmin("-p", queue, "-E", "-v", f"cups-pdf:/{queue}", "-P", str(PPD),
+        self.lpadmin("-p", queue, "-E", "-v", f"{backend}:/{queue}", "-P", str(PPD),
                      "-D", f"PDF printer ({out})", "-o", "printer-error-policy=stop-printer")
         self.queues.append(queue)
         return out

@@ -18,6 +18,22 @@ from tests.waiting import wait_until
 
 _names = itertools.count(1)
 
+# A printer that runs out of paper, as far as CUPS can tell: while the flag
+# file <queue>.empty exists its backend reports media-empty-error and asks
+# CUPS to stop the queue (status 4), as a real printer's backend does; with
+# paper it prints through cups-pdf.
+PAPEROUT = """#!/bin/sh
+if [ $# -eq 0 ]; then echo 'direct paperout "Unknown" "Printer that runs out of paper (tests)"'; exit 0; fi
+queue=${DEVICE_URI#paperout:/}
+if [ -e "@FOLDER@/$queue.empty" ]; then
+    echo "STATE: +media-empty-error" >&2
+    echo "ERROR: Out of paper" >&2
+    exit 4
+fi
+echo "STATE: -media-empty-error" >&2
+DEVICE_URI="cups-pdf:/$queue" exec /usr/lib/cups/backend/cups-pdf "$@"
+"""
+
 
 @pytest.fixture(scope="session", name="cups_server")
 def cups_server_fixture():
@@ -27,7 +43,7 @@ def cups_server_fixture():
     # cupsd's filters run as lp: the folder must be reachable by lp (pytest's tmp dirs are 0700).
     folder = Path(tempfile.mkdtemp(prefix="beffroi-cups-test-"))
     folder.chmod(0o755)
-    server = PrivateCups(folder / "cups").start()
+    server = PrivateCups(folder / "cups", backends={"paperout": PAPEROUT}).start()
     yield server
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)
@@ -56,6 +72,13 @@ class PdfQueue:
     def enable(self) -> None:
         self.server.run("cupsenable", self.name)
 
+    def out_of_paper(self) -> None:
+        (self.server.folder / f"{self.name}.empty").touch()
+
+    def paper_loaded(self) -> None:
+        (self.server.folder / f"{self.name}.empty").unlink(missing_ok=True)
+        self.enable()
+
     def reject(self) -> None:
         self.server.run("cupsreject", self.name)
 
@@ -73,9 +96,10 @@ def _readable(path: Path) -> bool:
 
 @pytest.fixture(name="pdf_queue")
 def pdf_queue_fixture(cups_server: PrivateCups):
+    """A printer (with paper): it can be stopped, made to reject jobs or run out of paper."""
     name = f"T{os.getpid()}-{next(_names)}"
     out = Path(tempfile.mkdtemp(prefix=f"beffroi-printed-{name}-"))
-    cups_server.add_pdf_queue(name, out)
+    cups_server.add_pdf_queue(name, out, backend="paperout")
     yield PdfQueue(cups_server, name, out)
     cups_server.lpadmin("-x", name)
     cups_server.queues.remove(name)

@@ -201,3 +201,27 @@ def test_a_job_survives_the_app_being_killed_and_prints_once(counter, pdf_queue,
     assert len(pdf_queue.wait_printed()) == 1
     spool.pump()
     assert len(pdf_queue.printed()) == 1, "printed once, not twice"
+
+
+def test_out_of_paper_as_cups_reports_it_then_printed_once(counter, pdf_queue):
+    terminal, desk, payment = counter
+    printers.set_printer(terminal.home, "receipts", pdf_queue.name, pdf_queue.server.socket)
+    spool = Spool(terminal.home)
+    pdf_queue.out_of_paper()
+    job = spool.submit("receipts", receipt_pdf(desk, terminal, payment), "r", kind="receipt")
+
+    def stuck():
+        spool.pump()
+        reason = spool.get(job["id"])["reason"]
+        # Out of paper, and the queue stopped by CUPS once the backend gave up.
+        return "media-empty-error" in reason and "paused" in reason and spool.get(job["id"])
+    waiting = wait_until(stuck, what="CUPS reporting the printer out of paper")
+    assert waiting["state"] == "printing" and waiting["cups_job"]
+    assert "media-empty-error" in spool.printer_states()["receipts"].trouble
+    assert pdf_queue.printed() == []
+    pdf_queue.paper_loaded()
+    until(spool, job["id"], "done")
+    assert len(pdf_queue.wait_printed()) == 1
+    spool.pump()
+    assert len(pdf_queue.printed()) == 1
+    assert "media-empty-error" not in spool.printer_states()["receipts"].trouble
