@@ -75,3 +75,31 @@ async def test_demo_counter_and_kiosk_print_on_their_own_queues(demo):
     [ticket] = pdfs(demo / "printed" / "tickets")
     assert pdfs(demo / "printed" / "receipts") == [receipt], "the ticket went to the tickets queue"
     wait_until(lambda: "E0" in text_of(ticket), what="the ticket readable")
+
+
+def test_printer_demo_serves_until_interrupted(tmp_path):
+    """`beffroi printer demo`: the demo printers for a kiosk beside the counter, until Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from printing import cups as cupsio
+    if available():
+        pytest.skip(available())
+    home = tmp_path / "demo"
+    ensure_demo_home(home, citizens=3)
+    beffroi = str(Path(sys.executable).with_name("beffroi"))
+    env = {k: v for k, v in os.environ.items() if k != "BEFFROI_HOME"}
+    serving = subprocess.Popen([beffroi, "printer", "demo", "--home", str(home)], stdout=subprocess.PIPE, text=True,
+                               env=env)
+    try:
+        assert "demo printers up" in serving.stdout.readline()
+        socket = printers.read(home)["receipts"]["server"]
+        assert {p.queue for p in cupsio.printers(socket)} == set(demo_queues(home)[1].values())
+    finally:
+        serving.send_signal(signal.SIGINT)
+        assert serving.wait(30) == 0
+    with pytest.raises(cupsio.Unreachable):
+        cupsio.printers(socket)
