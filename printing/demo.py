@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -45,12 +46,15 @@ def start_demo_printers(home: Path) -> Callable[[], None] | None:
         running = {p.queue for p in cupsio.printers(cupsd.socket)}
     except cupsio.Unreachable:
         running = set()
-    stop = None
+    stop: Callable[[], None] | None = None
     if not set(queues.values()) <= running:
         cupsd.start()
         for role, queue in queues.items():
             cupsd.add_pdf_queue(queue, home / "printed" / role)
-        stop = cupsd.stop
+
+        def stop() -> None:
+            cupsd.stop()
+            shutil.rmtree(folder, ignore_errors=True)   # its spool and logs: the paper is in the home
     for role, queue in queues.items():
         printers.set_printer(home, role, queue, cupsd.socket)
     return stop
