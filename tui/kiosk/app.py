@@ -70,6 +70,7 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         self.theme = "beffroi-contrast"
         self.push_screen(WelcomeScreen())
         self.set_interval(1.0, self.idle_tick)
+        self.start_paper()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
