@@ -53,17 +53,17 @@ class Refused(Exception):
         self.response = refusal(status, code, en, fr)
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The whole body, refusing an over-size one before reading it."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"body over {limit} bytes", f"corps de requête de plus de {limit} octets")
     chunks, size = [], 0
     try:
         async for chunk in request.content.iter_chunked(65536):
             size += len(chunk)
-            if size > MAX_BODY:
-                raise Refused(413, "too_large", f"body over {MAX_BODY} bytes",
-                              f"corps de requête de plus de {MAX_BODY} octets")
+            if size > limit:
+                raise Refused(413, "too_large", f"body over {limit} bytes",
+                              f"corps de requête de plus de {limit} octets")
             chunks.append(chunk)
     except (ConnectionError, EofStream, ClientPayloadError):
         raise Refused(400, "truncated", "the upload was cut before its end", "l'envoi a été coupé avant la fin")
@@ -301,6 +301,8 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app.router.add_get("/v1/feed", feed)
     app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
     app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
+    from .sor_vault import add_routes
+    add_routes(app)
 
     async def close(app: web.Application) -> None:
         app[INDEX].close()
