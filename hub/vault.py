@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -115,11 +117,17 @@ def courier_for(terminal: "Terminal") -> Courier | None:
     courier: Courier | None = getattr(terminal, "courier", None)
     if courier is not None:
         return courier
-    for ep in entry_points(group=ENTRY_POINT):
-        found = ep.load()(terminal)
+    for factory in _couriers():
+        found = factory(terminal)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
     return None
+
+
+@cache
+def _couriers() -> tuple[Callable[["Terminal"], Courier | None], ...]:
+    # scanning the installed distributions costs tens of milliseconds: once per process
+    return tuple(ep.load() for ep in entry_points(group=ENTRY_POINT))
 
 
 # --- this terminal's copies -----------------------------------------------------
@@ -227,7 +235,8 @@ class Vault:
         blob = os.urandom(16).hex()
         # The file is durable before the event that points at it commits.
         _write(self._terminal, blob, key, seal(key, blob, content))
-        data = {"id": self._terminal.new_id(), "citizen_id": citizen_id, "blob": blob, "key_check": key_check(key),
+        document_id = self._terminal.new_id()
+        data: dict[str, Any] = {"id": document_id, "citizen_id": citizen_id, "blob": blob, "key_check": key_check(key),
                 "digest": digest(key, content), "media_type": media_type, "size": len(content), "name": name,
                 "kind": kind}
         try:
@@ -236,7 +245,7 @@ class Vault:
         except BaseException:
             _path(self._terminal, blob).unlink(missing_ok=True)
             raise
-        return self.get(data["id"])
+        return self.get(document_id)
 
     def get(self, document_id: str) -> dict[str, Any]:
         rows = row_dicts(self.session.conn.execute(
