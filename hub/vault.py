@@ -59,6 +59,9 @@ ENTRY_POINT = "beffroi.vault"
 DAMAGED = ("the stored document is damaged and cannot be opened; restore it from the backup",
            "le document stocké est endommagé et ne peut pas être ouvert ; restaurez-le depuis la sauvegarde")
 
+TAMPERED = ("the document received is damaged or was tampered with; it was neither shown nor kept",
+            "le document reçu est endommagé ou a été modifié ; il n'a été ni affiché ni conservé")
+
 
 def sniff(content: bytes) -> str | None:
     for magic, media_type in MEDIA_TYPES.items():
@@ -90,17 +93,17 @@ def digest(key: bytes, content: bytes) -> str:
     return hmac.new(key, content, hashlib.sha256).hexdigest()
 
 
-def unseal(document: dict[str, Any], key: bytes, sealed: bytes) -> bytes:
+def unseal(document: dict[str, Any], key: bytes, sealed: bytes, refusal: tuple[str, str] = DAMAGED) -> bytes:
     """The plaintext, after checking the key against the journal, the GCM tag
     and the keyed digest; refuses anything else with a clear message."""
     if not hmac.compare_digest(key_check(key), document["key_check"] or ""):
-        raise Invalid(*DAMAGED)
+        raise Invalid(*refusal)
     try:
         content = AESGCM(key).decrypt(sealed[:12], sealed[12:], _aad(document["blob"]))
     except (InvalidTag, ValueError):
-        raise Invalid(*DAMAGED)
+        raise Invalid(*refusal)
     if len(content) != document["size"] or not hmac.compare_digest(digest(key, content), document["digest"]):
-        raise Invalid(*DAMAGED)
+        raise Invalid(*refusal)
     return content
 
 
@@ -158,7 +161,7 @@ def held(terminal: "Terminal", document: dict[str, Any]) -> tuple[bytes, bytes] 
 
 def keep(terminal: "Terminal", document: dict[str, Any], key: bytes, sealed: bytes) -> bytes:
     """Check a document brought from elsewhere and keep it here; its content."""
-    content = unseal(document, key, sealed)
+    content = unseal(document, key, sealed, TAMPERED)
     _write(terminal, document["blob"], key, sealed)
     return content
 

@@ -38,8 +38,7 @@ HEADER = 4 + 4 + 12 + 48          # magic, epoch, nonce, wrapped content key
 MAX_DOCUMENT = HEADER + vault.MAX_BYTES + 12 + 16
 FETCH_CONCURRENCY = 4
 
-TAMPERED = ("the document fetched from the SoR is damaged or was tampered with; it was not shown",
-            "le document reçu du SoR est endommagé ou a été modifié ; il n'a pas été affiché")
+TAMPERED = vault.TAMPERED
 
 
 def _aad(name: str, epoch: int) -> bytes:
