@@ -121,14 +121,15 @@ async def send(replicator: Any, link: Link, trust: Trust, report: Any) -> None:
     and delete erased ones at the SoR; each done once (replication.db)."""
     terminal, local = replicator.terminal, replicator.local
     epoch = max(trust.keys)
-    for document in vault.documents(terminal, "erased_hlc IS NULL AND origin = ?", (terminal.id,)):
-        if local.document_state(document["blob"]) is not None:
-            continue
-        held = vault.held(terminal, document)
-        if held is None:
-            continue
-        body = for_city(document["blob"], *held, epoch=epoch, epoch_key=trust.keys[epoch])
-        status, data = await link.request("PUT", f"/v1/vault/{document['blob']}", body)
+    gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def one(document: dict[str, Any]) -> None:
+        async with gate:   # at most a few documents in memory at once
+            held = vault.held(terminal, document)
+            if held is None:
+                return
+            body = for_city(document["blob"], *held, epoch=epoch, epoch_key=trust.keys[epoch])
+            status, data = await link.request("PUT", f"/v1/vault/{document['blob']}", body)
         if status in (200, 201, 410):   # 410: erased meanwhile elsewhere; the merge will shred ours
             local.set_document_state(document["blob"], "sent")
             report.documents_sent += status == 201
@@ -138,6 +139,9 @@ async def send(replicator: Any, link: Link, trust: Trust, report: Any) -> None:
             except ValueError:
                 payload = None
             report.refused.append(SoRRefused(status, payload, f"document {document['id']}").en)
+    unsent = [d for d in vault.documents(terminal, "erased_hlc IS NULL AND origin = ?", (terminal.id,))
+              if local.document_state(d["blob"]) is None]
+    await asyncio.gather(*(one(d) for d in unsent))
     for document in vault.documents(terminal, "erased_hlc IS NOT NULL"):
         if local.document_state(document["blob"]) == "erased":
             continue
