@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-AREAS = ["hub", "replication", "api", "card", "tui", "vault"]
+AREAS = ["hub", "replication", "api", "hostile", "card", "tui", "vault"]
 
 
 def main(argv: list[str]) -> int:

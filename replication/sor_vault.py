@@ -19,7 +19,7 @@ import time
 
 from aiohttp import web
 
-from .sor import INDEX, LOCK, STORE, SUPERVISOR, Refused, authenticate, handler, read_body
+from .sor import INDEX, LOCK, STORE, SUPERVISOR, Refused, authenticate, handler, read_body, signed_body, signer
 from .vault import HEADER, MAGIC, MAX_DOCUMENT
 
 NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -46,10 +46,12 @@ def _erased(request: web.Request, name: str) -> None:
 @handler
 async def put_document(request: web.Request) -> web.Response:
     name = _name(request)
+    who = signer(request)   # an unknown, revoked or stale caller is refused before its body is read
     body = await read_body(request, MAX_DOCUMENT)
-    by, kind = authenticate(request, body)
+    by, kind = authenticate(request, body, who)
     if kind != "device":
-        raise Refused(403, "read_only", "the recovery identity can only read", "l'identité de récupération ne fait que lire")
+        raise Refused(403, "read_only", "only an approved terminal may store or erase documents",
+                      "seul un terminal approuvé peut déposer ou effacer des documents")
     if not body.startswith(MAGIC) or len(body) < HEADER + 12 + 16 + 1:
         raise Refused(422, "document_refused", "not a sealed vault document", "pas un document scellé du coffre")
     epoch = int.from_bytes(body[4:8], "big")
@@ -77,7 +79,7 @@ async def put_document(request: web.Request) -> web.Response:
 @handler
 async def get_document(request: web.Request) -> web.Response:
     name = _name(request)
-    authenticate(request, await read_body(request))
+    await signed_body(request)
     _erased(request, name)
     row = request.app[INDEX].conn.execute("SELECT 1 FROM documents WHERE name=?", (name,)).fetchone()
     data = await asyncio.to_thread(request.app[STORE].get, blob_key(name)) if row else None
@@ -89,9 +91,10 @@ async def get_document(request: web.Request) -> web.Response:
 @handler
 async def delete_document(request: web.Request) -> web.Response:
     name = _name(request)
-    by, kind = authenticate(request, await read_body(request))
+    (by, kind), _ = await signed_body(request)
     if kind != "device":
-        raise Refused(403, "read_only", "the recovery identity can only read", "l'identité de récupération ne fait que lire")
+        raise Refused(403, "read_only", "only an approved terminal may store or erase documents",
+                      "seul un terminal approuvé peut déposer ou effacer des documents")
     index, store = request.app[INDEX], request.app[STORE]
     async with request.app[LOCK]:
         await asyncio.to_thread(store.delete, blob_key(name))
