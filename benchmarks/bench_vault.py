@@ -49,10 +49,15 @@ def start_sor(home: Path) -> tuple[subprocess.Popen, str]:
 def terminal(root: Path, name: str, url: str, sor_home: Path) -> Terminal:
     t = Terminal.init(root / name, name)
     t.config["vault_quota_mib"] = 100_000
-    asyncio.run(enroll(t, url))
     index = Index(sor_home)
     try:
-        index.approve(admin_keys(sor_home), t.id)
+        code = index.invite(name)["code"]
+    finally:
+        index.close()
+    shown = asyncio.run(enroll(t, url, code))
+    index = Index(sor_home)
+    try:
+        index.approve(admin_keys(sor_home), t.id, shown["device_fingerprint"])
     finally:
         index.close()
     t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")

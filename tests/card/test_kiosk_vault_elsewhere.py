@@ -37,8 +37,8 @@ def test_citizen_card_opens_at_a_kiosk_a_document_deposited_elsewhere(tmp_path, 
         doc = desk.vault.deposit(helene["id"], "avis-imposition-2026.pdf", content, "impots")
         city.sync(office_a)
         kiosk_home: Terminal = counter       # the kiosk of office B, enrolled in the same city
-        asyncio.run(enroll(kiosk_home, city.url))
-        city.approve(kiosk_home.id)
+        shown = asyncio.run(enroll(kiosk_home, city.url, city.invite(kiosk_home.name)))
+        city.approve(kiosk_home.id, shown["device_fingerprint"])
         city.sync(kiosk_home)
         assert [d["id"] for d in vault.missing(kiosk_home)] == [doc["id"]]
         ca.issue(kiosk_home.home, helene["id"], "Hélène Dupont", "citizen", "2468")

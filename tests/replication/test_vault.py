@@ -181,8 +181,8 @@ def test_deposit_open_elsewhere_wipe_restore_and_erase_for_good(vault_city, tmp_
     assert status == 410 and answer["error"] == "erased"
 
     # every terminal shreds its copy at its next sync (the restored one once enrolled); `vault get` fails everywhere
-    asyncio.run(enroll(restored, city.url))
-    city.approve(restored.id)
+    shown = asyncio.run(enroll(restored, city.url, city.invite(restored.name)))
+    city.approve(restored.id, shown["device_fingerprint"])
     city.sync(restored)
     for t in (t2, restored):
         assert not (t.home / "vault" / name[:2] / name).exists()
