@@ -15,6 +15,7 @@ from ...receipt import method_word
 from ...widgets.banner import ModeBanner
 from ...widgets.document import open_document
 from ...widgets.page import Page
+from ...widgets.printer import PrinterLine
 
 
 def identity_lines(c: dict) -> str:
@@ -43,6 +44,7 @@ class CitizenScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
+        yield PrinterLine()
         with VerticalScroll():
             yield Static(id="identity")
             yield Label(_("Requests"), classes="title")
