@@ -258,6 +258,14 @@ def cmd_vault_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vault_erase(args: argparse.Namespace) -> int:
+    with open_terminal(args) as t:
+        doc = t.session(cli_principal()).vault.erase(args.document, args.reason)
+    emit(args, doc, lambda d: f"document {d['id']} erased by {d['erased_by']}; its content is shredded on this "
+                              "terminal, and at the SoR and on the other terminals at their next sync")
+    return 0
+
+
 def cmd_agent_add(args: argparse.Namespace) -> int:
     with open_terminal(args) as t:
         agent = t.session(cli_principal()).agents.enroll(args.id, args.name, args.pin, args.role)
@@ -413,6 +421,9 @@ def build_parser() -> Parser:
     p = add("get", cmd_vault_get, "write a document's content to a file", vault)
     p.add_argument("document")
     p.add_argument("output")
+    p = add("erase", cmd_vault_erase, "erase a document for good (the citizen's right to erasure)", vault)
+    p.add_argument("document")
+    p.add_argument("--reason", required=True, help="why (e.g. \"demande RGPD\"), no personal details")
 
     agent = group("agent", "counter agents")
     p = add("add", cmd_agent_add, "enrol an agent with a PIN", agent)

@@ -70,10 +70,13 @@ CREATE TABLE IF NOT EXISTS queue_tickets (
 );
 CREATE INDEX IF NOT EXISTS queue_waiting ON queue_tickets (day, status, family, issued_hlc);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_numbering ON queue_tickets (day, family, origin, number);
+-- blob, key_check, digest: a replicated document (hub/vault.py); sha256 and
+-- wrapped_key: one deposited before the vault replicated (kept readable).
 CREATE TABLE IF NOT EXISTS vault_documents (
-    id TEXT PRIMARY KEY, citizen_id TEXT NOT NULL, sha256 TEXT NOT NULL, media_type TEXT NOT NULL,
-    size INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, wrapped_key TEXT NOT NULL,
-    origin TEXT NOT NULL, hlc INTEGER NOT NULL, removed_hlc INTEGER
+    id TEXT PRIMARY KEY, citizen_id TEXT NOT NULL, blob TEXT, key_check TEXT, digest TEXT,
+    sha256 TEXT, wrapped_key TEXT, media_type TEXT NOT NULL,
+    size INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    origin TEXT NOT NULL, hlc INTEGER NOT NULL, removed_hlc INTEGER, erased_hlc INTEGER, erased_by TEXT
 );
 CREATE INDEX IF NOT EXISTS vault_citizen ON vault_documents (citizen_id, hlc);
 CREATE TABLE IF NOT EXISTS agents (
@@ -341,16 +344,22 @@ def _ticket_closed(conn: sqlite3.Connection, e: Event) -> None:
 def _vault_deposited(conn: sqlite3.Connection, e: Event) -> None:
     d = e.data
     conn.execute(
-        "INSERT INTO vault_documents (id, citizen_id, sha256, media_type, size, name, kind, wrapped_key, origin, hlc)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-        (d["id"], d["citizen_id"], d["sha256"], d["media_type"], d["size"], d["name"], d["kind"],
-         d["wrapped_key"], e.origin, e.hlc),
+        "INSERT INTO vault_documents (id, citizen_id, blob, key_check, digest, sha256, wrapped_key, media_type,"
+        " size, name, kind, origin, hlc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+        (d["id"], d["citizen_id"], d.get("blob"), d.get("key_check"), d.get("digest"), d.get("sha256"),
+         d.get("wrapped_key"), d["media_type"], d["size"], d["name"], d["kind"], e.origin, e.hlc),
     )
 
 
 @handles("vault.document_removed")
 def _vault_removed(conn: sqlite3.Connection, e: Event) -> None:
     conn.execute("UPDATE vault_documents SET removed_hlc=? WHERE id=? AND removed_hlc IS NULL", (e.hlc, e.data["id"]))
+
+
+@handles("vault.document_erased")
+def _vault_erased(conn: sqlite3.Connection, e: Event) -> None:
+    conn.execute("UPDATE vault_documents SET erased_hlc=?, erased_by=? WHERE id=? AND erased_hlc IS NULL",
+                 (e.hlc, e.actor, e.data["id"]))
 
 
 # --- agents ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ids, journal, projections
+from . import ids, journal, projections, vault
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -110,7 +110,10 @@ class Terminal:
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
         projections.create(conn)
-        return cls(home, config, conn, default_catalog(), clock, entropy)
+        terminal = cls(home, config, conn, default_catalog(), clock, entropy)
+        if "erased_hlc" not in {row[1] for row in conn.execute("PRAGMA table_info(vault_documents)")}:
+            terminal.rebuild()   # a home from before the replicated vault: today's tables, refolded
+        return terminal
 
     def close(self) -> None:
         self.conn.close()
@@ -185,6 +188,8 @@ class Terminal:
                 for event in ordered:
                     if event.aggregate not in redo:
                         projections.apply(self.conn, event)
+        if any(e.type == "vault.document_erased" for e in added):
+            vault.shred(self)   # an erasure done elsewhere shreds this terminal's copy too
         return added
 
     def rebuild(self) -> int:

@@ -138,6 +138,8 @@ def _enroll(args: argparse.Namespace) -> int:
 def _report_text(r: dict[str, Any]) -> str:
     text = (f"sealed {r['sealed']} segment(s), pushed {r['pushed']}, pulled {r['pulled_segments']} segment(s) "
             f"({r['pulled_events']} events); open conflicts: {r['conflicts']}")
+    if r.get("documents_sent") or r.get("documents_erased"):
+        text += f"\nvault: {r['documents_sent']} document(s) sent, {r['documents_erased']} erased at the SoR"
     return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
 
 
@@ -193,7 +195,8 @@ def _restore(args: argparse.Namespace) -> int:
     if args.home is None:
         raise UsageError("--home NEW is required: the new home to rebuild into")
     info = asyncio.run(restore(args.sor, texts, home_of(args), args.terminal))
-    emit(args, info, lambda i: (f"restored {i['events']} events from {i['segments']} segments into {i['home']}; "
+    emit(args, info, lambda i: (f"restored {i['events']} events from {i['segments']} segments and "
+                                f"{i['documents']} vault document(s) into {i['home']}; "
                                 f"state-hash {i['state_hash']}" + "".join(f"\nrefused: {r}" for r in i["refused"])))
     return 0
 

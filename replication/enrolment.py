@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.errors import Forbidden, Invalid
 from hub.terminal import Terminal
 
-from . import keys
+from . import keys, vault
 from .client import Link
 from .local import Local
 from .sync import Replicator, Report
@@ -74,9 +74,11 @@ async def restore(url: str, share_texts: list[str], home: Path, name: str) -> di
             trust.load_keys(epochs, "recovery", recovery)
             replicator.local.set("devices", listing)
             await replicator.pull(link, trust, report)
+            documents, size, refused = await vault.fetch_missing(link, trust, terminal)
         complete = True
         return {"home": str(terminal.home), "terminal": terminal.id, "segments": report.pulled_segments,
-                "events": report.pulled_events, "refused": report.refused, "state_hash": terminal.state_hash()}
+                "events": report.pulled_events, "documents": documents, "document_bytes": size,
+                "refused": report.refused + refused, "state_hash": terminal.state_hash()}
     finally:
         replicator.close()
         terminal.close()

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, at
     PRIMARY KEY (key_id, nonce)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_at ON nonces (at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Vault documents: an opaque random name, sizes and dates; never a key.
+CREATE TABLE IF NOT EXISTS documents (
+    name TEXT PRIMARY KEY, size INTEGER NOT NULL, epoch INTEGER NOT NULL, hash TEXT NOT NULL,
+    stored_by TEXT NOT NULL, stored_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS erased_documents (name TEXT PRIMARY KEY, erased_by TEXT NOT NULL, erased_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS invites (
     digest TEXT PRIMARY KEY, name TEXT NOT NULL, expires REAL NOT NULL, used_by TEXT
 ) WITHOUT ROWID;

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS epoch_keys (
 -- Segments the feed offered that could not be taken yet (no key, a refused
 -- predecessor, revoked…): retried each round, so one stuck segment never
 -- blocks the others and none is skipped for good.
+-- Vault documents this terminal sent to the SoR, or whose erasure it told it.
+CREATE TABLE IF NOT EXISTS documents (blob TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('sent', 'erased')));
 CREATE TABLE IF NOT EXISTS refused (
     origin TEXT NOT NULL, first INTEGER NOT NULL, hash TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (origin, first)
@@ -148,3 +150,11 @@ class Local:
         return [{"epoch": epoch, "record": json.loads(record), "wrapped": wrapped} for epoch, record, wrapped in
                 self.conn.execute("SELECT epoch, record, wrapped FROM epoch_keys WHERE recipient=? ORDER BY epoch",
                                   (recipient,))]
+
+    def document_state(self, blob: str) -> str | None:
+        row = self.conn.execute("SELECT state FROM documents WHERE blob=?", (blob,)).fetchone()
+        return row[0] if row else None
+
+    def set_document_state(self, blob: str, state: str) -> None:
+        self.conn.execute("INSERT INTO documents VALUES (?,?) ON CONFLICT(blob) DO UPDATE SET state=excluded.state",
+                          (blob, state))

@@ -27,6 +27,8 @@ def document() -> dict[str, Any]:
     auth = (400, 401, 403, 408, 413)
     position = [{"name": "origin", "in": "path", "required": True, "schema": ULID},
                 {"name": "first", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+    document_name = [{"name": "name", "in": "path", "required": True,
+                      "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "Beffroi system of record", "version": "1"},
@@ -61,6 +63,20 @@ def document() -> dict[str, Any]:
                         "responses": {"200": {"description": "the sealed segment", "content": {
                             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                             **_refusals(*auth, 404)}},
+            },
+            "/v1/vault/{name}": {   # replication/sor_vault.py: sealed vault documents
+                "put": {"parameters": [*document_name, *SIGNED],
+                        "requestBody": {"required": True, "content": {"application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}}}},
+                        "responses": {"200": _json("stored already"), "201": _json("stored"),
+                                      **_refusals(*auth, 409, 410, 422)}},
+                "get": {"parameters": [*document_name, *SIGNED],
+                        "responses": {"200": {"description": "the sealed document", "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                            **_refusals(*auth, 404, 410)}},
+                "delete": {"parameters": [*document_name, *SIGNED],
+                           "responses": {"200": _json("erased (and any later upload under this name refused)"),
+                                         **_refusals(*auth)}},
             },
         },
     }

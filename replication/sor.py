@@ -373,6 +373,8 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app.router.add_get("/v1/feed", feed)
     app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
     app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
+    from .sor_vault import add_routes
+    add_routes(app)
 
     async def close(app: web.Application) -> None:
         app[INDEX].close()

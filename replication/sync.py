@@ -15,7 +15,7 @@ from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import Event, JournalError
 from hub.terminal import Terminal
 
-from . import keys, segment
+from . import keys, segment, vault
 from .client import FETCH_CONCURRENCY, Link, SoRRefused, Unreachable
 from .local import Local, SegmentRow
 from .segment import SegmentError
@@ -35,6 +35,8 @@ class Report:
     pulled_events: int = 0
     refused: list[str] = field(default_factory=list)
     conflicts: int = 0
+    documents_sent: int = 0
+    documents_erased: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -302,6 +304,8 @@ class Replicator:
                 heads = (await link.json("GET", "/v1/heads", what="the heads request"))["heads"]
                 if self.terminal.id in heads:   # replication.db was lost: take our segments back first
                     await self.adopt(link)
+            # documents first: a terminal that reads a deposit in a segment can fetch its content
+            await vault.send(self, link, trust, report)
             # seal and push a few segments at a time, so that the others can
             # start pulling while a long backlog is still being sealed
             while True:
@@ -311,6 +315,7 @@ class Replicator:
                 if sealed < PUSH_BATCH:
                     break
             await self.pull(link, trust, report)
+            await vault.send(self, link, trust, report)   # erasures pulled this round reach the SoR now
 
     def import_segments(self, raws: list[bytes], report: Report) -> None:
         """Verify every segment, then merge them all or none (bundles)."""

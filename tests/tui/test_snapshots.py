@@ -49,6 +49,12 @@ async def citizen(pilot) -> None:
     await open_helene(pilot)
 
 
+async def citizen_document(pilot) -> None:
+    await open_helene(pilot)
+    pilot.app.screen.query_one("#vault").focus()
+    await pilot.press("enter")        # the document is opened and checked
+
+
 async def citizen_form(pilot) -> None:
     await sign_in(pilot)
     await pilot.press("f5")
@@ -191,7 +197,7 @@ async def vault(pilot) -> None:
     await pilot.press("4")            # the vault asks for the citizen card's PIN
 
 
-COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
+COUNTER = [login, desk, citizen, citizen_document, citizen_form, services, request, confirm, tracking, payment, receipt, case,
            conflicts]
 KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed,
          vault]

@@ -13,6 +13,7 @@ from ... import i18n
 from ...i18n import N_, _
 from ...receipt import method_word
 from ...widgets.banner import ModeBanner
+from ...widgets.document import open_document
 from ...widgets.page import Page
 from ...widgets.printer import PrinterLine
 
@@ -54,7 +55,8 @@ class CitizenScreen(Page):
                     yield DataTable(id="payments", cursor_type="none", zebra_stripes=True)
                 with Vertical():
                     yield Label(_("Document vault"), classes="title")
-                    yield DataTable(id="vault", cursor_type="none", zebra_stripes=True)
+                    yield DataTable(id="vault", cursor_type="row", zebra_stripes=True)
+                    yield Static("", id="vault-opened")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -91,6 +93,8 @@ class CitizenScreen(Page):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "cases":
             self.app.open_case(event.row_key.value)
+        elif event.data_table.id == "vault":   # fetched from the SoR if not here, checked before it is shown
+            self.query_one("#vault-opened", Static).update(open_document(self.app.session, event.row_key.value))
 
     def action_new_request(self) -> None:
         self.app.new_request(self.citizen)

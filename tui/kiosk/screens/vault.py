@@ -17,6 +17,7 @@ from ... import i18n
 from ...i18n import N_, _
 from ...login import CardLogin
 from ...widgets.banner import ModeBanner
+from ...widgets.document import open_document
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
@@ -45,6 +46,7 @@ class VaultScreen(Page):
             yield Static("", id="vault-error", classes="error answer")
             yield Static("", id="vault-owner", classes="answer")
             yield DataTable(id="documents", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="document-opened", classes="answer")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -86,6 +88,10 @@ class VaultScreen(Page):
         table.display = True
         if not documents:
             self.query_one("#vault-owner", Static).update(_("Your vault is empty."))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # the hub fetches it from the SoR if this kiosk does not hold it, and checks it
+        self.query_one("#document-opened", Static).update(open_document(self.app.session, event.row_key.value))
 
     def on_card_left(self) -> None:
         self.app.action_home()  # the card left: close the vault and forget what was shown
