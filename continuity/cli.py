@@ -156,6 +156,27 @@ def cmd_register_print(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the office relay ---------------------------------------------------------
+
+def cmd_relay_init(args: argparse.Namespace) -> int:
+    from hub.cli import home_of
+
+    from .relay import init_relay
+    data = init_relay(home_of(args), args.from_home)
+    emit(args, data, lambda d: f"relay home for {d['city']} ready in {d['home']} ({d['devices']} terminal(s), "
+                               f"{d['epochs']} key epoch(s)); serve it with `beffroi sor serve --home {d['home']}`")
+    return 0
+
+
+def cmd_relay_use(args: argparse.Namespace) -> int:
+    from hub.cli import home_of
+
+    from .relay import use_relay
+    relays = use_relay(home_of(args), args.url, args.remove)
+    emit(args, {"relays": relays}, lambda d: "relays: " + (", ".join(d["relays"]) or "none"))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     def add(parent, name: str, func, help: str):
         p = parent.add_parser(name, parents=[common], help=help, description=help)
@@ -191,6 +212,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--pin", default="-", help="the card's PIN, or - (default) to read it from stdin")
     p.add_argument("--reader", help="PC/SC reader name (default: the first holding a card)")
     p.add_argument("--reason", default="isolated by hand: no signed order can reach this terminal")
+
+    relay = sub.add_parser("relay", help="office relays: the blind SoR program on the office LAN",
+                           description="office relays")
+    rel = relay.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = add(rel, "init", cmd_relay_init, "make a relay home (--home) from what an enrolled terminal knows")
+    p.add_argument("--from", dest="from_home", required=True, type=Path, metavar="TERMINAL_HOME",
+                   help="the home of a terminal of this city that has synced")
+    p = add(rel, "use", cmd_relay_use, "sync this terminal with an office relay too (or --remove it)")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--remove", action="store_true")
 
     reg = sub.add_parser("register", help="the numbered incident register", description="the incident register")
     rsub = reg.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -101,24 +99,17 @@ def _report_text(r: dict[str, Any]) -> str:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from .sync import Replicator, Unreachable
+    from .sync import Replicator
+    if args.watch:
+        # continuity keeps the loop: several upstreams, degraded detection, orders
+        from continuity.watch import watch_command
+        return watch_command(args)
     with open_terminal(args) as terminal:
         replicator = Replicator(terminal)
         try:
-            if not args.watch:
-                report = asyncio.run(replicator.sync(args.sor))
+            for url in args.sor or [None]:
+                report = asyncio.run(replicator.sync(url))
                 emit(args, report.to_dict(), _report_text)
-                return 0
-            while True:  # --watch: one round every interval until interrupted
-                try:
-                    report = asyncio.run(replicator.sync(args.sor))
-                    if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
-                        emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
-                except Unreachable as exc:
-                    print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
-                sys.stdout.flush()
-                time.sleep(args.interval)
-        except KeyboardInterrupt:
             return 0
         finally:
             replicator.close()
@@ -188,8 +179,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
     p.add_argument("--sor", required=True, metavar="URL")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
-    p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
-    p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")
+    p.add_argument("--sor", metavar="URL", action="append",
+                   help="an upstream: the SoR or an office relay (repeat for several; default: the SoR given to "
+                        "`beffroi enroll` and the relays of `beffroi relay use`)")
+    p.add_argument("--watch", action="store_true",
+                   help="sync again every --interval seconds; unreachable upstreams make the terminal degraded")
     p.add_argument("--interval", type=float, default=5.0)
 
     bundle = sub.add_parser("bundle", help="sneakernet bundles of segments", description="sneakernet bundles")
