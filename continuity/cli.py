@@ -89,7 +89,7 @@ def _issue(args: argparse.Namespace, kind: str) -> int:
         from .publish import publish
         published = asyncio.run(publish(args.sor, raw))
     if args.out is not None:
-        from hub.terminal import write_private
+        from hub.durable import write_private
         write_private(Path(args.out), raw)
     data = {"order": order.id, "kind": kind, "city": city, "scope": str(order.scope), "reason": args.reason,
             "issued": order.doc["issued"], "expires": order.doc["expires"], "fingerprint": order.fingerprint,
@@ -113,18 +113,18 @@ def cmd_end(args: argparse.Namespace) -> int:
 # --- orders (terminal side) ----------------------------------------------------
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .incident import apply
+    from .incident import apply, now_at
     from .orders import read_file
     raw = read_file(Path(args.file))
     with open_terminal(args) as terminal:
-        data = apply(terminal, raw, _now(), cli_principal())
+        data = apply(terminal, raw, now_at(terminal), cli_principal())
     emit(args, data, lambda d: f"order {d['order']} ({d['kind']}) applied: terminal {d['terminal']} is now "
                                f"{d['mode']}\nfingerprint: {d['fingerprint']}")
     return 0
 
 
 def cmd_isolate_here(args: argparse.Namespace) -> int:
-    from .incident import isolate_here
+    from .incident import isolate_here, now_at
     if not args.card:
         raise UsageError("isolate-here needs --card: an ops agent's card and PIN")
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
@@ -133,7 +133,7 @@ def cmd_isolate_here(args: argparse.Namespace) -> int:
     from card.login import login
     with open_terminal(args) as terminal:
         principal = login(terminal, pin, args.reader)
-        data = isolate_here(terminal, principal, args.reason, _now())
+        data = isolate_here(terminal, principal, args.reason, now_at(terminal))
     emit(args, data, lambda d: f"terminal {d['terminal']} isolated by {data['by']} (local order {d['order']})")
     return 0
 

@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hub.durable import write_private
 from hub.errors import Invalid, NotFound
-from hub.terminal import Terminal, write_private
+from hub.terminal import Terminal
 
 
 def init_relay(relay_home: Path, terminal_home: Path) -> dict[str, Any]:

@@ -43,10 +43,10 @@ def upstreams(terminal: Terminal, given: list[str] | None) -> list[str]:
 
 class Watch:
     def __init__(self, terminal: Terminal, urls: list[str], interval: float = 5.0,
-                 reachability: Reachability | None = None,
-                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 reachability: Reachability | None = None, now: Callable[[], dt.datetime] | None = None) -> None:
         from replication.sync import Replicator
-        self.terminal, self.urls, self.interval, self.now = terminal, urls, interval, now
+        self.terminal, self.urls, self.interval = terminal, urls, interval
+        self.now = now or (lambda: incident.now_at(terminal))
         self.reachability = reachability or Reachability()
         self.replicator = Replicator(terminal)
         self.seen_orders: set[str] = set()
