@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, cli_principal, emit, open_terminal
+from hub.plugins import Commands
 
 
 def _now() -> dt.datetime:
@@ -230,5 +231,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--out", metavar="FILE", help="default: <home>/registers/register-DAY.pdf")
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,18 +102,43 @@ def _report_text(r: dict[str, Any]) -> str:
     return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
 
 
+WATCH_GROUP = "beffroi.sync_watch"
+
+
+def _watch_loop():
+    """The loop another package plugs into ``sync --watch`` (continuity's: several
+    upstreams, degraded detection, incident orders), found through an entry
+    point so that replication depends on no such package; None if none is."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=WATCH_GROUP):
+        return ep.load()
+    return None
+
+
 def _sync(args: argparse.Namespace) -> int:
-    from .sync import Replicator
-    if args.watch:
-        # continuity keeps the loop: several upstreams, degraded detection, orders
-        from continuity.watch import watch_command
-        return watch_command(args)
+    from .sync import Replicator, Unreachable
+    loop = _watch_loop() if args.watch else None
+    if loop is not None:
+        return loop(args)
     with open_terminal(args) as terminal:
         replicator = Replicator(terminal)
         try:
-            for url in args.sor or [None]:
-                report = asyncio.run(replicator.sync(url))
-                emit(args, report.to_dict(), _report_text)
+            if not args.watch:
+                for url in args.sor or [None]:
+                    report = asyncio.run(replicator.sync(url))
+                    emit(args, report.to_dict(), _report_text)
+                return 0
+            while True:  # --watch: one round every interval until interrupted
+                for url in args.sor or [None]:
+                    try:
+                        report = asyncio.run(replicator.sync(url))
+                        if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
+                            emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
+                    except Unreachable as exc:
+                        print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
+                sys.stdout.flush()
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
             return 0
         finally:
             replicator.close()
