@@ -160,7 +160,7 @@ class DeskScreen(Page):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "print_register":
             # offered once there is an incident register to print
-            return self.app.mode.name != "online" or self._register_acts() > 0
+            return self.app.mode.name in ("isolated", "recovery") or self._register_acts() > 0
         return True
 
     def _register_acts(self) -> int:
