@@ -132,16 +132,18 @@ def doors(root: Path) -> list[tuple[str, str, str, str]]:
         api_s = time.perf_counter() - changed_at
         until(lambda: open311_type() == "batch")
         o311_s = time.perf_counter() - changed_at
+        cli_started = time.perf_counter()
         cli = beffroi("case", "new", "--service", "forfait-post-stationnement", "--citizen", citizen["id"],
                       "--home", str(home), *[f"--field={k}={v}" for k, v in FPS.items()])
-        cli_s = time.perf_counter() - changed_at
-        assert cli.returncode == 2
+        cli_s = time.perf_counter() - cli_started
+        assert cli.returncode == 2   # its very first run after the change refuses: nothing to propagate
         tui_s, base_tui = tui_door(home)
         rows += [
             ("mode change → hub (Cases.open) refuses", f"{hub_s * 1000:.1f} ms", f"{base_hub * 1000:.1f} ms", "< 1 s"),
             ("mode change → HTTP API answers 409", f"{api_s * 1000:.1f} ms", f"{base_api * 1000:.1f} ms", "< 1 s"),
             ("mode change → Open311 answers batch", f"{o311_s * 1000:.1f} ms", f"{base_311 * 1000:.1f} ms", "< 1 s"),
-            ("mode change → CLI refuses (incl. start)", f"{cli_s * 1000:.0f} ms", f"{base_cli * 1000:.0f} ms", "< 1 s"),
+            ("CLI: first run after the change refuses (whole run)", f"{cli_s * 1000:.0f} ms",
+             f"{base_cli * 1000:.0f} ms (`beffroi mode`)", "obeys at once"),
             ("mode change → counter banner shows it", f"{tui_s * 1000:.0f} ms", f"{base_tui * 1000:.0f} ms", "< 1 s"),
         ]
     finally:
