@@ -231,8 +231,9 @@ def city(root: Path, names: list[str]) -> tuple[Path, subprocess.Popen, str, lis
     for name in names:
         home = root / name
         beffroi("init", "--terminal", name, "--home", str(home))
-        beffroi("enroll", "--sor", url, "--home", str(home))
-        beffroi("sor", "approve", name, "--home", str(sor))
+        code = json.loads(beffroi("sor", "invite", name, "--json", "--home", str(sor)).stdout)["code"]
+        enrolled = json.loads(beffroi("enroll", "--sor", url, "--invite", code, "--json", "--home", str(home)).stdout)
+        beffroi("sor", "approve", name, "--fingerprint", enrolled["device_fingerprint"], "--home", str(sor))
         homes.append(home)
     for home in homes:
         beffroi("sync", "--home", str(home))
