@@ -52,7 +52,7 @@ class Server:
         if open311_mode not in MODES:
             raise ValueError(f"open311 mode must be one of {MODES}")
         self.home = Path(home)
-        self.open311_mode = open311_mode
+        self.open311_configured = open311_mode
         self.max_body = max_body
         self.body_seconds = body_seconds
         self.writer = Terminal.open(self.home)
@@ -68,6 +68,15 @@ class Server:
         self.readers = Readers(self.home)
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
+
+    @property
+    def open311_mode(self) -> str:
+        """Batch (a token, the case filed behind) while the terminal is isolated,
+        whatever was configured: the reporter never waits on a cut-off city;
+        back to the configured mode once the incident is over."""
+        if self.reader.mode().name == "isolated":
+            return "batch"
+        return self.open311_configured
 
     def open311_cache_keys(self) -> list[tuple]:
         return list(self.open311.rendered)
@@ -117,8 +126,8 @@ class Server:
                             exc.headers)
 
     async def _start(self, app: web.Application) -> None:
-        if self.open311_mode == "batch":
-            self.drainer = asyncio.ensure_future(self._drain_loop())
+        # always: an incident can switch Open311 to batch at any time
+        self.drainer = asyncio.ensure_future(self._drain_loop())
 
     async def _stop(self, app: web.Application) -> None:
         if self.drainer is not None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .citizens import Citizens
     from .maintenance import Maintenance
+    from .mode import Modes
     from .payments import Payments
     from .queue import Queue
     from .terminal import Terminal
@@ -66,6 +67,11 @@ class Session:
     def vault(self) -> "Vault":
         from .vault import Vault
         return Vault(self)
+
+    @cached_property
+    def modes(self) -> "Modes":
+        from .mode import Modes
+        return Modes(self)
 
     @cached_property
     def agents(self) -> "Agents":

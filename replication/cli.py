@@ -143,22 +143,40 @@ def _report_text(r: dict[str, Any]) -> str:
     return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
 
 
+WATCH_GROUP = "beffroi.sync_watch"
+
+
+def _watch_loop():
+    """The loop another package plugs into ``sync --watch`` (continuity's: several
+    upstreams, degraded detection, incident orders), found through an entry
+    point so that replication depends on no such package; None if none is."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=WATCH_GROUP):
+        return ep.load()
+    return None
+
+
 def _sync(args: argparse.Namespace) -> int:
     from .sync import Replicator, Unreachable
+    loop = _watch_loop() if args.watch else None
+    if loop is not None:
+        return loop(args)
     with open_terminal(args) as terminal:
         replicator = Replicator(terminal)
         try:
             if not args.watch:
-                report = asyncio.run(replicator.sync(args.sor))
-                emit(args, report.to_dict(), _report_text)
+                for url in args.sor or [None]:
+                    report = asyncio.run(replicator.sync(url))
+                    emit(args, report.to_dict(), _report_text)
                 return 0
             while True:  # --watch: one round every interval until interrupted
-                try:
-                    report = asyncio.run(replicator.sync(args.sor))
-                    if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
-                        emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
-                except Unreachable as exc:
-                    print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
+                for url in args.sor or [None]:
+                    try:
+                        report = asyncio.run(replicator.sync(url))
+                        if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
+                            emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
+                    except Unreachable as exc:
+                        print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 time.sleep(args.interval)
         except KeyboardInterrupt:
@@ -175,8 +193,35 @@ def _bundle_export(args: argparse.Namespace) -> int:
     return 0
 
 
+FILE_GROUP = "beffroi.bundle_files"
+
+
+def _other_file(args: argparse.Namespace) -> int | None:
+    """A file on the stick that is not a bundle of segments (an incident order):
+    the package that knows it (continuity) takes it, through an entry point."""
+    from importlib.metadata import entry_points
+
+    from .bundle import MAGIC
+    path = Path(args.file)
+    try:
+        with path.open("rb") as f:
+            start = f.read(len(MAGIC))
+    except OSError:
+        return None   # import_ says what is wrong with the path
+    if start == MAGIC:
+        return None
+    for ep in entry_points(group=FILE_GROUP):
+        done = ep.load()(args)
+        if done is not None:
+            return done
+    return None
+
+
 def _bundle_import(args: argparse.Namespace) -> int:
     from .bundle import import_
+    other = _other_file(args)
+    if other is not None:
+        return other
     with open_terminal(args) as terminal:
         report = import_(terminal, Path(args.file))
     emit(args, report.to_dict(), lambda r: f"imported {r['pulled_segments']} new segment(s) "
@@ -240,8 +285,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--sor", required=True, metavar="URL")
     p.add_argument("--invite", metavar="CODE", help="the code from `beffroi sor invite` (needed the first time)")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
-    p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
-    p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")
+    p.add_argument("--sor", metavar="URL", action="append",
+                   help="an upstream: the SoR or an office relay (repeat for several; default: the SoR given to "
+                        "`beffroi enroll` and the relays of `beffroi relay use`)")
+    p.add_argument("--watch", action="store_true",
+                   help="sync again every --interval seconds; unreachable upstreams make the terminal degraded")
     p.add_argument("--interval", type=float, default=5.0)
 
     bundle = sub.add_parser("bundle", help="sneakernet bundles of segments", description="sneakernet bundles")

@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS erased_documents (name TEXT PRIMARY KEY, erased_by TE
 CREATE TABLE IF NOT EXISTS invites (
     digest TEXT PRIMARY KEY, name TEXT NOT NULL, expires REAL NOT NULL, used_by TEXT
 ) WITHOUT ROWID;
+-- Admin-signed incident orders, kept as published (the exact signed bytes)
+-- for terminals to fetch; the SoR checks the signature, never obeys them.
+CREATE TABLE IF NOT EXISTS orders (pos INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    raw BLOB NOT NULL, stored_at REAL NOT NULL);
 """
 
 INVITE_HOURS = 24.0        # an invitation code is typed at the terminal within this
@@ -411,6 +415,17 @@ class Index:
                 "devices": one("SELECT count(*) FROM devices WHERE status='active'"),
                 "pending": one("SELECT count(*) FROM devices WHERE status='pending'"),
                 "epoch": self.current_epoch()}
+
+    # --- incident orders -----------------------------------------------------------
+
+    def add_order(self, order_id: str, raw: bytes) -> bool:
+        """Keep an order (already checked by the caller); False if it was there."""
+        cursor = self.conn.execute("INSERT INTO orders (id, raw, stored_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
+                                   (order_id, raw, time.time()))
+        return cursor.rowcount == 1
+
+    def orders(self) -> list[bytes]:
+        return [bytes(raw) for (raw,) in self.conn.execute("SELECT raw FROM orders ORDER BY pos")]
 
     # --- replay protection ---------------------------------------------------------
 

@@ -43,8 +43,15 @@ def document() -> dict[str, Any]:
                                                      ("terminal", "name", "sign_pub", "kx_pub", "invite")}}}}},
                 "responses": {"200": _json("known already"), "202": _json("pending approval"),
                               **_refusals(*auth, 422, 429, 503)}}},
-            "/v1/devices": {"get": {"parameters": SIGNED, "responses": {
-                "200": _json("certificates and revocations"), **_refusals(*auth)}}},
+            "/v1/devices": {
+                "get": {"parameters": SIGNED, "responses": {
+                    "200": _json("certificates and revocations"), **_refusals(*auth)}},
+                # an office relay learns terminals approved after it was made (admin-signed certificates only)
+                "post": {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"devices": {"type": "array"}, "revocations": {}}}}}},
+                         "responses": {"200": _json("devices learnt", {"type": "object", "required": ["added"],
+                                                                         "properties": {"added": {"type": "integer"}}}),
+                                       **_refusals(400, 408, 413, 422)}}},
             "/v1/keys": {"get": {"parameters": SIGNED, "responses": {
                 "200": _json("wrapped epoch keys"), **_refusals(*auth)}}},
             "/v1/heads": {"get": {"parameters": SIGNED, "responses": {
@@ -53,6 +60,16 @@ def document() -> dict[str, Any]:
                 "parameters": [*SIGNED, {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
                                {"name": "limit", "in": "query", "required": False, "schema": {"type": "string"}}],
                 "responses": {"200": _json("segments after the cursor"), **_refusals(*auth)}}},
+            "/v1/orders": {"get": {"parameters": SIGNED, "responses": {
+                "200": _json("the incident orders published here, as their exact signed text", {
+                    "type": "object", "required": ["orders"],
+                    "properties": {"orders": {"type": "array", "items": {"type": "string"}}}}),
+                **_refusals(*auth)}}},
+            "/v1/orders/{order_id}": {"put": {
+                "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": _json("published already"), "201": _json("published"),
+                              **_refusals(400, 408, 413, 422)}}},
             "/v1/segments/{origin}/{first}": {
                 "put": {"parameters": [*position, *SIGNED],
                         "requestBody": {"required": True, "content": {"application/octet-stream": {

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
+from textual.reactive import reactive
 
 from hub.clock import Clock, Entropy
 from hub.errors import HubError
+from hub.mode import Mode
 from hub.terminal import Terminal
 from printing.spool import Spool
 
@@ -27,7 +29,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+MODE_EVERY = 0.5   # seconds between reads of the mode (it also changes in other processes: sync, orders)
+
+
 class BeffroiApp(Translated, App):
+    # The terminal's mode as the hub folds it: one reactive for the whole app,
+    # which every screen's banner (and the screens that depend on it) watch.
+    mode: reactive[Mode] = reactive(Mode())
+
     def __init__(self, home: Path | str, lang: str = "fr", clock: Callable[[], dt.datetime] = utc_now,
                  blink: bool = True, terminal_clock: Clock | None = None, entropy: Entropy | None = None) -> None:
         i18n.set_lang(lang)
@@ -37,9 +46,17 @@ class BeffroiApp(Translated, App):
         self.clock = clock
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode
+        self.set_reactive(BeffroiApp.mode, self.terminal.mode())
         self.spool = Spool(self.terminal.home, self.terminal.clock, self.terminal.entropy)
         self.paper = None   # tui.paper.PaperStatus, from the last pump
         self._pumping = self._pump_again = False
+
+    def on_mount(self) -> None:
+        self.set_interval(MODE_EVERY, self.read_mode)
+
+    def read_mode(self) -> None:
+        """Re-read the mode from the hub (call it too right after this app changed it)."""
+        self.mode = self.terminal.mode()
 
     def start_paper(self, every: float = 1.0) -> None:
         """Pump the print queue off the UI thread, every ``every`` seconds."""
