@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ids, journal, projections
+from . import ids, journal, outbox, projections
 from .catalog import Catalog, default_catalog
 from .errors import Invalid, NotFound
 from .journal import Event, Journal
@@ -99,6 +99,7 @@ class Terminal:
         config = json.loads(config_path.read_text("utf-8"))
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
+        outbox.create(conn)
         projections.create(conn)
         return cls(home, config, conn, default_catalog())
 
@@ -214,4 +215,6 @@ class Writer:
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
         projections.apply(self.conn, event)
+        # Same transaction: the act and what a back office must hear of it commit together.
+        outbox.enqueue(self.conn, event, self.terminal.catalog)
         return event
