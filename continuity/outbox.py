@@ -30,7 +30,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hub import outbox as items_rule
@@ -210,7 +210,7 @@ class Outbox:
             ids = [r[0] for r in rows]
             self.conn.executemany("UPDATE outbox SET state='sending', tries=tries+1, due_at=? WHERE id=?",
                                   [(now + self.policy.lease_s, i) for i in ids])
-        return [_item(r) for r in rows]
+        return [replace(_item(r), state="sending", tries=r[9] + 1) for r in rows]
 
     def backoff(self, tries: int) -> float:
         """Full jitter: anywhere up to the doubled delay, so items that failed
@@ -219,10 +219,10 @@ class Outbox:
 
     def _settle(self, item: Item, state: str, reason: str | None = None, reference: str | None = None) -> str:
         now = self.clock()
-        if state == "failed" and item.tries + 1 > self.policy.max_tries:
+        if state == "failed" and item.tries >= self.policy.max_tries:
             state = "dead"
-            reason = f"{reason} (gave up after {item.tries + 1} tries)"
-        due = now + self.backoff(item.tries + 1) if state == "failed" else now
+            reason = f"{reason} (gave up after {item.tries} tries)"
+        due = now + self.backoff(item.tries) if state == "failed" else now
         with self.terminal.journal.transaction():
             # Only if we still hold the lease: a slower copy of this attempt
             # must not overwrite what a later one recorded.
