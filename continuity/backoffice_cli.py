@@ -135,6 +135,18 @@ def _backoffice_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drill(args: argparse.Namespace) -> int:
+    import sys
+
+    from .drill import run, text_report
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise UsageError(f"{args.out} is not empty: the drill builds its city in a new folder")
+    progress = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run(args.terminals, args.demarches, args.backoffice_errors, args.seed, args.out, progress)
+    emit(args, result, text_report)
+    return 0 if result["converged"] else 1
+
+
 def _positive_rate(text: str) -> float:
     try:
         value = float(text)
@@ -177,6 +189,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="fraction of requests that fail, mixing every failure mode")
     p.add_argument("--slow", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--seed", type=int, help="seed of the failure draws")
+
+    p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
+    p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")
+    p.add_argument("--demarches", type=int, default=20, help="démarches each terminal serves offline (default 20)")
+    p.add_argument("--backoffice-errors", type=_positive_rate, default=0.0, metavar="RATE",
+                   help="fraction of back-office requests that fail, every way (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the démarches and failures (default 0)")
+    p.add_argument("--out", type=Path, help="keep the city and the recovery report in this new folder")
 
 
 def commands() -> dict[str, Any]:
