@@ -235,30 +235,29 @@ class Drill:
 
         incident_hlc = max(t.journal.clock.now() for t in self.terminals)
         self.log("incident declared: terminals isolated")
-        offline_acts = 0
         policy = {s.code: s.policy for s in default_catalog()}
         for t in self.terminals:
-            offline_acts += self.serve(t, self.m, lambda code: policy[code] != "unavailable")
+            self.serve(t, self.m, lambda code: policy[code] != "unavailable")
         # Planted: the shared case moved on two terminals, one person registered on two.
         first.session(AGENT).cases.move(shared["id"], "scheduled")
         second.session(AGENT).cases.move(shared["id"], "cancelled")
         twin = {"first_name": "Louise", "last_name": "Bernard", "birth_date": "1990-05-06", "postcode": "49100"}
         first.session(AGENT).citizens.register(**twin)
         second.session(AGENT).citizens.register(**{**twin, "first_name": "LOUISE", "address": "2 place du Ralliement"})
-        offline_acts += 4
         for t in self.terminals:   # connectors off while isolated: nothing leaves
             await self.deliver(t, paused=lambda: True, deadline_s=0)
-        self.log(f"isolated: {offline_acts} acts served offline; outbox holds "
+        self.log(f"isolated: {self.m} démarches served at each terminal; outbox holds "
                  f"{sum(Outbox(t).pending() for t in self.terminals)} items")
 
         self.sor.start()
         self.offices.start()
+        end_hlc = max(t.journal.clock.now() for t in self.terminals)
         self.log("SoR and back offices back; incident ended: recovery")
         reconcile_start = time.perf_counter()
         await self.converge()
         reports = []
         for t in self.terminals:
-            recovery = Recovery(t, Outbox(t, rng=self.rng, policy=DRILL_POLICY), incident_hlc)
+            recovery = Recovery(t, Outbox(t, rng=self.rng, policy=DRILL_POLICY), incident_hlc, until_hlc=end_hlc)
             async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
                 reports.append(await recovery.run(connectors, exchange=lambda t=t: self.sync(t)))
         await self.converge()
@@ -275,7 +274,7 @@ class Drill:
             decide(desk, proposal.id, accept=True)
         await self.converge()
         from .recovery import report
-        final = [report(t, incident_hlc, r["steps_s"]) for t, r in zip(self.terminals, reports)]
+        final = [report(t, incident_hlc, r["steps_s"], until_hlc=end_hlc) for t, r in zip(self.terminals, reports)]
         write_pdf(final, self.folder / "recovery-report.pdf")
         (self.folder / "recovery-report.json").write_text(json.dumps(final, indent=2, ensure_ascii=False))
 
@@ -295,7 +294,7 @@ class Drill:
             },
             "conflicts": conflicts_found,
             "merge_proposals": merges_found,
-            "offline_acts": offline_acts,
+            "offline_acts": sum(r["offline_acts"] for r in final),
             "reconcile_s": round(reconcile_s, 3),
             "total_s": round(time.perf_counter() - self.started, 3),
             "report": {"json": str(self.folder / "recovery-report.json"),

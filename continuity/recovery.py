@@ -116,6 +116,8 @@ class Recovery:
     since_hlc: int = 0                      # the incident's start: acts after it were done offline
     clock: Callable[[], float] = time.perf_counter
 
+    until_hlc: int | None = None            # the incident's end
+
     async def run(self, connectors: Mapping[str, "Connector"],
                   exchange: Callable[[], Awaitable[Any]] | None = None,
                   sleep: Callable[[float], Awaitable[Any]] | None = None,
@@ -146,7 +148,7 @@ class Recovery:
             kwargs["sleep"] = sleep
         await self.outbox.drain(connectors, **kwargs)
         timed("drain", start)
-        return report(self.terminal, self.since_hlc, steps, surfaced)
+        return report(self.terminal, self.since_hlc, steps, surfaced, self.until_hlc)
 
     def drained(self) -> bool:
         return self.outbox.pending() == 0
@@ -157,14 +159,16 @@ def open_conflicts(conn) -> list[dict[str, Any]]:
 
 
 def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
-           surfaced: dict[str, int] | None = None) -> dict[str, Any]:
-    """What one terminal did during the incident and how it came back."""
+           surfaced: dict[str, int] | None = None, until_hlc: int | None = None) -> dict[str, Any]:
+    """What one terminal did during the incident (events of its own between
+    ``since_hlc`` and ``until_hlc``) and how it came back."""
     conn = terminal.conn
+    window = (terminal.id, since_hlc, until_hlc if until_hlc is not None else 2**63 - 1)
     offline = conn.execute(
-        "SELECT json_extract(e.data, '$.service') AS service, count(*) FROM events e"
-        " WHERE e.origin=? AND e.hlc>=? AND e.type='case.opened' GROUP BY service ORDER BY service",
-        (terminal.id, since_hlc)).fetchall()
-    acts = conn.execute("SELECT count(*) FROM events WHERE origin=? AND hlc>=?", (terminal.id, since_hlc)).fetchone()[0]
+        "SELECT json_extract(data, '$.service') AS service, count(*) FROM events"
+        " WHERE origin=? AND hlc>=? AND hlc<? AND type='case.opened' GROUP BY service ORDER BY service",
+        window).fetchall()
+    acts = conn.execute("SELECT count(*) FROM events WHERE origin=? AND hlc>=? AND hlc<?", window).fetchone()[0]
     outbox = {}
     for connector, state, n in conn.execute(
             "SELECT connector, state, count(*) FROM outbox WHERE origin=? GROUP BY connector, state ORDER BY 1, 2",
@@ -181,6 +185,7 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
     return {
         "terminal": {"id": terminal.id, "name": terminal.name},
         "since_hlc": since_hlc,
+        "until_hlc": until_hlc,
         "offline_acts": acts,
         "offline_cases_by_service": dict(offline),
         "outbox": {"by_connector": outbox, "delivered": totals["sent"], "failed": totals["failed"],
