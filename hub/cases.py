@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from . import ids
+from . import ids, mode
 from .errors import Forbidden, Invalid, NotFound
 from .projections import loads, row_dicts
 
@@ -17,7 +17,7 @@ LOOKUP_LIMIT = 5          # wrong tracking-code checks a kiosk may make…
 LOOKUP_WINDOW = 300.0     # …within this many seconds before it is locked out
 
 _COLUMNS = ("id, service, citizen_id, status, fields, tracking_code, verify_kind, verify_value, assigned_to,"
-            " origin, opened_by, opened_hlc, updated_hlc")
+            " origin, opened_by, opened_hlc, updated_hlc, deferred")
 
 
 class LookupLocked(Forbidden):
@@ -67,12 +67,14 @@ class Cases:
         else:
             raise Invalid("a case needs a citizen: register or find one first",
                           "une demande doit être rattachée à un citoyen : enregistrez-le ou recherchez-le d'abord")
+        marks = mode.check_policy(self.session.conn, self.session.terminal.id, service)
         clean = service.clean(fields)
         kind, value = _verification_for(citizen)
         data = {
             "id": ids.ulid(), "service": service.code, "citizen_id": citizen_id, "status": service.initial,
             "fields": clean, "tracking_code": ids.tracking_code(), "verify_kind": kind, "verify_value": value,
         }
+        data.update(marks)
         if contact:
             data["contact"] = {k: str(v)[:200] for k, v in contact.items() if v}
         with self.session.terminal.writing() as w:

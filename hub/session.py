@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .agents import Agents
     from .cases import Cases
     from .citizens import Citizens
+    from .mode import Modes
     from .payments import Payments
     from .queue import Queue
     from .terminal import Terminal
@@ -62,6 +63,11 @@ class Session:
     def vault(self) -> "Vault":
         from .vault import Vault
         return Vault(self)
+
+    @cached_property
+    def modes(self) -> "Modes":
+        from .mode import Modes
+        return Modes(self)
 
     @cached_property
     def agents(self) -> "Agents":

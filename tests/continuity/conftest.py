@@ -1,5 +1,7 @@
-"""Fixtures for the outbox: real terminals on disk, real back-office
-simulators (aiohttp on 127.0.0.1, SQLite stores), time and randomness injected."""
+"""Fixtures for continuity: a real SoR city (from the replication fixtures),
+enrolled terminals that pinned its admin key, and orders signed with it; for
+the outbox, real back-office simulators (aiohttp on 127.0.0.1, SQLite stores),
+with time and randomness injected."""
 
 from __future__ import annotations
 
@@ -9,13 +11,78 @@ import random
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
+from continuity import orders
 from continuity.backoffice.simulator import Faults, Simulator
 from continuity.backoffice.systems import SYSTEMS
 from hub.demo import sample_fields
 from hub.roles import Principal
 from hub.terminal import Terminal
+from replication import keys
+from replication.index import admin_keys, load_city
+from tests.replication.conftest import City, ThreadSoR, sor_home  # noqa: F401  (fixtures)
+
+NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+
+
+class Admin:
+    """The city admin's side: signs orders with the key `sor init` made."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.city = load_city(home).public()
+        self.key = admin_keys(home).sign
+        self.serial = 0
+
+    def order(self, kind: str = "declare", *, now: dt.datetime = NOW, scope: str = "city",
+              ranges: dict | None = None, reason: str = "rançongiciel au centre de données",
+              key=None, city: str | None = None, fingerprint: str | None = None, ends: str | None = None) -> bytes:
+        self.serial += 1
+        return orders.sign(key or self.key, kind=kind, city=city or self.city["city"],
+                           admin_fingerprint=fingerprint or self.city["admin_fingerprint"],
+                           declared_by="DSI Ville de Test", reason=reason, scope=orders.Scope.parse(scope),
+                           now=now + dt.timedelta(seconds=self.serial), ranges=ranges, ends=ends)
+
+
+@pytest.fixture
+def city(tmp_path: Path, sor_home: Path):  # noqa: F811
+    from replication.blobs import FileStore
+    server = ThreadSoR(sor_home, FileStore(sor_home / "blobs"))
+    kit = City(tmp_path, server.url, sor_home)
+    yield kit
+    kit.close()
+    server.stop()
+
+
+@pytest.fixture
+def admin(sor_home: Path) -> Admin:  # noqa: F811
+    return Admin(sor_home)
+
+
+@pytest.fixture
+def other_admin(tmp_path: Path) -> Admin:
+    from replication.index import init_city
+    init_city(tmp_path / "other-sor", "Ville Voisine", shares=2, threshold=2)
+    return Admin(tmp_path / "other-sor")
+
+
+def agent_session(terminal):
+    terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    return terminal.session(Principal.agent("agent"))
+
+
+def journal_snapshot(terminal) -> tuple[int, str]:
+    return terminal.journal.count(), terminal.state_hash()
+
+
+def forged_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    return Ed25519PrivateKey.generate()
+
+
+# --- the outbox -------------------------------------------------------------
 
 AGENT = Principal.agent("agent")
 TODAY = dt.date(2026, 11, 30)
@@ -60,3 +127,6 @@ async def running(tmp: Path, system: str = "travaux", faults: Faults | None = No
     finally:
         await runner.cleanup()
         simulator.close()
+
+
+__all__ = ["Admin", "NOW", "agent_session", "journal_snapshot", "forged_key", "keys"]
