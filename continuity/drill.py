@@ -187,25 +187,58 @@ class Drill:
 
     # --- the story ---------------------------------------------------------------
 
+    async def probe(self, t: Terminal) -> tuple[bool, str | None]:
+        """One reachability check: the SoR's health and every back office's."""
+        import aiohttp
+        timeout = aiohttp.ClientTimeout(total=DRILL_POLICY.timeout_s)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(f"{self.sor.url}/v1/health") as r:
+                sor_ok = r.status == 200
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            sor_ok, error = False, f"SoR: {type(exc).__name__}"
+        else:
+            error = None if sor_ok else "SoR: not healthy"
+        async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
+            offices_ok = [await c.health() for c in connectors.values()]
+        if not all(offices_ok):
+            error = (error + "; " if error else "") + "back offices unreachable"
+        return sor_ok and all(offices_ok), error
+
     async def degraded(self) -> float:
-        """Kill the SoR and back offices; time until every terminal has seen
-        both fail (a sync round and a back-office health check)."""
+        """Kill the SoR and back offices; each terminal checks its upstreams
+        (the continuity reachability rules) until it moves itself to degraded.
+        Returns how long the slowest took."""
+        from .reachability import Reachability
         killed = time.perf_counter()
         self.sor.stop()
         self.offices.stop()
 
         async def notices(t: Terminal) -> None:
-            try:
-                await self.sync(t)
-                raise RuntimeError("the SoR still answers after it was stopped")
-            except HubError:
-                pass
-            async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
-                healthy = [await c.health() for c in connectors.values()]
-            if any(healthy):
-                raise RuntimeError("a back office still answers after it was stopped")
-        await asyncio.gather(*(notices(t) for t in self.terminals))
+            reach = Reachability(first_retry=0.2)
+            while t.mode().name != "degraded":
+                ok, error = await self.probe(t)
+                reach.report(t, ok, error)
+                if t.mode().name != "degraded":
+                    await asyncio.sleep(reach.next_delay(1.0))
+        await asyncio.wait_for(asyncio.gather(*(notices(t) for t in self.terminals)), 60)
         return time.perf_counter() - killed
+
+    def order(self, kind: str, ends: str | None = None) -> bytes:
+        """An incident order signed with the city admin key, as `beffroi incident declare/end` makes."""
+        from replication.index import admin_keys, load_city
+
+        from . import orders
+        city = load_city(self.sor_home).public()
+        ranges = {t.name: [1 + i * 100_000, (i + 1) * 100_000] for i, t in enumerate(self.terminals)}
+        return orders.sign(admin_keys(self.sor_home).sign, kind=kind, city=city["city"],
+                           admin_fingerprint=city["admin_fingerprint"], declared_by="DSI (exercice beffroi drill)",
+                           reason="exercice : rançongiciel simulé au centre de données", scope=orders.Scope.parse("city"),
+                           now=dt.datetime.now(dt.UTC), ranges=ranges if kind == "declare" else None, ends=ends)
+
+    def apply(self, raw: bytes) -> None:
+        from . import incident
+        for t in self.terminals:
+            incident.apply(t, raw, dt.datetime.now(dt.UTC))
 
     def run(self) -> dict[str, Any]:
         self.build()
@@ -234,7 +267,9 @@ class Drill:
         self.log(f"SoR and back offices down: every terminal degraded after {degraded_after:.2f} s")
 
         incident_hlc = max(t.journal.clock.now() for t in self.terminals)
-        self.log("incident declared: terminals isolated")
+        declared = self.order("declare")
+        self.apply(declared)
+        self.log(f"incident declared by a signed order: {', '.join(t.mode().name for t in self.terminals)}")
         policy = {s.code: s.policy for s in default_catalog()}
         for t in self.terminals:
             self.serve(t, self.m, lambda code: policy[code] != "unavailable")
@@ -245,14 +280,19 @@ class Drill:
         first.session(AGENT).citizens.register(**twin)
         second.session(AGENT).citizens.register(**{**twin, "first_name": "LOUISE", "address": "2 place du Ralliement"})
         for t in self.terminals:   # connectors off while isolated: nothing leaves
-            await self.deliver(t, paused=lambda: True, deadline_s=0)
+            async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
+                if (await Outbox(t, policy=DRILL_POLICY).deliver(connectors)).sent:
+                    raise RuntimeError("an item left an isolated terminal")
         self.log(f"isolated: {self.m} démarches served at each terminal; outbox holds "
                  f"{sum(Outbox(t).pending() for t in self.terminals)} items")
 
         self.sor.start()
         self.offices.start()
         end_hlc = max(t.journal.clock.now() for t in self.terminals)
-        self.log("SoR and back offices back; incident ended: recovery")
+        from .incident import pinned_city
+        from .orders import verify
+        self.apply(self.order("end", ends=verify(declared, pinned_city(first), dt.datetime.now(dt.UTC)).id))
+        self.log(f"SoR and back offices back; incident ended: {', '.join(t.mode().name for t in self.terminals)}")
         reconcile_start = time.perf_counter()
         await self.converge()
         reports = []
@@ -260,6 +300,7 @@ class Drill:
             recovery = Recovery(t, Outbox(t, rng=self.rng, policy=DRILL_POLICY), incident_hlc, until_hlc=end_hlc)
             async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
                 reports.append(await recovery.run(connectors, exchange=lambda t=t: self.sync(t)))
+            recovery.finish()
         await self.converge()
         reconcile_s = time.perf_counter() - reconcile_start
         conflicts_found = len(first.session(AGENT).cases.conflicts())
@@ -281,7 +322,8 @@ class Drill:
         stats = self.offices.stats()
         hashes = {t.name: t.state_hash() for t in self.terminals}
         result = {
-            "converged": len(set(hashes.values())) == 1 and all(Outbox(t).pending() == 0 for t in self.terminals),
+            "converged": len(set(hashes.values())) == 1 and all(Outbox(t).pending() == 0 for t in self.terminals)
+            and all(t.mode().name == "online" for t in self.terminals),
             "state_hashes": hashes,
             "degraded_after_s": round(degraded_after, 3),
             "outbox": {
@@ -296,6 +338,7 @@ class Drill:
             "merge_proposals": merges_found,
             "offline_acts": sum(r["offline_acts"] for r in final),
             "reconcile_s": round(reconcile_s, 3),
+            "modes": {t.name: t.mode().name for t in self.terminals},
             "total_s": round(time.perf_counter() - self.started, 3),
             "report": {"json": str(self.folder / "recovery-report.json"),
                        "pdf": str(self.folder / "recovery-report.pdf")},
@@ -336,6 +379,7 @@ def text_report(r: dict[str, Any]) -> str:
         f" back offices hold {o['records_at_backoffice']} records, {o['duplicates_at_backoffice']} duplicates,"
         f" {o['redeliveries_deduplicated']} redeliveries deduplicated",
         f"conflicts: {r['conflicts']}; merge proposals: {r['merge_proposals']}",
+        f"modes at the end: {', '.join(f'{n} {m}' for n, m in r['modes'].items())}",
         f"reconciled in: {r['reconcile_s']:.2f} s; drill total: {r['total_s']:.2f} s",
     ]
     if r.get("report"):

@@ -244,9 +244,16 @@ class Outbox:
             return self._settle(item, "failed", f"{type(exc).__name__}: {exc}")
         return self._settle(item, "sent", reference=reference)
 
+    def off(self) -> bool:
+        """Connectors are off while the terminal is isolated: the back offices
+        are down or must not be trusted until the incident ends."""
+        return self.terminal.mode().name == "isolated"
+
     async def deliver(self, connectors: Mapping[str, "Connector"], limit: int = 1000) -> Pass:
         """One pass: send every due item, each on its own, at most
-        ``policy.concurrency`` at once."""
+        ``policy.concurrency`` at once. Nothing leaves while isolated."""
+        if self.off():
+            return Pass()
         claimed = self.claim(connectors, limit)
         gate = asyncio.Semaphore(self.policy.concurrency)
         result = Pass()
@@ -259,12 +266,13 @@ class Outbox:
         await asyncio.gather(*(one(item) for item in claimed))
         return result
 
-    async def drain(self, connectors: Mapping[str, "Connector"], *, paused: Callable[[], bool] = lambda: False,
+    async def drain(self, connectors: Mapping[str, "Connector"], *, paused: Callable[[], bool] | None = None,
                     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, deadline_s: float | None = None,
                     idle_s: float = 0.05) -> Pass:
         """Deliver until nothing is pending (every item sent, dead or waiting
         for a person), or until ``deadline_s`` of injected time has passed.
-        While ``paused()`` (isolated mode: connectors are off) nothing is sent."""
+        While ``paused()`` (by default: while isolated) nothing is sent."""
+        paused = paused or self.off
         total = Pass()
         start = self.clock()
         names = list(connectors)

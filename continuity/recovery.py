@@ -153,6 +153,20 @@ class Recovery:
     def drained(self) -> bool:
         return self.outbox.pending() == 0
 
+    def finish(self) -> str:
+        """Back to online once the outbox is drained (dead and waiting items are
+        listed for a person) and every conflict is listed for an agent. Returns
+        the mode the terminal is in after the call."""
+        from hub.roles import Principal
+
+        from . import transitions
+        mode = self.terminal.mode().name
+        if mode == "recovery" and self.drained():
+            transitions.recovered(self.terminal.session(Principal.system()),
+                                  "recovery complete: outbox drained, conflicts listed for agents")
+            mode = self.terminal.mode().name
+        return mode
+
 
 def open_conflicts(conn) -> list[dict[str, Any]]:
     return row_dicts(conn.execute("SELECT * FROM conflicts WHERE resolved_by IS NULL ORDER BY hlc"))
@@ -181,7 +195,9 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
         " GROUP BY 1").fetchall())
     all_proposals = proposals(conn, include_decided=True)
     receipts = conn.execute("SELECT min(receipt_number), max(receipt_number), count(*) FROM payments"
-                            " WHERE origin=? AND hlc>=?", (terminal.id, since_hlc)).fetchone()
+                            " WHERE origin=? AND hlc>=? AND hlc<?", window).fetchone()
+    register = conn.execute("SELECT min(number), max(number), count(*) FROM register WHERE origin=?",
+                            (terminal.id,)).fetchone()
     return {
         "terminal": {"id": terminal.id, "name": terminal.name},
         "since_hlc": since_hlc,
@@ -197,6 +213,8 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
                             "accepted": sum(1 for p in all_proposals if p.decision == "accepted"),
                             "rejected": sum(1 for p in all_proposals if p.decision == "rejected")},
         "receipts": {"first": receipts[0], "last": receipts[1], "count": receipts[2]},
+        "register": {"first": register[0], "last": register[1], "count": register[2]},
+        "mode": terminal.mode().name,
         "steps_s": steps,
         "state_hash": terminal.state_hash(),
     }
@@ -239,6 +257,9 @@ def write_pdf(reports: list[dict[str, Any]], path: Path, title: str = "Rapport d
                  ("Fusions acceptées / accepted", r["merge_proposals"]["accepted"]),
                  ("Fusions rejetées / rejected", r["merge_proposals"]["rejected"]),
                  ("Reçus / receipts", f"{r['receipts']['count']} ({r['receipts']['first']} - {r['receipts']['last']})"),
+                 ("Registre d'incident / incident register",
+                  f"{r['register']['count']} (n° {r['register']['first']} - {r['register']['last']})"),
+                 ("Mode", r["mode"]),
                  *((f"Étape / step {name} (s)", f"{seconds:.3f}") for name, seconds in r["steps_s"].items()),
                  ("État / state hash", r["state_hash"])]
         for label, value in lines:

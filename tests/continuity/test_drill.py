@@ -29,7 +29,9 @@ def test_drill_converges_and_delivers_every_act_once(tmp_path: Path, rate: float
     assert r["conflicts"] == 1 and r["merge_proposals"] == 1
     assert r["offline_acts"] >= 3 * 6 * 2 + 4
     assert r["degraded_after_s"] > 0 and r["reconcile_s"] > 0
-    assert any("incident declared" in line for line in lines)
+    assert any("incident declared by a signed order: isolated, isolated, isolated" in line for line in lines)
+    assert any("incident ended: recovery, recovery, recovery" in line for line in lines)
+    assert r["modes"] == {"MAIRIE-01": "online", "MAIRIE-02": "online", "MAIRIE-03": "online"}
 
     # The recovery report, read back: JSON and the PDF agree with the run.
     reports = json.loads(Path(r["report"]["json"]).read_text())
@@ -39,6 +41,9 @@ def test_drill_converges_and_delivers_every_act_once(tmp_path: Path, rate: float
     assert reports[0]["conflicts"] == {"open": 0, "resolved": 1, "surfaced_at_recovery": None}
     assert reports[0]["merge_proposals"] == {"open": 0, "accepted": 1, "rejected": 0}
     assert set(reports[0]["steps_s"]) == {"verify", "exchange", "conflicts", "drain"}
+    for t in reports:   # every act done while isolated took a number from the terminal's own range
+        assert t["register"]["count"] > 0 and t["register"]["last"] - t["register"]["first"] + 1 == t["register"]["count"]
+    assert len({t["register"]["first"] for t in reports}) == 3
     text = "\n".join(page.extract_text() for page in PdfReader(r["report"]["pdf"]).pages)
     for t in reports:
         assert t["terminal"]["name"] in text and t["state_hash"] in text

@@ -17,6 +17,7 @@ from continuity.backoffice.simulator import Faults
 from continuity.connectors import Connectors
 from continuity.outbox import Outbox, Policy
 from hub.errors import Invalid, NotFound
+from hub.roles import Principal
 from hub.terminal import Terminal
 
 from ..conftest import run_cli
@@ -273,3 +274,18 @@ def test_cli_lists_retries_and_refuses_cleanly(tmp_path: Path) -> None:
         assert refused.stderr.count("\n") == 1
     assert json.loads(run_cli("outbox", "--home", home, "--json").stdout) == listed   # nothing changed
     assert run_cli("outbox", "dead", "--home", home).stdout.strip() == "no dead item"
+
+
+async def test_connectors_are_off_while_isolated(tmp_path: Path) -> None:
+    from continuity import transitions
+    with Terminal.init(tmp_path / "t", "T") as t:
+        make_reports(t, 2)
+        ops = t.session(Principal.ops("ops"))
+        transitions.move(ops, "isolated", "exercice", order={"id": "local-1", "kind": "local"}, local=True)
+        box = Outbox(t)
+        async with running(tmp_path) as office, Connectors({"travaux": office.url}) as connectors:
+            assert (await box.deliver(connectors)).sent == 0
+            assert (await box.drain(connectors, deadline_s=0)).sent == 0
+            assert office.stats()["requests"] == 0
+            transitions.move(ops, "recovery", "incident over")
+            assert (await box.drain(connectors)).sent == 2   # recovery drains
