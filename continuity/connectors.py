@@ -124,9 +124,9 @@ class Connectors:
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> dict[str, HttpConnector]:
-        # No connection pooling across sends that failed: a back office that
-        # dropped a connection gets a fresh one.
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        # Kept-alive connections; one a back office dropped fails that send
+        # (a Transient, retried with the same key) and is not reused.
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))
         return {name: HttpConnector(name, url, self.session, self.timeout_s) for name, url in self.urls.items()}
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -217,53 +217,64 @@ class Outbox:
         together do not all come back together."""
         return self.rng.uniform(0, min(self.policy.cap_s, self.policy.base_s * 2 ** max(0, tries - 1)))
 
-    def _settle(self, item: Item, state: str, reason: str | None = None, reference: str | None = None) -> str:
-        now = self.clock()
+    def _decide(self, item: Item, state: str, reason: str | None, reference: str | None, now: float) -> tuple:
         if state == "failed" and item.tries >= self.policy.max_tries:
             state = "dead"
             reason = f"{reason} (gave up after {item.tries} tries)"
         due = now + self.backoff(item.tries) if state == "failed" else now
+        return state, reason, reference, due, state, now, item.id
+
+    def settle(self, outcomes: list[tuple[Item, str, str | None, str | None]]) -> list[str]:
+        """Record the outcomes of sends, all in one transaction (one fsync for a
+        whole pass). Losing them in a crash is safe: the items stay `sending`,
+        their lease runs out, and they are sent again with the same keys."""
+        now = self.clock()
+        rows = [self._decide(item, state, reason, reference, now) for item, state, reason, reference in outcomes]
         with self.terminal.journal.transaction():
             # Only if we still hold the lease: a slower copy of this attempt
             # must not overwrite what a later one recorded.
-            self.conn.execute(
+            self.conn.executemany(
                 "UPDATE outbox SET state=?, reason=?, reference=coalesce(?, reference), due_at=?,"
-                " sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=? AND state='sending'",
-                (state, reason, reference, due, state, now, item.id))
-        return state
+                " sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=? AND state='sending'", rows)
+        return [row[0] for row in rows]
 
-    async def send_one(self, item: Item, connector: "Connector") -> str:
-        """Send one claimed item and record the outcome; returns the new state."""
+    async def attempt(self, item: Item, connector: "Connector") -> tuple[Item, str, str | None, str | None]:
+        """Send one claimed item: (item, outcome, reason, reference), nothing written."""
         try:
             reference = await asyncio.wait_for(connector.send(item), self.policy.timeout_s)
         except Refused as exc:
-            return self._settle(item, "waiting", f"refused by {item.connector}: {exc}")
+            return item, "waiting", f"refused by {item.connector}: {exc}", None
         except (Transient, TimeoutError) as exc:
-            return self._settle(item, "failed", str(exc) or f"no answer from {item.connector} in time")
+            return item, "failed", str(exc) or f"no answer from {item.connector} in time", None
         except Exception as exc:  # noqa: BLE001 — any surprise is a failure to retry, never success
-            return self._settle(item, "failed", f"{type(exc).__name__}: {exc}")
-        return self._settle(item, "sent", reference=reference)
+            return item, "failed", f"{type(exc).__name__}: {exc}", None
+        return item, "sent", None, reference
+
+    async def send_one(self, item: Item, connector: "Connector") -> str:
+        """Send one claimed item and record the outcome; returns the new state."""
+        return self.settle([await self.attempt(item, connector)])[0]
 
     def off(self) -> bool:
         """Connectors are off while the terminal is isolated: the back offices
         are down or must not be trusted until the incident ends."""
         return self.terminal.mode().name == "isolated"
 
-    async def deliver(self, connectors: Mapping[str, "Connector"], limit: int = 1000) -> Pass:
-        """One pass: send every due item, each on its own, at most
-        ``policy.concurrency`` at once. Nothing leaves while isolated."""
+    async def deliver(self, connectors: Mapping[str, "Connector"], limit: int = 256) -> Pass:
+        """One pass: send up to ``limit`` due items, each on its own, at most
+        ``policy.concurrency`` at once, then record every outcome together.
+        Nothing leaves while isolated."""
         if self.off():
             return Pass()
         claimed = self.claim(connectors, limit)
         gate = asyncio.Semaphore(self.policy.concurrency)
-        result = Pass()
 
-        async def one(item: Item) -> None:
+        async def one(item: Item):
             async with gate:
-                state = await self.send_one(item, connectors[item.connector])
-            setattr(result, state, getattr(result, state) + 1)
+                return await self.attempt(item, connectors[item.connector])
 
-        await asyncio.gather(*(one(item) for item in claimed))
+        result = Pass()
+        for state in self.settle(list(await asyncio.gather(*(one(item) for item in claimed)))):
+            setattr(result, state, getattr(result, state) + 1)
         return result
 
     async def drain(self, connectors: Mapping[str, "Connector"], *, paused: Callable[[], bool] | None = None,
