@@ -257,7 +257,7 @@ class Open311:
             key = keys.check(self.server.reader.conn, _one(params, "api_key"))
             mapping = self._mapping(_one(params, "service_code"))
             fields, contact = self.form_of(mapping, params)
-            clean = mapping.service.clean(fields)  # refuse bad input before it takes a write slot
+            clean = mapping.service.clean(fields, self.server.reader.today())  # refuse bad input before it takes a write slot
             principal = Principal.kiosk(f"api:{key.name}")  # an anonymous reporter, whatever the key's role
             # the continuity policy answers now, not after a token was handed out
             hub_mode.check_policy(self.server.reader.conn, self.server.reader.id, mapping.service)

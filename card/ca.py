@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hub.durable import write_private
 from hub.errors import Invalid, NotFound
-from hub.terminal import write_private
+from hub.terminal import DEFAULT_CITY
 
 from .trust import UID_PATTERNS, ca_dir
 
@@ -82,7 +83,7 @@ def _load(home: Path, audience: str) -> tuple[x509.Certificate, ec.EllipticCurve
     return cert, key
 
 
-def ensure(home: Path, city: str = "Ville de Beffroi") -> None:
+def ensure(home: Path, city: str = DEFAULT_CITY) -> None:
     """Create the demo agent and citizen CAs (with empty revocation lists) if absent."""
     folder = ca_dir(home)
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -125,7 +126,7 @@ def revoke_serial(home: Path, audience: str, serial: int) -> None:
     _write_crl(home, audience, ca, key, sorted(serials))
 
 
-def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = "Ville de Beffroi",
+def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = DEFAULT_CITY,
           not_before: dt.datetime | None = None, not_after: dt.datetime | None = None) -> dict[str, Any]:
     """Issue a virtual card: a fresh P-256 key, its certificate from the city CA,
     the PIN (hashed) and its tries counter. Reissuing a uid revokes the old card."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
 from hub.errors import HubError
+from hub.plugins import Commands
 
 from . import ca
 from .errors import CardError
@@ -26,7 +27,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     if bool(args.agent) == bool(args.citizen):
         raise UsageError("give either --agent NAME or --citizen ID")
     with open_terminal(args) as t:  # cards are issued into a Beffroi home only
-        city = t.config.get("city", "Ville de Beffroi")
+        city = t.city
     if args.citizen and args.role not in (None, "citizen"):
         raise UsageError("a citizen card has no --role")
     uid = args.agent or args.citizen
@@ -223,5 +224,5 @@ def prepare_demo(home: Path):
     return undo
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register, "demo": prepare_demo}
+def commands() -> Commands:
+    return Commands(register, prepare_demo=prepare_demo)

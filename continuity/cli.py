@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, cli_principal, emit, open_terminal
+from hub.plugins import Commands
 
 
 def _now() -> dt.datetime:
@@ -89,7 +90,7 @@ def _issue(args: argparse.Namespace, kind: str) -> int:
         from .publish import publish
         published = asyncio.run(publish(args.sor, raw))
     if args.out is not None:
-        from hub.terminal import write_private
+        from hub.durable import write_private
         write_private(Path(args.out), raw)
     data = {"order": order.id, "kind": kind, "city": city, "scope": str(order.scope), "reason": args.reason,
             "issued": order.doc["issued"], "expires": order.doc["expires"], "fingerprint": order.fingerprint,
@@ -113,18 +114,18 @@ def cmd_end(args: argparse.Namespace) -> int:
 # --- orders (terminal side) ----------------------------------------------------
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .incident import apply
+    from .incident import apply, now_at
     from .orders import read_file
     raw = read_file(Path(args.file))
     with open_terminal(args) as terminal:
-        data = apply(terminal, raw, _now(), cli_principal())
+        data = apply(terminal, raw, now_at(terminal), cli_principal())
     emit(args, data, lambda d: f"order {d['order']} ({d['kind']}) applied: terminal {d['terminal']} is now "
                                f"{d['mode']}\nfingerprint: {d['fingerprint']}")
     return 0
 
 
 def cmd_isolate_here(args: argparse.Namespace) -> int:
-    from .incident import isolate_here
+    from .incident import isolate_here, now_at
     if not args.card:
         raise UsageError("isolate-here needs --card: an ops agent's card and PIN")
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
@@ -133,7 +134,7 @@ def cmd_isolate_here(args: argparse.Namespace) -> int:
     from card.login import login
     with open_terminal(args) as terminal:
         principal = login(terminal, pin, args.reader)
-        data = isolate_here(terminal, principal, args.reason, _now())
+        data = isolate_here(terminal, principal, args.reason, now_at(terminal))
     emit(args, data, lambda d: f"terminal {d['terminal']} isolated by {data['by']} (local order {d['order']})")
     return 0
 
@@ -153,6 +154,27 @@ def cmd_register_print(args: argparse.Namespace) -> int:
         data = print_register(terminal, out, day)
     emit(args, data, lambda d: f"register of {d['acts']} act(s), {d['pages']} page(s), total {d['total']} "
                                f"written to {d['file']}\njournal head: {d['head']}")
+    return 0
+
+
+# --- the office relay ---------------------------------------------------------
+
+def cmd_relay_init(args: argparse.Namespace) -> int:
+    from hub.cli import home_of
+
+    from .relay import init_relay
+    data = init_relay(home_of(args), args.from_home)
+    emit(args, data, lambda d: f"relay home for {d['city']} ready in {d['home']} ({d['devices']} terminal(s), "
+                               f"{d['epochs']} key epoch(s)); serve it with `beffroi sor serve --home {d['home']}`")
+    return 0
+
+
+def cmd_relay_use(args: argparse.Namespace) -> int:
+    from hub.cli import home_of
+
+    from .relay import use_relay
+    relays = use_relay(home_of(args), args.url, args.remove)
+    emit(args, {"relays": relays}, lambda d: "relays: " + (", ".join(d["relays"]) or "none"))
     return 0
 
 
@@ -192,6 +214,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--reader", help="PC/SC reader name (default: the first holding a card)")
     p.add_argument("--reason", default="isolated by hand: no signed order can reach this terminal")
 
+    relay = sub.add_parser("relay", help="office relays: the blind SoR program on the office LAN",
+                           description="office relays")
+    rel = relay.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = add(rel, "init", cmd_relay_init, "make a relay home (--home) from what an enrolled terminal knows")
+    p.add_argument("--from", dest="from_home", required=True, type=Path, metavar="TERMINAL_HOME",
+                   help="the home of a terminal of this city that has synced")
+    p = add(rel, "use", cmd_relay_use, "sync this terminal with an office relay too (or --remove it)")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--remove", action="store_true")
+
     reg = sub.add_parser("register", help="the numbered incident register", description="the incident register")
     rsub = reg.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = add(rsub, "print", cmd_register_print, "write the incident register as a PDF")
@@ -199,5 +231,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--out", metavar="FILE", help="default: <home>/registers/register-DAY.pdf")
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)

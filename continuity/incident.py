@@ -13,7 +13,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from hub import ids
 from hub.errors import NotFound
 from hub.roles import Principal
 from hub.terminal import Terminal
@@ -73,14 +72,19 @@ def apply(terminal: Terminal, raw: bytes, now: dt.datetime, principal: Principal
             **mode.to_dict()}
 
 
+def now_at(terminal: Terminal) -> dt.datetime:
+    """The terminal's clock (injected in tests and drills) as an aware datetime."""
+    return dt.datetime.fromtimestamp(terminal.clock.time(), dt.UTC)
+
+
 def isolate_here(terminal: Terminal, principal: Principal, reason: str, now: dt.datetime,
-                 new_id: Callable[[], str] = ids.ulid) -> dict[str, Any]:
+                 new_id: Callable[[], str] | None = None) -> dict[str, Any]:
     """An ops agent isolates this one terminal when no signed order can reach
     it: a local order, recorded as such (``local: true``, the agent as actor)."""
     if principal.role != "ops":
         raise OrderRefused("only an ops agent's card may isolate a terminal",
                            "seule la carte d'un agent d'exploitation peut isoler un terminal")
-    summary = {"id": new_id(), "kind": "local", "issued": orders.iso(now), "by": principal.actor,
+    summary = {"id": (new_id or terminal.new_id)(), "kind": "local", "issued": orders.iso(now), "by": principal.actor,
                "scope": {"kind": "terminals", "names": [terminal.name]}}
     mode = transitions.move(terminal.session(principal), "isolated", reason, order=summary, local=True)
     return {"terminal": terminal.name, "order": summary["id"], "kind": "local", **mode.to_dict()}

@@ -13,14 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import ids
+from . import ids, plugins
 from .errors import HubError
 from .roles import Principal
-from .terminal import Terminal, default_home
+from .terminal import DEFAULT_CITY, Terminal, default_home
 
 EXIT_REFUSED = 2
 
@@ -285,16 +284,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_ui:
         emit(args, summary, lambda s: f"demo home ready in {s['home']}: {s['citizens']} citizens, {s['cases']} cases")
         return 0
-    plugins = _plugin_commands()
-    launch = plugins.get("counter", {}).get("run")
-    if launch is None:
+    plugins = plugins_loaded()
+    counter = plugins.get("counter")
+    if counter is None:
         print(f"demo home ready in {home}; the counter app is not installed", file=sys.stderr)
         return 0
     # Plugins prepare the demo (the card plugin inserts the demo agent's
     # virtual card) and hand back what undoes it when the app closes.
-    cleanups = [undo for p in plugins.values() if "demo" in p for undo in [p["demo"](home)] if undo]
+    cleanups = [undo for p in plugins.values() for undo in [p.demo(home)] if undo]
     try:
-        return launch(home)
+        return counter.run(home) or 0
     finally:
         for undo in cleanups:
             undo()
@@ -302,19 +301,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser ---------------------------------------------------------------
 
-def _plugin_commands() -> dict[str, dict[str, Any]]:
-    """Commands other packages provide: ``{name: {"register": fn, "run": fn?, "demo": fn?}}``.
+_loaded: dict[str, plugins.Plugin] | None = None
 
-    ``run(home)`` opens an app (the counter, for `beffroi demo`); ``demo(home)``
-    prepares the demo and returns a callable that undoes it, or None."""
-    found = {}
-    for ep in entry_points(group="beffroi.commands"):
-        try:
-            found[ep.name] = ep.load()()
-        except ImportError as exc:  # a package whose optional dependency is missing
-            found[ep.name] = {"error": str(exc)}
-            continue
-    return found
+
+def plugins_loaded() -> dict[str, plugins.Plugin]:
+    """The commands other packages provide (see :mod:`hub.plugins`), loaded once."""
+    global _loaded
+    if _loaded is None:
+        _loaded = plugins.load()
+    return _loaded
 
 
 def build_parser() -> Parser:
@@ -333,7 +328,7 @@ def build_parser() -> Parser:
 
     p = add("init", cmd_init, "create a terminal home")
     p.add_argument("--terminal", required=True, help="terminal name, e.g. MAIRIE-01")
-    p.add_argument("--city", default="Ville de Beffroi")
+    p.add_argument("--city", default=DEFAULT_CITY)
     add("services", cmd_services, "list the service catalog")
 
     citizen = group("citizen", "register, edit and find citizens")
@@ -413,9 +408,8 @@ def build_parser() -> Parser:
     p.add_argument("--reset", action="store_true", help="recreate the demo home from scratch")
     p.add_argument("--citizens", type=int, default=300)
 
-    for _name, plugin in sorted(_plugin_commands().items()):
-        if "register" in plugin:
-            plugin["register"](sub, common)
+    for _name, plugin in sorted(plugins_loaded().items()):
+        plugin.register(sub, common)
     return parser
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.plugins import Commands
+from hub.terminal import DEFAULT_CITY
 
 
 def _sor_init(args: argparse.Namespace) -> int:
@@ -84,7 +86,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _enroll(args: argparse.Namespace) -> int:
-    from .sync import enroll
+    from .enrolment import enroll
     with open_terminal(args) as terminal:
         info = asyncio.run(enroll(terminal, args.sor))
     emit(args, info, lambda i: (
@@ -100,22 +102,40 @@ def _report_text(r: dict[str, Any]) -> str:
     return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
 
 
+WATCH_GROUP = "beffroi.sync_watch"
+
+
+def _watch_loop():
+    """The loop another package plugs into ``sync --watch`` (continuity's: several
+    upstreams, degraded detection, incident orders), found through an entry
+    point so that replication depends on no such package; None if none is."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=WATCH_GROUP):
+        return ep.load()
+    return None
+
+
 def _sync(args: argparse.Namespace) -> int:
     from .sync import Replicator, Unreachable
+    loop = _watch_loop() if args.watch else None
+    if loop is not None:
+        return loop(args)
     with open_terminal(args) as terminal:
         replicator = Replicator(terminal)
         try:
             if not args.watch:
-                report = asyncio.run(replicator.sync(args.sor))
-                emit(args, report.to_dict(), _report_text)
+                for url in args.sor or [None]:
+                    report = asyncio.run(replicator.sync(url))
+                    emit(args, report.to_dict(), _report_text)
                 return 0
             while True:  # --watch: one round every interval until interrupted
-                try:
-                    report = asyncio.run(replicator.sync(args.sor))
-                    if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
-                        emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
-                except Unreachable as exc:
-                    print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
+                for url in args.sor or [None]:
+                    try:
+                        report = asyncio.run(replicator.sync(url))
+                        if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
+                            emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
+                    except Unreachable as exc:
+                        print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 time.sleep(args.interval)
         except KeyboardInterrupt:
@@ -142,7 +162,7 @@ def _bundle_import(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from .sync import restore
+    from .enrolment import restore
     texts = []
     for name in args.share:
         path = Path(name)
@@ -168,7 +188,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sor_sub, "init", _sor_init, "create a SoR home: admin key and recovery shares")
     p.add_argument("--shares", type=int, required=True, help="number of recovery shares (n)")
     p.add_argument("--threshold", type=int, required=True, help="shares needed to recover (k)")
-    p.add_argument("--city", default="Ville de Beffroi")
+    p.add_argument("--city", default=DEFAULT_CITY)
     p = add(sor_sub, "serve", _sor_serve, "run the SoR server (with litestream backing up its index)")
     p.add_argument("--port", type=int, required=True, help="TCP port (0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1")
@@ -188,8 +208,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
     p.add_argument("--sor", required=True, metavar="URL")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
-    p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
-    p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")
+    p.add_argument("--sor", metavar="URL", action="append",
+                   help="an upstream: the SoR or an office relay (repeat for several; default: the SoR given to "
+                        "`beffroi enroll` and the relays of `beffroi relay use`)")
+    p.add_argument("--watch", action="store_true",
+                   help="sync again every --interval seconds; unreachable upstreams make the terminal degraded")
     p.add_argument("--interval", type=float, default=5.0)
 
     bundle = sub.add_parser("bundle", help="sneakernet bundles of segments", description="sneakernet bundles")
@@ -205,5 +228,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--terminal", default="RESTORED", help="name of the rebuilt terminal")
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)

@@ -51,9 +51,10 @@ def city(tmp_path: Path, sor_home: Path):  # noqa: F811
     from replication.blobs import FileStore
     server = ThreadSoR(sor_home, FileStore(sor_home / "blobs"))
     kit = City(tmp_path, server.url, sor_home)
+    kit.server = server   # a test may stop it and start another on the same home
     yield kit
     kit.close()
-    server.stop()
+    kit.server.stop()
 
 
 @pytest.fixture
