@@ -317,12 +317,13 @@ def build_parser() -> Parser:
     parser = Parser(prog="beffroi", description="Beffroi municipal service hub")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable, help: str, parent=sub) -> Parser:
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
+            parent: argparse._SubParsersAction[Any] = sub) -> Parser:
+        p: Parser = parent.add_parser(name, parents=[common], help=help, description=help)
         p.set_defaults(func=func)
         return p
 
-    def group(name: str, help: str) -> argparse._SubParsersAction:
+    def group(name: str, help: str) -> argparse._SubParsersAction[Any]:
         p = sub.add_parser(name, help=help, description=help)
         return p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -417,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return args.func(args)
+        return int(args.func(args))
     except UsageError as exc:
         print(f"beffroi: error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 GROUP = "beffroi.commands"
 
 
 @runtime_checkable
 class Plugin(Protocol):
-    def register(self, subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    def register(self, subparsers: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
         """Add the package's commands (each parser takes ``common`` as a parent)."""
         ...
 
@@ -40,11 +40,11 @@ class Plugin(Protocol):
 @dataclass(frozen=True)
 class Commands:
     """The usual Plugin: functions given by name, the optional ones left out."""
-    add: Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]
+    add: Callable[[argparse._SubParsersAction[Any], argparse.ArgumentParser], None]
     app: Callable[[Path], int] | None = None
     prepare_demo: Callable[[Path], Callable[[], None] | None] | None = None
 
-    def register(self, subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    def register(self, subparsers: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
         self.add(subparsers, common)
 
     def run(self, home: Path) -> int | None:
