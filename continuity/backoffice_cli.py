@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.plugins import Commands
 
 STATE_FR = {"queued": "en file", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
             "dead": "abandonné", "waiting": "attend une personne"}
@@ -199,5 +200,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--out", type=Path, help="keep the city and the recovery report in this new folder")
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)
