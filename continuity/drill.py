@@ -118,7 +118,7 @@ class Drill:
 
     def build(self) -> None:
         from replication.index import Index, admin_keys, init_city
-        from replication.sync import enroll
+        from replication.enrolment import enroll
         self.sor_home = self.folder / "sor"
         init_city(self.sor_home, "Ville de Beffroi (exercice)", 3, 2)
         self.sor = ThreadSoR(self.sor_home)
