@@ -1,6 +1,7 @@
-"""``beffroi`` commands for the outbox, the back-office simulators and the drill:
-``outbox [--json]``, ``outbox retry ID``, ``outbox dead``, ``outbox deliver``,
-``outbox connect``, ``outbox recover``, ``backoffice serve``, ``drill``."""
+"""``beffroi`` commands for the outbox, the back-office simulators, recovery
+and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox dead``,
+``outbox deliver``, ``outbox connect``, ``outbox recover``, ``backoffice serve``,
+``recovery``, ``drill``."""
 
 from __future__ import annotations
 
@@ -136,6 +137,56 @@ def _backoffice_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recovery(args: argparse.Namespace) -> int:
+    import json
+
+    from .connectors import Connectors, load
+    from .outbox import Outbox, Policy
+    from .recovery import Recovery, write_pdf
+    if args.timeout <= 0 or (args.drain is not None and args.drain <= 0):
+        raise UsageError("--timeout and --drain must be positive")
+    terminal = open_terminal(args)
+    try:
+        mode = terminal.mode()
+        if mode.name != "recovery":
+            raise UsageError(f"this terminal is {mode.name}: recovery runs once the incident is ended"
+                             " (`beffroi incident apply END_ORDER` or `beffroi incident end`)")
+        since = terminal.conn.execute(
+            "SELECT max(hlc) FROM events WHERE origin=? AND type='mode.changed'"
+            " AND json_extract(data, '$.mode')='isolated'", (terminal.id,)).fetchone()[0] or 0
+        out = args.out or terminal.home / "recovery"
+        out.mkdir(parents=True, exist_ok=True)
+        urls = load(terminal.home)
+        exchange = None
+        if (terminal.home / "replication.db").exists():
+            async def exchange() -> None:
+                from replication.sync import Replicator
+                replicator = Replicator(terminal)
+                try:
+                    await replicator.sync(args.sor)
+                finally:
+                    replicator.close()
+        recovery = Recovery(terminal, Outbox(terminal, policy=Policy(timeout_s=args.timeout)), since,
+                            until_hlc=mode.since_hlc)
+
+        async def run() -> dict[str, Any]:
+            async with Connectors(urls, args.timeout) as connectors:
+                return await recovery.run(connectors, exchange=exchange, drain_deadline_s=args.drain)
+        report = asyncio.run(run())
+        report["mode"] = recovery.finish()
+        (out / "recovery-report.json").write_text(json.dumps([report], indent=2, ensure_ascii=False))
+        write_pdf([report], out / "recovery-report.pdf")
+        report["files"] = [str(out / "recovery-report.json"), str(out / "recovery-report.pdf")]
+    finally:
+        terminal.close()
+    emit(args, report, lambda r: (
+        f"{r['terminal']['name']}: {r['offline_acts']} acts during the incident; outbox {r['outbox']['delivered']}"
+        f" delivered, {r['outbox']['dead']} dead, {r['outbox']['waiting']} waiting, {r['outbox']['pending']} pending;"
+        f" {r['conflicts']['open']} open conflict(s), {r['merge_proposals']['open']} merge proposal(s); now {r['mode']}"
+        f"\nreport: {r['files'][1]} and {r['files'][0]}"))
+    return 0
+
+
 def _drill(args: argparse.Namespace) -> int:
     import sys
 
@@ -190,6 +241,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="fraction of requests that fail, mixing every failure mode")
     p.add_argument("--slow", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--seed", type=int, help="seed of the failure draws")
+
+    p = add(sub, "recovery", _recovery, "after the incident: verify, exchange, drain the outbox, write the report")
+    p.add_argument("--out", type=Path, help="where to write recovery-report.json/.pdf (default <home>/recovery)")
+    p.add_argument("--sor", metavar="URL", help="the SoR to exchange segments with (default: the enrolment's)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
+    p.add_argument("--drain", type=float, metavar="SECONDS", help="stop draining after this long (default: until done)")
 
     p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
     p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")
