@@ -95,9 +95,9 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _deliver(args: argparse.Namespace) -> int:
     from .connectors import Connectors, load
-    from .outbox import Outbox, Policy
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    from .outbox import Outbox, Pass, Policy
+    if args.timeout <= 0 or args.interval <= 0:
+        raise UsageError("--timeout and --interval must be positive")
     terminal = open_terminal(args)
     try:
         urls = load(terminal.home)
@@ -105,8 +105,10 @@ def _deliver(args: argparse.Namespace) -> int:
             raise UsageError("no back office configured: add one with `beffroi outbox connect NAME URL`")
         box = Outbox(terminal, policy=Policy(timeout_s=args.timeout))
 
-        async def run():
+        async def run() -> Pass:
             async with Connectors(urls, args.timeout) as connectors:
+                if args.watch:
+                    return await watch(box, connectors, args.interval)
                 if args.drain:
                     return await box.drain(connectors, deadline_s=args.drain)
                 return await box.deliver(connectors)
@@ -119,6 +121,33 @@ def _deliver(args: argparse.Namespace) -> int:
                                f" waiting {d['pass']['waiting']}; now: "
                                + ", ".join(f"{s} {n}" for s, n in d["counts"].items()))
     return 0
+
+
+async def watch(box, connectors, interval: float):
+    """Deliver what falls due, pass after pass, until SIGINT or SIGTERM (the
+    outbox itself stays silent while the terminal is isolated)."""
+    import signal
+    import sys
+
+    from .outbox import Pass
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    total = Pass()
+    while not stopping.is_set():
+        done = await box.deliver(connectors)
+        total.add(done)
+        if done.sent or done.failed or done.dead or done.waiting:
+            print(f"sent {done.sent}, failed {done.failed}, dead {done.dead}, waiting {done.waiting}",
+                  file=sys.stderr, flush=True)
+        due = box.next_due(list(connectors))
+        wait = interval if due is None else min(interval, max(0.05, due - box.clock()))
+        try:
+            await asyncio.wait_for(stopping.wait(), wait)
+        except TimeoutError:
+            pass
+    return total
 
 
 def _backoffice_serve(args: argparse.Namespace) -> int:
@@ -225,6 +254,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(actions, "deliver", _deliver, "send what is due now to the configured back offices")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="keep going until nothing is pending, at most this long")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
+    p.add_argument("--watch", action="store_true", help="keep delivering until stopped (SIGINT/SIGTERM)")
+    p.add_argument("--interval", type=float, default=5.0, help="longest pause between passes with --watch (default 5)")
     p = add(actions, "connect", _connect, "point a connector at a back office (written to connectors.json)")
     p.add_argument("name", metavar="NAME", help="etat-civil, urbanisme, tresor or travaux")
     p.add_argument("url", metavar="URL")

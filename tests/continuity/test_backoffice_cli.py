@@ -67,3 +67,36 @@ def test_backoffice_serve_refuses_bad_options(tmp_path: Path) -> None:
         refused = run_cli("backoffice", "serve", "--dir", str(tmp_path / "bo"), *args)
         assert refused.returncode == 2 and refused.stderr.startswith("beffroi: error: ") and needle in refused.stderr
     assert not (tmp_path / "bo").exists()
+
+
+def test_deliver_watch_sends_what_falls_due_until_stopped(tmp_path: Path) -> None:
+    from tests.waiting import wait_until
+    home = tmp_path / "t"
+    with Terminal.init(home, "MAIRIE-08") as t:
+        make_reports(t, 2)
+    server = subprocess.Popen([BEFFROI, "backoffice", "serve", "--dir", str(tmp_path / "bo"), "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = None
+    try:
+        lines = [server.stdout.readline() for _ in range(5)]
+        assert lines[-1].startswith("URLs written to"), lines
+        url = json.loads((tmp_path / "bo" / "backoffice.json").read_text())["travaux"]
+        assert run_cli("outbox", "connect", "travaux", url, "--home", str(home)).returncode == 0
+        watcher = subprocess.Popen([BEFFROI, "outbox", "deliver", "--watch", "--interval", "0.2", "--home", str(home),
+                                    "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def sent() -> int:
+            return json.loads(run_cli("outbox", "--home", str(home), "--json").stdout)["counts"]["sent"]
+        wait_until(lambda: sent() == 2, what="the watcher to deliver the first two")
+        with Terminal.open(home) as t:       # a new act while the watcher runs
+            make_reports(t, 1, seed=5)
+        wait_until(lambda: sent() == 3, what="the watcher to deliver the new one")
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=20)
+        assert watcher.returncode == 0, err
+        assert json.loads(out)["counts"]["sent"] == 3 and "sent 1" in err
+    finally:
+        for proc in (watcher, server):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
