@@ -28,7 +28,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-MODE_EVERY = 1.0   # seconds between reads of the mode (it also changes in other processes: sync, orders)
+MODE_EVERY = 0.5   # seconds between reads of the mode (it also changes in other processes: sync, orders)
 
 
 class BeffroiApp(Translated, App):
