@@ -130,9 +130,10 @@ class Drill:
         index = Index(self.sor_home)
         try:
             for i in range(self.n):
+                # As IT staff do it: an invitation, the enrolment, approval of the fingerprint shown.
                 t = Terminal.init(self.folder / f"T{i + 1}", f"MAIRIE-{i + 1:02d}")
-                asyncio.run(enroll(t, self.sor.url))
-                index.approve(admin_keys(self.sor_home), t.id)
+                shown = asyncio.run(enroll(t, self.sor.url, index.invite(t.name)["code"]))
+                index.approve(admin_keys(self.sor_home), t.id, shown["device_fingerprint"])
                 for name, url in urls.items():
                     configure(t.home, name, url)
                 self.terminals.append(t)
