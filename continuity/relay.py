@@ -16,6 +16,7 @@ reach it exactly once (the SoR stores the same bytes at a position once).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -75,11 +76,14 @@ def init_relay(relay_home: Path, terminal_home: Path) -> dict[str, Any]:
 
 
 def use_relay(terminal_home: Path, url: str, remove: bool = False) -> list[str]:
-    """Add (or remove) an office relay to the upstreams this terminal syncs with."""
+    """Add (or remove) an office relay to the upstreams this terminal syncs
+    with; adding it also introduces this terminal there (:func:`introduce`)."""
     from replication.local import Local
     if not url.startswith(("http://", "https://")):
         raise Invalid("a relay is an http(s):// URL", "un relais est une URL http(s)://")
     Terminal.open(terminal_home).close()
+    if not remove:
+        asyncio.run(introduce(Path(terminal_home), url))
     local = Local(Path(terminal_home))
     try:
         relays = [u for u in local.get("relays") or [] if u != url.rstrip("/")]
@@ -89,3 +93,32 @@ def use_relay(terminal_home: Path, url: str, remove: bool = False) -> list[str]:
     finally:
         local.close()
     return relays
+
+
+async def introduce(terminal_home: Path, url: str) -> int:
+    """Hand the relay the admin-signed device list this terminal holds, so a
+    relay made before this terminal was approved lets it in; how many devices
+    the relay learnt."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from replication.client import Link, SoRRefused
+    from replication.local import Local
+    local = Local(Path(terminal_home))
+    try:
+        listing = local.get("devices")
+    finally:
+        local.close()
+    if not listing:
+        raise NotFound("this terminal has not synced with its SoR yet: it has no device list to hand over",
+                       "ce terminal n'a pas encore synchronisé avec son SoR : il n'a pas de liste d'appareils à "
+                       "transmettre", "not_synced")
+    async with Link(url, "", Ed25519PrivateKey.generate(), attempts=3) as link:
+        status, body = await link.request("POST", "/v1/devices", json.dumps(listing).encode(), signed=False,
+                                          what="the device list")
+    if status != 200:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        raise SoRRefused(status, payload, "the device list")
+    return int(json.loads(body)["added"])

@@ -66,7 +66,15 @@ class Watch:
             ok, error = await probe(url)
             if ok:
                 try:
-                    report = await self.replicator.sync(url)
+                    try:
+                        report = await self.replicator.sync(url)
+                    except HubError as exc:
+                        if exc.code != "unknown_key":
+                            raise
+                        # a relay made before this terminal was approved: introduce it, once
+                        from .relay import introduce
+                        await introduce(self.terminal.home, url)
+                        report = await self.replicator.sync(url)
                     summary["upstreams"][url] = report.to_dict()
                     summary["orders"] += await self._orders(url)
                 except Unreachable as exc:

@@ -273,6 +273,43 @@ async def feed(request: web.Request) -> web.Response:
                               "cursor": cursor, "more": len(rows) == limit})
 
 
+@handler
+async def learn_devices(request: web.Request) -> web.Response:
+    """An office relay learns terminals approved after it was made: a terminal
+    hands over the admin-signed device list it holds. Every certificate and the
+    revocation list are checked against the city admin key, so nothing but what
+    the admin signed gets in; a known device is left as it is, and a newer
+    revocation list only ever revokes."""
+    body = await read_body(request)
+    try:
+        listing = json.loads(body)
+    except ValueError:
+        listing = None
+    if not isinstance(listing, dict) or not isinstance(listing.get("devices"), list):
+        raise Refused(400, "bad_request", "a device list is {devices, revocations}",
+                      "une liste d'appareils est {devices, revocations}")
+    admin = keys.sign_public(request.app[CITY].admin_sign)
+    index = request.app[INDEX]
+    added = 0
+    with index.transaction():
+        for entry in listing["devices"]:
+            cert = keys.verify_doc(admin, entry.get("certificate") if isinstance(entry, dict) else None,
+                                   "a device certificate")
+            if index.device(cert["terminal"]) is None:
+                index.conn.execute("INSERT INTO devices VALUES (?,?,?,?,'active',?,?)",
+                                   (cert["terminal"], cert["name"], cert["sign_pub"], cert["kx_pub"], time.time(),
+                                    json.dumps(entry["certificate"])))
+                added += 1
+        if listing.get("revocations"):
+            doc = keys.verify_doc(admin, listing["revocations"], "the revocation list")
+            if doc.get("serial", 0) > index.revocations().get("serial", 0):
+                index.conn.execute("INSERT OR REPLACE INTO meta VALUES ('revocations', ?)",
+                                   (json.dumps(listing["revocations"]),))
+            index.conn.executemany("UPDATE devices SET status='revoked' WHERE id=?",
+                                   [(d,) for d in doc.get("revoked", {})])
+    return web.json_response({"added": added})
+
+
 ORDER_FORMAT = "beffroi-incident-order/1"
 MAX_ORDER = 64 * 1024
 
@@ -401,6 +438,7 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app.router.add_get("/v1/city", city)
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/v1/devices", devices)
+    app.router.add_post("/v1/devices", learn_devices)
     app.router.add_get("/v1/keys", wrapped_keys)
     app.router.add_get("/v1/heads", heads)
     app.router.add_get("/v1/feed", feed)

@@ -104,7 +104,7 @@ def signed_order(tmp_path_factory):
     return admin, admin.order(ranges={"MAIRIE-01": [1, 10]})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_changed_byte_is_refused(signed_order, data):
     """Property: whatever byte of a valid order changes, to whatever value, the

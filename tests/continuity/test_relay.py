@@ -103,6 +103,39 @@ def test_three_terminals_converge_through_a_relay_then_the_sor_gets_every_segmen
     assert len({t.state_hash() for t in terminals}) == 1
 
 
+def test_a_relay_learns_a_terminal_approved_after_it_was_made(city, tmp_path):
+    from continuity.relay import use_relay
+    from replication.client import SoRRefused
+    first = city.terminal("MAIRIE-01")
+    city.sync(first)
+    init_relay(tmp_path / "relay", first.home)      # knows MAIRIE-01 only
+    second = city.terminal("MAIRIE-02")
+    agent_session(second)
+    city.sync(second)
+    relay = ThreadSoR(tmp_path / "relay", FileStore(tmp_path / "relay" / "blobs"))
+    try:
+        try:
+            sync(second, relay.url)
+            raise AssertionError("an unknown terminal was let in")
+        except SoRRefused as exc:
+            assert exc.code == "unknown_key"
+        # a forged certificate is refused and teaches the relay nothing
+        forged = {"devices": [{"id": "X", "certificate": {"doc": {"terminal": "X"}, "sig": "A" * 86}}]}
+        answer = requests_post(f"{relay.url}/v1/devices", forged)
+        assert answer.status_code == 422
+        assert use_relay(second.home, relay.url) == [relay.url]
+        sync(second, relay.url)
+        sync(first, relay.url)
+        assert first.state_hash() == second.state_hash()
+    finally:
+        relay.stop()
+
+
+def requests_post(url: str, body: dict):
+    import requests
+    return requests.post(url, data=json.dumps(body), timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
