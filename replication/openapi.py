@@ -42,7 +42,19 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _json("known already"), "202": _json("pending approval"),
                               **_refusals(*auth, 422, 429, 503)}}},
             "/v1/devices": {"get": {"parameters": SIGNED, "responses": {
-                "200": _json("certificates and revocations"), **_refusals(*auth)}}},
+                "200": _json("certificates and revocations"), **_refusals(*auth)}},
+                "post": {"parameters": SIGNED,
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "properties": {"devices": {"type": "array"},
+                                                              "revocations": {}}}}}},
+                         "responses": {"200": _json("admin-signed certificates learnt (office relay)"),
+                                       **_refusals(*auth, 422)}}},
+            "/v1/orders": {"get": {"responses": {"200": _json("admin-signed incident orders, as published")}}},
+            "/v1/orders/{order_id}": {"put": {
+                "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": ULID}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": _json("published already"), "201": _json("published"),
+                              **_refusals(400, 403, 409, 413, 422)}}},
             "/v1/keys": {"get": {"parameters": SIGNED, "responses": {
                 "200": _json("wrapped epoch keys"), **_refusals(*auth)}}},
             "/v1/heads": {"get": {"parameters": SIGNED, "responses": {
