@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ids, journal, mode, projections, vault
+from . import ids, journal, mode, outbox, projections, vault
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -109,6 +109,7 @@ class Terminal:
         config = json.loads(config_path.read_text("utf-8"))
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
+        outbox.create(conn)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
         if columns and "deferred" not in columns:
             # projections from an older release: refold them from the journal
@@ -239,4 +240,6 @@ class Writer:
         mode.stamp(self.conn, self.terminal.id, type, data)
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
         projections.apply(self.conn, event)
+        # Same transaction: the act and what a back office must hear of it commit together.
+        outbox.enqueue(self.conn, event, self.terminal.catalog)
         return event
