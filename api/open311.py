@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub import mode as hub_mode
 from hub.catalog import Catalog, Service
 from hub.clock import pack
 from hub.errors import Forbidden, FormErrors, HubError, NotFound
@@ -258,6 +259,8 @@ class Open311:
             fields, contact = self.form_of(mapping, params)
             clean = mapping.service.clean(fields, self.server.reader.today())  # refuse bad input before it takes a write slot
             principal = Principal.kiosk(f"api:{key.name}")  # an anonymous reporter, whatever the key's role
+            # the continuity policy answers now, not after a token was handed out
+            hub_mode.check_policy(self.server.reader.conn, self.server.reader.id, mapping.service)
             if self.server.open311_mode == "batch":
                 token = await self.server.committer.run(
                     lambda: intake.accept(self.server.writer, principal, mapping.service.code, clean, contact))

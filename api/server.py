@@ -47,7 +47,7 @@ class Server:
         if open311_mode not in MODES:
             raise ValueError(f"open311 mode must be one of {MODES}")
         self.home = Path(home)
-        self.open311_mode = open311_mode
+        self.open311_configured = open311_mode
         self.max_body = max_body
         self.writer = Terminal.open(self.home)
         self.reader = Terminal.open(self.home)
@@ -61,6 +61,15 @@ class Server:
         self.committer = Committer(self.writer)
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
+
+    @property
+    def open311_mode(self) -> str:
+        """Batch (a token, the case filed behind) while the terminal is isolated,
+        whatever was configured: the reporter never waits on a cut-off city;
+        back to the configured mode once the incident is over."""
+        if self.reader.mode().name == "isolated":
+            return "batch"
+        return self.open311_configured
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[self.errors])
@@ -106,8 +115,8 @@ class Server:
                             exc.headers)
 
     async def _start(self, app: web.Application) -> None:
-        if self.open311_mode == "batch":
-            self.drainer = asyncio.ensure_future(self._drain_loop())
+        # always: an incident can switch Open311 to batch at any time
+        self.drainer = asyncio.ensure_future(self._drain_loop())
 
     async def _stop(self, app: web.Application) -> None:
         if self.drainer is not None:

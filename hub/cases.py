@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import ids
+from . import ids, mode
 from .errors import Forbidden, Invalid, NotFound
 from .projections import loads, row_dicts
 
@@ -20,7 +20,7 @@ LOOKUP_LIMIT = 5          # wrong tracking-code checks a kiosk may make…
 LOOKUP_WINDOW = 300.0     # …within this many seconds before it is locked out
 
 _COLUMNS = ("id, service, citizen_id, status, fields, tracking_code, verify_kind, verify_value, assigned_to,"
-            " origin, opened_by, opened_hlc, updated_hlc")
+            " origin, opened_by, opened_hlc, updated_hlc, deferred")
 
 
 class LookupLocked(Forbidden):
@@ -71,6 +71,7 @@ class Cases:
             raise Invalid("a case needs a citizen: register or find one first",
                           "une demande doit être rattachée à un citoyen : enregistrez-le ou recherchez-le d'abord")
         terminal = self.session.terminal
+        marks = mode.check_policy(self.session.conn, terminal.id, service)
         clean = service.clean(fields, terminal.today())
         kind, value = _verification_for(citizen, terminal.entropy.bytes)
         case_id = terminal.new_id()
@@ -78,6 +79,7 @@ class Cases:
             "id": case_id, "service": service.code, "citizen_id": citizen_id, "status": service.initial,
             "fields": clean, "tracking_code": terminal.new_tracking_code(), "verify_kind": kind, "verify_value": value,
         }
+        data.update(marks)
         if contact:
             data["contact"] = {k: str(v)[:200] for k, v in contact.items() if v}
         with self.session.terminal.writing() as w:

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS cases (
     fields TEXT NOT NULL, tracking_code TEXT NOT NULL,
     verify_kind TEXT NOT NULL, verify_value TEXT NOT NULL,
     assigned_to TEXT, origin TEXT NOT NULL, opened_by TEXT NOT NULL,
-    opened_hlc INTEGER NOT NULL, updated_hlc INTEGER NOT NULL
+    opened_hlc INTEGER NOT NULL, updated_hlc INTEGER NOT NULL,
+    deferred INTEGER NOT NULL DEFAULT 0  -- accepted while isolated, for the back office to finalise
 );
 CREATE INDEX IF NOT EXISTS cases_tracking ON cases (tracking_code);
 CREATE INDEX IF NOT EXISTS cases_citizen ON cases (citizen_id, opened_hlc);
@@ -87,6 +88,23 @@ CREATE TABLE IF NOT EXISTS conflicts (
     resolved_by TEXT, resolution TEXT, hlc INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (resolved_by, hlc);
+-- The mode of every terminal this one has heard of, keyed by the origin of
+-- its mode events: a terminal only ever changes its own row.
+CREATE TABLE IF NOT EXISTS modes (
+    terminal TEXT PRIMARY KEY, mode TEXT NOT NULL, since_hlc INTEGER NOT NULL, order_id TEXT, reason TEXT,
+    actor TEXT NOT NULL, register_first INTEGER, register_last INTEGER
+);
+CREATE TABLE IF NOT EXISTS mode_orders (
+    terminal TEXT NOT NULL, order_id TEXT NOT NULL, kind TEXT NOT NULL, issued TEXT NOT NULL, hlc INTEGER NOT NULL,
+    PRIMARY KEY (terminal, order_id)
+);
+-- The incident register: one numbered line per act done while isolated.
+CREATE TABLE IF NOT EXISTS register (
+    number INTEGER NOT NULL, origin TEXT NOT NULL, kind TEXT NOT NULL, case_id TEXT NOT NULL, payment_id TEXT,
+    amount_cents INTEGER, receipt_number TEXT, order_id TEXT, actor TEXT NOT NULL, hlc INTEGER NOT NULL,
+    PRIMARY KEY (origin, number)
+);
+CREATE INDEX IF NOT EXISTS register_number ON register (number, origin);
 """
 
 # Tables covered by the state hash, with the key that orders them. The FTS
@@ -94,6 +112,7 @@ CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (resolved_by, hlc);
 HASHED = {
     "citizens": "id", "cases": "id", "case_notes": "id", "case_documents": "case_id, document_id",
     "payments": "id", "queue_tickets": "id", "vault_documents": "id", "agents": "id", "conflicts": "id",
+    "modes": "terminal", "mode_orders": "terminal, order_id", "register": "origin, number",
 }
 DROP = list(HASHED) + ["citizens_fts"]
 
@@ -148,9 +167,10 @@ RESETS: dict[str, list[str]] = {
                 "DELETE FROM vault_documents WHERE citizen_id = :id"],
     "case": ["DELETE FROM cases WHERE id = :id", "DELETE FROM case_notes WHERE case_id = :id",
              "DELETE FROM case_documents WHERE case_id = :id", "DELETE FROM payments WHERE case_id = :id",
-             "DELETE FROM conflicts WHERE case_id = :id"],
+             "DELETE FROM conflicts WHERE case_id = :id", "DELETE FROM register WHERE case_id = :id"],
     "ticket": ["DELETE FROM queue_tickets WHERE id = :id"],
     "agent": ["DELETE FROM agents WHERE id = :id"],
+    "mode": ["DELETE FROM modes WHERE terminal = :id", "DELETE FROM mode_orders WHERE terminal = :id"],
 }
 
 
@@ -238,11 +258,24 @@ def _case_opened(conn: sqlite3.Connection, e: Event) -> None:
     d = e.data
     conn.execute(
         "INSERT INTO cases (id, service, citizen_id, status, fields, tracking_code, verify_kind, verify_value,"
-        " assigned_to, origin, opened_by, opened_hlc, updated_hlc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " assigned_to, origin, opened_by, opened_hlc, updated_hlc, deferred) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(id) DO NOTHING",
         (d["id"], d["service"], d.get("citizen_id"), d["status"], canonical.dumps(d["fields"]), d["tracking_code"],
-         d["verify_kind"], d["verify_value"], None, e.origin, e.actor, e.hlc, e.hlc),
+         d["verify_kind"], d["verify_value"], None, e.origin, e.actor, e.hlc, e.hlc, int(bool(d.get("deferred")))),
     )
+    _register(conn, e, d["id"])
+
+
+def _register(conn: sqlite3.Connection, e: Event, case_id: str) -> None:
+    """An act numbered in the incident register (see hub.mode.stamp)."""
+    d = e.data
+    if "register" not in d:
+        return
+    payment = e.type != "case.opened"
+    conn.execute("INSERT INTO register VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                 (d["register"], e.origin, e.type, case_id, d["id"] if payment else None,
+                  (-d["amount_cents"] if e.type == "payment.refunded" else d["amount_cents"]) if payment else None,
+                  d.get("receipt_number"), d.get("register_order"), e.actor, e.hlc))
 
 
 def _conflict(conn: sqlite3.Connection, e: Event, kind: str, found: str | None, detail: str) -> None:
@@ -309,6 +342,7 @@ def _payment(conn: sqlite3.Connection, e: Event) -> None:
          d["amount_cents"], d["method"], d.get("reason"), e.origin, d["receipt_seq"], d["receipt_number"],
          e.actor, e.hlc),
     )
+    _register(conn, e, d["case_id"])
 
 
 # --- queue ----------------------------------------------------------------
@@ -366,6 +400,24 @@ def _agent_enrolled(conn: sqlite3.Connection, e: Event) -> None:
 @handles("agent.disabled")
 def _agent_disabled(conn: sqlite3.Connection, e: Event) -> None:
     conn.execute("UPDATE agents SET active=0, hlc=? WHERE id=?", (e.hlc, e.data["id"]))
+
+
+# --- modes ----------------------------------------------------------------
+
+@handles("mode.changed")
+def _mode_changed(conn: sqlite3.Connection, e: Event) -> None:
+    d = e.data
+    order = d.get("order") or {}
+    register = d.get("register") or {}
+    conn.execute("INSERT INTO modes VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(terminal) DO UPDATE SET mode=excluded.mode,"
+                 " since_hlc=excluded.since_hlc, order_id=excluded.order_id, reason=excluded.reason,"
+                 " actor=excluded.actor, register_first=excluded.register_first,"
+                 " register_last=excluded.register_last",
+                 (e.origin, d["mode"], e.hlc, order.get("id"), d.get("reason"), e.actor, register.get("first"),
+                  register.get("last")))
+    if order.get("id"):
+        conn.execute("INSERT INTO mode_orders VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                     (e.origin, order["id"], order.get("kind", ""), order.get("issued", ""), e.hlc))
 
 
 def row_dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .cases import Cases
     from .catalog import Catalog
     from .citizens import Citizens
+    from .mode import Modes
     from .payments import Payments
     from .queue import Queue
     from .terminal import Terminal
@@ -65,6 +66,11 @@ class Session:
     def vault(self) -> "Vault":
         from .vault import Vault
         return Vault(self)
+
+    @cached_property
+    def modes(self) -> "Modes":
+        from .mode import Modes
+        return Modes(self)
 
     @cached_property
     def agents(self) -> "Agents":

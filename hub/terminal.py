@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ids, journal, projections
+from . import ids, journal, mode, outbox, projections
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -109,6 +109,12 @@ class Terminal:
         config = json.loads(config_path.read_text("utf-8"))
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
+        outbox.create(conn)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+        if columns and "deferred" not in columns:
+            # projections from an older release: refold them from the journal
+            with journal.transaction(conn):
+                projections.rebuild(conn)
         projections.create(conn)
         return cls(home, config, conn, default_catalog(), clock, entropy)
 
@@ -197,6 +203,10 @@ class Terminal:
     def verify(self) -> journal.Problem | None:
         return journal.verify(str(self.home / "journal.db"))
 
+    def mode(self) -> mode.Mode:
+        """This terminal's current mode (folded from its own mode events)."""
+        return mode.current(self.conn, self.id)
+
     def session(self, principal: Principal) -> "Session":
         from .session import Session
         return Session(self, principal)
@@ -222,6 +232,9 @@ class Writer:
         self.conn = terminal.conn
 
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
+        mode.stamp(self.conn, self.terminal.id, type, data)
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
         projections.apply(self.conn, event)
+        # Same transaction: the act and what a back office must hear of it commit together.
+        outbox.enqueue(self.conn, event, self.terminal.catalog)
         return event

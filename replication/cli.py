@@ -102,22 +102,40 @@ def _report_text(r: dict[str, Any]) -> str:
     return text + "".join(f"\nrefused: {reason}" for reason in r["refused"])
 
 
+WATCH_GROUP = "beffroi.sync_watch"
+
+
+def _watch_loop():
+    """The loop another package plugs into ``sync --watch`` (continuity's: several
+    upstreams, degraded detection, incident orders), found through an entry
+    point so that replication depends on no such package; None if none is."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=WATCH_GROUP):
+        return ep.load()
+    return None
+
+
 def _sync(args: argparse.Namespace) -> int:
     from .sync import Replicator, Unreachable
+    loop = _watch_loop() if args.watch else None
+    if loop is not None:
+        return loop(args)
     with open_terminal(args) as terminal:
         replicator = Replicator(terminal)
         try:
             if not args.watch:
-                report = asyncio.run(replicator.sync(args.sor))
-                emit(args, report.to_dict(), _report_text)
+                for url in args.sor or [None]:
+                    report = asyncio.run(replicator.sync(url))
+                    emit(args, report.to_dict(), _report_text)
                 return 0
             while True:  # --watch: one round every interval until interrupted
-                try:
-                    report = asyncio.run(replicator.sync(args.sor))
-                    if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
-                        emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
-                except Unreachable as exc:
-                    print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
+                for url in args.sor or [None]:
+                    try:
+                        report = asyncio.run(replicator.sync(url))
+                        if report.sealed or report.pushed or report.pulled_segments or report.refused or args.json:
+                            emit(args, {"at": time.time(), **report.to_dict()}, _report_text)
+                    except Unreachable as exc:
+                        print(f"beffroi: warning: {exc.en}", file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 time.sleep(args.interval)
         except KeyboardInterrupt:
@@ -190,8 +208,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
     p.add_argument("--sor", required=True, metavar="URL")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
-    p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
-    p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")
+    p.add_argument("--sor", metavar="URL", action="append",
+                   help="an upstream: the SoR or an office relay (repeat for several; default: the SoR given to "
+                        "`beffroi enroll` and the relays of `beffroi relay use`)")
+    p.add_argument("--watch", action="store_true",
+                   help="sync again every --interval seconds; unreachable upstreams make the terminal degraded")
     p.add_argument("--interval", type=float, default=5.0)
 
     bundle = sub.add_parser("bundle", help="sneakernet bundles of segments", description="sneakernet bundles")

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, at
     PRIMARY KEY (key_id, nonce)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_at ON nonces (at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Admin-signed incident orders, kept as published (the exact signed bytes)
+-- for terminals to fetch; the SoR checks the signature, never obeys them.
+CREATE TABLE IF NOT EXISTS orders (pos INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    raw BLOB NOT NULL, stored_at REAL NOT NULL);
 """
 
 RECOVERY = "recovery"
@@ -310,6 +314,17 @@ class Index:
                 "devices": one("SELECT count(*) FROM devices WHERE status='active'"),
                 "pending": one("SELECT count(*) FROM devices WHERE status='pending'"),
                 "epoch": self.current_epoch()}
+
+    # --- incident orders -----------------------------------------------------------
+
+    def add_order(self, order_id: str, raw: bytes) -> bool:
+        """Keep an order (already checked by the caller); False if it was there."""
+        cursor = self.conn.execute("INSERT INTO orders (id, raw, stored_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
+                                   (order_id, raw, time.time()))
+        return cursor.rowcount == 1
+
+    def orders(self) -> list[bytes]:
+        return [bytes(raw) for (raw,) in self.conn.execute("SELECT raw FROM orders ORDER BY pos")]
 
     # --- replay protection ---------------------------------------------------------
 

@@ -209,6 +209,39 @@ async def feed(request: web.Request) -> web.Response:
                               "cursor": cursor, "more": len(rows) == limit})
 
 
+ORDER_FORMAT = "beffroi-incident-order/1"
+MAX_ORDER = 64 * 1024
+
+
+@handler
+async def put_order(request: web.Request) -> web.Response:
+    """Publish an incident order. No device signs this request: the order is
+    its own proof (admin signature over its exact canonical bytes); the SoR
+    stores it for the terminals and obeys nothing in it."""
+    from hub import canonical
+    body = await read_body(request)
+    try:
+        outer = json.loads(body) if len(body) <= MAX_ORDER else None
+        exact = outer is not None and canonical.encode(outer) + b"\n" == body
+    except ValueError:
+        exact = False
+    if not exact or not isinstance(outer, dict) or not isinstance(outer.get("doc"), dict) \
+            or outer["doc"].get("format") != ORDER_FORMAT or outer["doc"].get("id") != request.match_info["order_id"]:
+        raise Refused(400, "bad_order", "not an incident order (or not the one this path names)",
+                      "ce n'est pas un ordre d'incident (ou pas celui que nomme ce chemin)")
+    keys.verify_doc(keys.sign_public(request.app[CITY].admin_sign), outer, "the incident order")
+    index = request.app[INDEX]
+    with index.transaction():
+        added = index.add_order(outer["doc"]["id"], body)
+    return web.json_response({"stored": added}, status=201 if added else 200)
+
+
+@handler
+async def orders(request: web.Request) -> web.Response:
+    authenticate(request, await read_body(request))
+    return web.json_response({"orders": [raw.decode("utf-8") for raw in request.app[INDEX].orders()]})
+
+
 def _position(request: web.Request) -> tuple[str, int]:
     origin, first = request.match_info["origin"], request.match_info["first"]
     if not is_ulid(origin) or not DIGITS.match(first) or not 0 < int(first) < 2**53:
@@ -301,6 +334,8 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app.router.add_get("/v1/feed", feed)
     app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
     app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
+    app.router.add_put("/v1/orders/{order_id}", put_order)
+    app.router.add_get("/v1/orders", orders)
 
     async def close(app: web.Application) -> None:
         app[INDEX].close()

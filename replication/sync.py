@@ -106,6 +106,10 @@ class Replicator:
         """Fetch the admin-signed registry and our wrapped keys; keep them."""
         listing = await link.json("GET", "/v1/devices", what="the device list")
         epochs = (await link.json("GET", "/v1/keys", what="the key request"))["epochs"]
+        # an office relay holds only the keys wrapped to the terminal that set it
+        # up: the ones we already hold still count (each is admin-signed)
+        known = {e["epoch"]: e for e in self.local.wrapped_keys(link.key_id)}
+        epochs = list({**known, **{e["epoch"]: e for e in epochs}}.values())
         trust = Trust.from_local(self.local, None, None)
         trust.load_devices(listing)
         trust.load_keys(epochs, link.key_id, self.device.kx)
@@ -164,15 +168,20 @@ class Replicator:
         self.local.add(rows)
         return len(rows)
 
+    def cursor_key(self, url: str) -> str:
+        """Each upstream (the SoR, office relays) has its own feed cursor."""
+        return "cursor" if url.rstrip("/") == (self.local.get("sor") or "").rstrip("/") else f"cursor {url}"
+
     async def pull(self, link: Link, trust: Trust, report: Report) -> None:
-        cursor = self.local.get("cursor", "")
+        key = self.cursor_key(link.url)
+        cursor = self.local.get(key, "")
         while True:
             events, rows, cursor, more = await self._page_run(link, trust, cursor, report)
             if events:
                 rows = self._merge_apart(events, rows, report)
             if rows:
                 self.local.add(rows)
-            self.local.set("cursor", cursor)
+            self.local.set(key, cursor)
             report.pulled_segments += len(rows)
             if not more:
                 return

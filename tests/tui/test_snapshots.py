@@ -191,8 +191,18 @@ async def vault(pilot) -> None:
     await pilot.press("4")            # the vault asks for the citizen card's PIN
 
 
+async def merges(pilot) -> None:
+    """Hélène Dupont registered again at another counter while cut off: a merge proposal."""
+    from hub.roles import Principal
+    pilot.app.terminal.session(Principal.agent("agent")).citizens.register(
+        first_name="HELENE", last_name="Dupont", birth_date="1985-03-12", postcode="49100")
+    await sign_in(pilot)
+    pilot.app.action_merges()
+    await pilot.pause()
+
+
 COUNTER = [login, desk, citizen, citizen_form, services, request, confirm, tracking, payment, receipt, case,
-           conflicts]
+           conflicts, merges]
 KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed,
          vault]
 ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]

@@ -24,6 +24,7 @@ from .screens.citizen_form import CitizenFormScreen
 from .screens.conflicts import ConflictsScreen
 from .screens.desk import DeskScreen
 from .screens.login import LoginScreen
+from .screens.merges import MergesScreen
 from .screens.payment import PaymentScreen, ReceiptScreen
 from .screens.request import ServiceScreen, TrackingScreen
 
@@ -91,6 +92,10 @@ class CounterApp(BeffroiApp):
         if self.session is not None and not isinstance(self.screen, ConflictsScreen):
             self.push_screen(ConflictsScreen())
 
+    def action_merges(self) -> None:
+        if self.session is not None and not isinstance(self.screen, MergesScreen):
+            self.push_screen(MergesScreen())
+
     def open_citizen(self, citizen_id: str) -> None:
         self.push_screen(CitizenScreen(citizen_id))
 
@@ -129,5 +134,6 @@ class CounterApp(BeffroiApp):
         yield from super().get_system_commands(screen)
         if self.session is not None:
             yield SystemCommand(_("Conflicts"), _("Open the conflicts inbox"), self.action_conflicts)
+            yield SystemCommand(_("Merge proposals"), _("People registered twice, to check"), self.action_merges)
             yield SystemCommand(_("New citizen"), _("Register a citizen"), self.register_citizen)
             yield SystemCommand(_("Sign out"), _("Back to the login screen"), self.action_sign_out)

@@ -17,6 +17,15 @@ from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
+# What the case owes the back offices, in the agent's words.
+CONNECTOR_WORDS = {"etat-civil": N_("civil-status registry"), "urbanisme": N_("planning office"),
+                   "tresor": N_("treasury"), "travaux": N_("works service")}
+ITEM_WORDS = {"case.opened": N_("request"), "case.status_changed": N_("status change"),
+              "payment.taken": N_("payment"), "payment.refunded": N_("refund")}
+STATE_WORDS = {"queued": N_("waiting to be sent"), "sending": N_("being sent"), "sent": N_("received"),
+               "failed": N_("failed, will retry"), "dead": N_("given up: see IT"),
+               "waiting": N_("refused: an agent must check")}
+
 EVENT_WORDS = {
     "case.opened": "opened", "case.status_changed": "status", "case.assigned": "assigned",
     "case.noted": "note", "case.document_attached": "document", "payment.taken": "payment",
@@ -39,6 +48,7 @@ class CaseScreen(Page):
         yield ModeBanner(self.app.agent_name)
         with VerticalScroll():
             yield Static(id="case-header")
+            yield Static(id="outbox")
             yield Label(_("Move to"), classes="title")
             yield Horizontal(id="moves")
             with Horizontal(id="case-tools"):
@@ -89,6 +99,7 @@ class CaseScreen(Page):
                 lines = i18n.labelled(i18n.pick(field.label), value)
                 header.append(lines)
         self.query_one("#case-header", Static).update("\n".join(header))
+        self.query_one("#outbox", Static).update(self.outbox_lines())
         moves = self.query_one("#moves", Horizontal)
         moves.remove_children()
         if case["allowed"]:
@@ -116,6 +127,23 @@ class CaseScreen(Page):
         documents = [names.get(d["document_id"], d["document_id"]) + (f" ({d['requirement']})" if d["requirement"] else "")
                      for d in case["documents"]]
         self.query_one("#documents", Static).update("\n".join(documents) or _("No document attached."))
+
+    def outbox_lines(self) -> str:
+        """Where the case stands with the city's back offices (this terminal's items)."""
+        from continuity.outbox import Outbox
+        items = Outbox(self.app.terminal).items(case_id=self.case_id)
+        if not items:
+            return _("Back offices: nothing to send.")
+        lines = [_("Back offices:")]
+        for item in items:
+            state = _(STATE_WORDS[item.state])
+            if item.state == "sent":
+                state += f" ({item.reference})"
+            elif item.state == "failed":
+                state += " " + _("({n} tries)").format(n=item.tries)
+            lines.append(f"  {_(CONNECTOR_WORDS.get(item.connector, item.connector))} — "
+                         f"{_(ITEM_WORDS.get(item.kind, item.kind))} — {state}")
+        return "\n".join(lines)
 
     def describe(self, event: dict) -> str:
         data, catalog, lang = event["data"], self.app.terminal.catalog, i18n.lang()

@@ -1,0 +1,204 @@
+"""``beffroi`` commands for the outbox, the back-office simulators and the drill:
+``outbox [--json]``, ``outbox retry ID``, ``outbox dead``, ``outbox deliver``,
+``outbox connect``, ``outbox recover``, ``backoffice serve``, ``drill``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.plugins import Commands
+
+STATE_FR = {"queued": "en file", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
+            "dead": "abandonné", "waiting": "attend une personne"}
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
+
+
+def _line(i: dict[str, Any]) -> str:
+    tail = i["reference"] if i["state"] == "sent" else (i["reason"] or "")
+    due = f" next {_when(i['due_at'])}" if i["state"] == "failed" else ""
+    return (f"{i['id']:>6}  {i['state']:<8} {i['connector']:<11} {i['kind']:<20} tries {i['tries']}{due}"
+            f"  {i['key']}  {tail}")
+
+
+def _items_text(rows: list[dict[str, Any]], counts: dict[str, int] | None = None) -> str:
+    head = ("  ".join(f"{s} {n}" for s, n in counts.items()) + "\n") if counts is not None else ""
+    return head + ("\n".join(map(_line, rows)) or "the outbox is empty")
+
+
+def _outbox(args: argparse.Namespace):
+    from .outbox import Outbox
+    return Outbox(open_terminal(args))
+
+
+def _list(args: argparse.Namespace) -> int:
+    box = _outbox(args)
+    try:
+        case_id = None
+        if args.case:
+            from hub.cli import cli_principal
+            case_id = box.terminal.session(cli_principal()).cases.get(args.case)["id"]
+        rows = [i.summary() for i in box.items(state=args.state, case_id=case_id)]
+        counts = box.counts()
+    finally:
+        box.terminal.close()
+    emit(args, {"counts": counts, "items": rows}, lambda d: _items_text(d["items"], d["counts"]))
+    return 0
+
+
+def _dead(args: argparse.Namespace) -> int:
+    box = _outbox(args)
+    try:
+        rows = [i.summary() for i in box.items(state="dead")]
+    finally:
+        box.terminal.close()
+    emit(args, rows, lambda r: _items_text(r) if r else "no dead item")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    box = _outbox(args)
+    try:
+        item = box.retry(args.id).summary()
+    finally:
+        box.terminal.close()
+    emit(args, item, lambda i: f"item {i['id']} queued again (key {i['key']}, {i['connector']})")
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> int:
+    from .connectors import configure
+    config = configure(home_of(args), args.name, args.url)
+    emit(args, config, lambda c: "\n".join(f"{n:<11} {u}" for n, u in c.items()))
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    box = _outbox(args)
+    try:
+        added = box.recover(args.origin)
+        counts = box.counts()
+    finally:
+        box.terminal.close()
+    emit(args, {"added": added, "counts": counts},
+         lambda d: f"{d['added']} item(s) rebuilt from the journal; the back offices deduplicate what they hold")
+    return 0
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    from .connectors import Connectors, load
+    from .outbox import Outbox, Policy
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    terminal = open_terminal(args)
+    try:
+        urls = load(terminal.home)
+        if not urls:
+            raise UsageError("no back office configured: add one with `beffroi outbox connect NAME URL`")
+        box = Outbox(terminal, policy=Policy(timeout_s=args.timeout))
+
+        async def run():
+            async with Connectors(urls, args.timeout) as connectors:
+                if args.drain:
+                    return await box.drain(connectors, deadline_s=args.drain)
+                return await box.deliver(connectors)
+        done = asyncio.run(run())
+        counts = box.counts()
+    finally:
+        terminal.close()
+    data = {"pass": vars(done), "counts": counts}
+    emit(args, data, lambda d: f"sent {d['pass']['sent']}, failed {d['pass']['failed']}, dead {d['pass']['dead']},"
+                               f" waiting {d['pass']['waiting']}; now: "
+                               + ", ".join(f"{s} {n}" for s, n in d["counts"].items()))
+    return 0
+
+
+def _backoffice_serve(args: argparse.Namespace) -> int:
+    from .backoffice.city import serve
+    from .backoffice.simulator import Faults
+    if not 0 <= args.port < 65536 - 4:
+        raise UsageError("--port must be between 0 and 65531")
+    if not 0 <= args.error_rate <= 1:
+        raise UsageError("--error-rate must be between 0 and 1")
+    if args.slow < 0:
+        raise UsageError("--slow must be zero or positive")
+    faults = Faults.mixed(args.error_rate)
+    faults.slow_s = args.slow
+    folder = args.dir or (home_of(args) / "backoffice")
+    asyncio.run(serve(Path(folder), "127.0.0.1", args.port, faults, args.seed))
+    return 0
+
+
+def _drill(args: argparse.Namespace) -> int:
+    import sys
+
+    from .drill import run, text_report
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise UsageError(f"{args.out} is not empty: the drill builds its city in a new folder")
+    progress = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run(args.terminals, args.demarches, args.backoffice_errors, args.seed, args.out, progress)
+    emit(args, result, text_report)
+    return 0 if result["converged"] else 1
+
+
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    def add(parent, name: str, func, help: str):
+        p = parent.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    outbox = add(sub, "outbox", _list, "what this terminal owes the back offices, item by item")
+    outbox.add_argument("--state", choices=["queued", "sending", "sent", "failed", "dead", "waiting"])
+    outbox.add_argument("--case", metavar="CODE_OR_ID", help="only the items of one case")
+    actions = outbox.add_subparsers(dest="action", metavar="ACTION")
+    p = add(actions, "retry", _retry, "send a failed, dead or waiting item again")
+    p.add_argument("id", type=int, metavar="ID")
+    add(actions, "dead", _dead, "the items given up after too many tries")
+    p = add(actions, "deliver", _deliver, "send what is due now to the configured back offices")
+    p.add_argument("--drain", type=float, metavar="SECONDS", help="keep going until nothing is pending, at most this long")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
+    p = add(actions, "connect", _connect, "point a connector at a back office (written to connectors.json)")
+    p.add_argument("name", metavar="NAME", help="etat-civil, urbanisme, tresor or travaux")
+    p.add_argument("url", metavar="URL")
+    p = add(actions, "recover", _recover, "rebuild the outbox from the journal (after a restore)")
+    p.add_argument("--origin", metavar="TERMINAL_ID", help="the wiped terminal whose items to take over")
+
+    backoffice = sub.add_parser("backoffice", help="the back-office simulators",
+                                description="the back-office simulators")
+    bsub = backoffice.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = add(bsub, "serve", _backoffice_serve, "run the four back-office simulators on 127.0.0.1")
+    p.add_argument("--dir", type=Path, help="where their stores live (default: <home>/backoffice)")
+    p.add_argument("--port", type=int, default=0, help="first port (the four take it and the next three); 0: any")
+    p.add_argument("--error-rate", type=_positive_rate, default=0.0,
+                   help="fraction of requests that fail, mixing every failure mode")
+    p.add_argument("--slow", type=float, default=0.0, help="seconds added to every answer")
+    p.add_argument("--seed", type=int, help="seed of the failure draws")
+
+    p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
+    p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")
+    p.add_argument("--demarches", type=int, default=20, help="démarches each terminal serves offline (default 20)")
+    p.add_argument("--backoffice-errors", type=_positive_rate, default=0.0, metavar="RATE",
+                   help="fraction of back-office requests that fail, every way (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the démarches and failures (default 0)")
+    p.add_argument("--out", type=Path, help="keep the city and the recovery report in this new folder")
+
+
+def commands() -> Commands:
+    return Commands(register)
