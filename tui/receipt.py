@@ -73,4 +73,5 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Pa
     tmp = path.with_suffix(".pdf.tmp")
     tmp.write_bytes(bytes(pdf.output()))
     tmp.replace(path)
+    terminal.count_footprint(case["service"], pages=pdf.pages_count)
     return path
