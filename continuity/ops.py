@@ -73,6 +73,7 @@ class CityAdmin:
                           **extra)
         order = orders.verify(raw, {"city": self.city.name, "admin_fingerprint": fingerprint,
                                     "admin_sign": keys.b64(keys.public_bytes(admin.sign))}, now)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(out_dir) / f"order-{order.id}.json"
         write_private(path, raw)
         with self.index.transaction():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-from hub.errors import HubError
+from hub.errors import Forbidden, HubError
 from hub.roles import Principal
 
 from ..base import BeffroiApp
@@ -63,7 +63,10 @@ class OpsApp(BeffroiApp):
         super().on_unmount()
 
     def signed_in(self, principal: Principal) -> None:
-        principal.require("terminal.admin")   # an agent's card or PIN opens the counter, not this
+        if principal.role != "ops":   # an agent's card or PIN opens the counter, not this
+            raise Forbidden("the ops console is for ops agents (IT staff); agents sign in at the counter",
+                            "la console d'exploitation est réservée aux agents d'exploitation (DSI) ; les agents se "
+                            "connectent au guichet", "not_ops")
         self.session = self.terminal.session(principal)
         self.agent_name = principal.id
         if self.sor_home is not None:

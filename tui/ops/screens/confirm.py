@@ -21,7 +21,7 @@ class Confirm(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, classes="title")
-            yield Static(self.consequence)
+            yield Static(self.consequence, id="consequence")
             with Horizontal(classes="buttons"):
                 yield Button(self.action, id="confirm", variant="error")
                 yield Button(_("Cancel"), id="cancel")

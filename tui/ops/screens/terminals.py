@@ -18,7 +18,7 @@ from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
 
-SORTS = ("name", "lag", "mode")
+SORTS = (N_("name"), N_("lag"), N_("mode"))
 STATUS = {"active": N_("active"), "pending": N_("awaiting approval"), "revoked": N_("revoked")}
 MODES = {"online": N_("online"), "degraded": N_("degraded"), "isolated": N_("isolated"), "recovery": N_("recovery")}
 
