@@ -77,6 +77,8 @@ class Server:
         app.add_routes(Desk(self).routes())
         app.add_routes(Open311(self).routes())
         app.add_routes([web.get("/openapi.json", self.openapi)])
+        from . import metrics
+        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader))))])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
