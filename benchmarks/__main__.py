@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-AREAS = ["hub", "replication", "api", "card", "tui", "outbox"]
+AREAS = ["hub", "replication", "api", "card", "tui", "outbox", "ops"]
 
 
 def main(argv: list[str]) -> int:

@@ -21,29 +21,31 @@ WITH chained AS (
     SELECT origin, first, last, hash, prev, size, stored_at,
            lag(hash) OVER w AS before_hash, lag(last) OVER w AS before_last
     FROM segments WINDOW w AS (PARTITION BY origin ORDER BY first)
-)
-SELECT origin, count(*), sum(size), max(last), max(stored_at),
-       sum(CASE WHEN before_hash IS NULL THEN first != 1
-                ELSE prev != before_hash OR first != before_last + 1 END)
-FROM chained GROUP BY origin
+), per AS (
+    SELECT origin, count(*) AS segments, sum(size) AS bytes, max(last) AS last_seq, max(stored_at) AS last_seen,
+           sum(CASE WHEN before_hash IS NULL THEN first != 1
+                    ELSE prev != before_hash OR first != before_last + 1 END) AS breaks
+    FROM chained GROUP BY origin
+), forked AS (SELECT origin, count(*) AS forks FROM forks GROUP BY origin)
+SELECT d.id, d.name, d.status, d.sign_pub, d.requested_at, coalesce(p.segments, 0), coalesce(p.bytes, 0),
+       coalesce(p.last_seq, 0), p.last_seen, coalesce(p.breaks, 0), coalesce(f.forks, 0)
+FROM devices d LEFT JOIN per p ON p.origin = d.id LEFT JOIN forked f ON f.origin = d.id
+ORDER BY d.name, d.id
 """
 
 
 def overview(index: Index, now: float, silent_after: float = 900.0) -> list[dict[str, Any]]:
-    """One row per terminal that asked to enrol, in name order."""
-    stats = {row[0]: row[1:] for row in index.conn.execute(_OVERVIEW)}
-    forks = dict(index.conn.execute("SELECT origin, count(*) FROM forks GROUP BY origin").fetchall())
+    """One row per terminal that asked to enrol, in name order (one query)."""
     rows = []
-    for device in index.devices():
-        segments, size, last, seen, breaks = stats.get(device["id"], (0, 0, 0, None, 0))
+    for (tid, name, status, sign_pub, requested_at, segments, size, last, seen, breaks,
+         forks) in index.conn.execute(_OVERVIEW):
         rows.append({
-            "terminal": device["id"], "name": device["name"], "status": device["status"],
-            "fingerprint": fingerprint(unb64(device["sign_pub"])), "requested_at": device["requested_at"],
-            "segments": segments, "bytes": size or 0, "last_seq": last or 0, "last_seen": seen,
-            "chain_ok": not breaks and not forks.get(device["id"]), "forks": forks.get(device["id"], 0),
-            "silent": device["status"] == "active" and (seen is None or now - seen > silent_after),
+            "terminal": tid, "name": name, "status": status, "fingerprint": fingerprint(unb64(sign_pub)),
+            "requested_at": requested_at, "segments": segments, "bytes": size, "last_seq": last, "last_seen": seen,
+            "chain_ok": not breaks and not forks, "forks": forks,
+            "silent": status == "active" and (seen is None or now - seen > silent_after),
         })
-    return sorted(rows, key=lambda r: (r["name"], r["terminal"]))
+    return rows
 
 
 def rotate_epoch(home: Path, reason: str) -> int:
