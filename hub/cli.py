@@ -125,6 +125,23 @@ def cmd_citizen_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_citizen_export(args: argparse.Namespace) -> int:
+    from .access import export
+    from .durable import write_private
+    with open_terminal(args) as t:
+        data = export(t.session(cli_principal()), args.id)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent} is not a folder")
+    write_private(out, text.encode())   # personal data: readable by its owner only
+    print(f"{len(data['cases'])} case(s), {len(data['events'])} event(s) written to {out}")
+    return 0
+
+
 def cmd_citizen_show(args: argparse.Namespace) -> int:
     with open_terminal(args) as t:
         s = t.session(cli_principal())
@@ -356,6 +373,9 @@ def build_parser() -> Parser:
     p.add_argument("--limit", type=int, default=20)
     p = add("show", cmd_citizen_show, "show a citizen with their cases", citizen)
     p.add_argument("id")
+    p = add("export", cmd_citizen_export, "everything held about a citizen, as JSON (right of access)", citizen)
+    p.add_argument("id")
+    p.add_argument("--out", metavar="FILE", help="write to FILE (mode 0600) instead of standard output")
 
     case = group("case", "open and follow cases")
     p = add("new", cmd_case_new, "open a case", case)
