@@ -124,6 +124,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_order_file(args: argparse.Namespace) -> int | None:
+    """``beffroi bundle import FILE`` with an incident order on the stick: apply
+    it (None when FILE is not an order, for the bundle reader to refuse)."""
+    from .orders import FORMAT
+    head = Path(args.file).read_bytes()[:200]
+    if not head.startswith(b'{"doc":') or FORMAT.encode() not in Path(args.file).read_bytes()[:4096]:
+        return None
+    return cmd_apply(args)
+
+
 def cmd_isolate_here(args: argparse.Namespace) -> int:
     from .incident import isolate_here, now_at
     if not args.card:

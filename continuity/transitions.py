@@ -46,7 +46,7 @@ def _hint(current: str, to: str) -> tuple[str, str]:
                 "Seul un incident déclaré peut être clos.")
     if current == "isolated":
         return ("End the incident first (`beffroi incident end`, signed by the city admin).",
-                "Closez d'abord l'incident (`beffroi incident end`, signé par l'administrateur de la ville).")
+                "Mettez d'abord fin à l'incident (`beffroi incident end`, signé par l'administrateur de la ville).")
     return ("", "")
 
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import HubError, Invalid
+
+if TYPE_CHECKING:
+    from .session import Session
 
 MODES = ("online", "degraded", "isolated", "recovery")
 
@@ -73,7 +76,7 @@ class Mode:
     def register_low(self) -> bool:
         """Few numbers left: the agent is warned before the range runs out."""
         left = self.register_left
-        if left is None:
+        if left is None or self.register_first is None or self.register_last is None:
             return False
         size = self.register_last - self.register_first + 1
         return left <= max(10, size // 20)
@@ -91,10 +94,13 @@ def current(conn: sqlite3.Connection, terminal_id: str) -> Mode:
                        " WHERE terminal=?", (terminal_id,)).fetchone()
     if row is None:
         return Mode()
-    mode = Mode(*row)
-    if mode.name == "isolated":
-        first, last = (mode.register_first, mode.register_last) if mode.register_first is not None else LOCAL_RANGE
-        mode = Mode(*row[:5], first, last, _next_number(conn, terminal_id, first, last))
+    name, since_hlc, order_id, reason, actor, first, last = row
+    mode = Mode(name, since_hlc, order_id, reason, actor, first, last)
+    if name == "isolated":
+        if first is None or last is None:
+            first, last = LOCAL_RANGE
+        mode = Mode(name, since_hlc, order_id, reason, actor, first, last,
+                    _next_number(conn, terminal_id, first, last))
     return mode
 
 
@@ -110,7 +116,7 @@ def stamp(conn: sqlite3.Connection, terminal_id: str, type: str, data: dict[str,
     if type not in REGISTER_ACTS:
         return
     mode = current(conn, terminal_id)
-    if mode.name != "isolated":
+    if mode.name != "isolated" or mode.register_next is None or mode.register_last is None:
         return
     if mode.register_next > mode.register_last:
         raise RangeExhausted(
@@ -147,7 +153,7 @@ class Modes:
     """The session's door to the mode: reading it, and recording a change
     (continuity decides which changes are allowed and why)."""
 
-    def __init__(self, session) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     def current(self) -> Mode:
@@ -198,7 +204,7 @@ class Modes:
         """Every mode change (of one terminal, or of all that this one knows)."""
         import json
         sql = "SELECT origin, seq, hlc, actor, data FROM events WHERE type='mode.changed'"
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if terminal_id:
             sql += " AND origin=?"
             args = (terminal_id,)

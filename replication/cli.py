@@ -152,8 +152,35 @@ def _bundle_export(args: argparse.Namespace) -> int:
     return 0
 
 
+FILE_GROUP = "beffroi.bundle_files"
+
+
+def _other_file(args: argparse.Namespace) -> int | None:
+    """A file on the stick that is not a bundle of segments (an incident order):
+    the package that knows it (continuity) takes it, through an entry point."""
+    from importlib.metadata import entry_points
+
+    from .bundle import MAGIC
+    path = Path(args.file)
+    try:
+        with path.open("rb") as f:
+            start = f.read(len(MAGIC))
+    except OSError:
+        return None   # import_ says what is wrong with the path
+    if start == MAGIC:
+        return None
+    for ep in entry_points(group=FILE_GROUP):
+        done = ep.load()(args)
+        if done is not None:
+            return done
+    return None
+
+
 def _bundle_import(args: argparse.Namespace) -> int:
     from .bundle import import_
+    other = _other_file(args)
+    if other is not None:
+        return other
     with open_terminal(args) as terminal:
         report = import_(terminal, Path(args.file))
     emit(args, report.to_dict(), lambda r: f"imported {r['pulled_segments']} new segment(s) "

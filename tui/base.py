@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
+from textual.reactive import reactive
 
 from hub.clock import Clock, Entropy
 from hub.errors import HubError
+from hub.mode import Mode
 from hub.terminal import Terminal
 
 from . import i18n
@@ -26,7 +28,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+MODE_EVERY = 0.5   # seconds between reads of the mode (it also changes in other processes: sync, orders)
+
+
 class BeffroiApp(Translated, App):
+    # The terminal's mode as the hub folds it: one reactive for the whole app,
+    # which every screen's banner (and the screens that depend on it) watch.
+    mode: reactive[Mode] = reactive(Mode())
+
     def __init__(self, home: Path | str, lang: str = "fr", clock: Callable[[], dt.datetime] = utc_now,
                  blink: bool = True, terminal_clock: Clock | None = None, entropy: Entropy | None = None) -> None:
         i18n.set_lang(lang)
@@ -36,6 +45,14 @@ class BeffroiApp(Translated, App):
         self.clock = clock
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode
+        self.set_reactive(BeffroiApp.mode, self.terminal.mode())
+
+    def on_mount(self) -> None:
+        self.set_interval(MODE_EVERY, self.read_mode)
+
+    def read_mode(self) -> None:
+        """Re-read the mode from the hub (call it too right after this app changed it)."""
+        self.mode = self.terminal.mode()
 
     def shown_path(self, path: Path) -> str:
         """A file of the home as the screen shows it; tests set ``home_label``

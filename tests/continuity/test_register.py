@@ -118,7 +118,7 @@ def test_register_pdf_lists_every_isolated_act_in_order_with_the_head_hash(termi
     assert info["acts"] == 150 and info["pages"] == pages > 1 and info["head"] == head_hash
     assert head_hash in text.replace("\n", "") and f"#{seq}" in text
     assert f"Page {pages}/{pages}" in text and "Signature de l'agent" in text
-    numbers = [int(m) for m in re.findall(r"^(\d+) \d{4}-\d\d-\d\d \d\d:\d\d", text, re.M)]
+    numbers = [int(m) for m in re.findall(r"^\s*(\d+) \d{4}-\d\d-\d\d \d\d:\d\d", text, re.M)]
     assert numbers == list(range(1, 151))
     paid = terminal.conn.execute("SELECT coalesce(sum(amount_cents), 0) FROM register").fetchone()[0]
     assert info["total_cents"] == paid and f"total {register.euros(paid)} EUR" in text

@@ -5,7 +5,6 @@ every run and every machine."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
@@ -130,12 +129,12 @@ def _conflict(terminal: Terminal, annex_home: Path, case_id: str, world: FrozenW
         terminal.accept(list(annex.journal.events(annex.id)))
 
 
-def set_mode(home: Path, name: str) -> None:
-    """What continuity will write when an incident is declared."""
-    path = home / "terminal.json"
-    config = json.loads(path.read_text("utf-8"))
-    config["mode"] = {"name": name, "since": (NOW - dt.timedelta(hours=2, minutes=5)).isoformat()}
-    path.write_text(json.dumps(config, indent=2), "utf-8")
+def set_mode(home: Path, name: str, since: dt.datetime = NOW - dt.timedelta(hours=2, minutes=5)) -> None:
+    """Record a mode change in the journal as continuity does (a mode.changed
+    event, dated ``since`` by the terminal's clock)."""
+    from hub.clock import FrozenClock
+    with Terminal.open(home, clock=FrozenClock(since)) as terminal:
+        terminal.session(Principal.system()).modes.change(name, "test: mode set by the fixture")
 
 
 @pytest.fixture

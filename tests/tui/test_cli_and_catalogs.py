@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import gettext
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from hub.mode import MODES
 from tests.conftest import run_cli
 from tui import i18n
 from tui.counter.app import CounterApp
-from tui.mode import MODES, read_mode
 from tui.widgets.banner import ModeBanner
 
 from .conftest import NOW, SIZE, frozen_clock, set_mode
@@ -53,17 +52,6 @@ def test_commands_entry_point_gives_the_demo_a_runner():
     assert isinstance(plugin, Plugin) and plugin.app is run_counter
 
 
-@pytest.mark.parametrize("entry", [None, "nonsense", 42, {"name": "flying"}, {"name": "isolated", "since": "hier"}])
-def test_mode_file_defaults_safely(tmp_path, entry):
-    config = {"terminal_id": "x", "name": "T"}
-    if entry is not None:
-        config["mode"] = entry
-    (tmp_path / "terminal.json").write_text(json.dumps(config))
-    mode = read_mode(tmp_path)
-    expected = "isolated" if isinstance(entry, dict) and entry.get("name") == "isolated" else "online"
-    assert mode.name == expected and mode.since is None
-
-
 @pytest.mark.parametrize("name,fr,en", [
     ("online", "EN LIGNE", "ONLINE"), ("degraded", "DÉGRADÉ", "DEGRADED"),
     ("isolated", "ISOLÉ", "ISOLATED"), ("recovery", "REPRISE", "RECOVERY"),
@@ -82,16 +70,19 @@ async def test_banner_shows_each_mode_in_words_colour_and_time(city, name, fr, e
             assert str(banner.styles.background) != str(app.screen.styles.background)
 
 
-async def test_banner_follows_a_mode_change_while_running(city, frozen):
+async def test_banner_follows_a_mode_change_made_by_another_process(city, frozen):
+    """The mode changes in the hub (here another connection, as `sync --watch`
+    or `incident apply` would): the app's one reactive picks it up and every
+    banner follows, without a screen reading any file."""
+    from tests.waiting import settle
     home, _ = city
     app = CounterApp(home, clock=frozen_clock, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         banner = app.screen.query_one(ModeBanner)
         assert "EN LIGNE" in str(banner.render())
         set_mode(home, "degraded")
-        banner.poll()
-        await pilot.pause()
-        assert "DÉGRADÉ" in str(banner.render()) and banner.has_class("-degraded")
+        await settle(pilot, lambda: banner.has_class("-degraded"), what="the banner turning degraded")
+        assert "DÉGRADÉ" in str(banner.render()) and app.mode.name == "degraded"
 
 
 def test_french_catalog_is_complete_and_compiled():

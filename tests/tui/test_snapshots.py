@@ -207,7 +207,8 @@ KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kio
          vault]
 ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]
 CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolated")] + \
-        [(s, "online", "en") for s in ENGLISH]
+        [(s, "online", "en") for s in ENGLISH] + \
+        [(desk, mode, "fr") for mode in ("degraded", "recovery")]   # the banner's two other modes
 
 
 @pytest.mark.parametrize("scenario,mode,lang", CASES,

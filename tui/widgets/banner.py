@@ -3,12 +3,14 @@ terminal is online, degraded, isolated or recovering — in colour and words."""
 
 from __future__ import annotations
 
-from textual.reactive import reactive
+import datetime as dt
+
 from textual.widgets import Static
+
+from hub.mode import Mode
 
 from .. import i18n
 from ..i18n import N_, _
-from ..mode import Mode, read_mode
 
 MODE_WORDS = {
     "online": N_("ONLINE"),
@@ -19,33 +21,29 @@ MODE_WORDS = {
 
 
 class ModeBanner(Static):
-    """Reads the mode every couple of seconds; the time shown is since the mode
-    began (or since this app first saw it, when the mode carries no date)."""
-
-    mode: reactive[Mode] = reactive(Mode("online"), always_update=True)
+    """Shows the app's mode (``app.mode``, fed by the hub); the time shown is
+    since the mode began (its mode event), or since this app first saw it."""
 
     def __init__(self, who: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.who = who
 
     def on_mount(self) -> None:
-        self.poll()
-        self.set_interval(2.0, self.poll)
+        self.watch(self.app, "mode", self.show, init=True)
 
-    def poll(self) -> None:
-        self.mode = read_mode(self.app.terminal.home)
-
-    def watch_mode(self, mode: Mode) -> None:
+    def show(self, mode: Mode) -> None:
         for name in MODE_WORDS:
             self.set_class(mode.name == name, f"-{name}")
         seen = self.app.mode_seen   # shared by every screen's banner
         if mode.name not in seen:
             seen.clear()
             seen[mode.name] = self.app.now()
-        since = mode.since or seen[mode.name]
+        since = dt.datetime.fromtimestamp(mode.since, dt.UTC) if mode.since is not None else seen[mode.name]
         elapsed = (self.app.now() - since).total_seconds()
         parts = [f"● {_(MODE_WORDS[mode.name])}", _("for {duration}").format(duration=i18n.duration(elapsed)),
                  self.app.terminal.name]
+        if mode.register_low:
+            parts.append(_("register numbers left: {n}, ask IT for a new range").format(n=mode.register_left))
         if self.who:
             parts.append(self.who)
         self.update("  ·  ".join(parts))

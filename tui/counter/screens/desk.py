@@ -65,6 +65,7 @@ class DeskScreen(Page):
         Binding("f4", "served", N_("Served")),
         Binding("f5", "register", N_("New citizen")),
         Binding("f6", "app.conflicts", N_("Conflicts")),
+        Binding("f9", "print_register", N_("Print register")),
         Binding("ctrl+o", "app.sign_out", N_("Sign out")),
     ]
 
@@ -94,6 +95,7 @@ class DeskScreen(Page):
                              (_("Postcode"), 11)):
             table.add_column(label, width=width)
         self.query_one("#search").focus()
+        self.watch(self.app, "mode", lambda _mode: self.refresh_bindings(), init=False)
 
     def on_screen_resume(self) -> None:
         self.query_one(QueuePanel).refresh_counts()
@@ -154,6 +156,32 @@ class DeskScreen(Page):
         actions = {"call-next": self.action_call_next, "no-show": self.action_no_show, "served": self.action_served}
         if event.button.id in actions:
             actions[event.button.id]()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "print_register":
+            # offered once there is an incident register to print
+            return self.app.mode.name in ("isolated", "recovery") or self._register_acts() > 0
+        return True
+
+    def _register_acts(self) -> int:
+        terminal = self.app.terminal
+        return terminal.conn.execute("SELECT count(*) FROM register WHERE origin=?", (terminal.id,)).fetchone()[0]
+
+    def action_print_register(self) -> None:
+        """The numbered register of the acts done while isolated, as a PDF to
+        print and sign (with the journal head hash it was printed from)."""
+        from continuity.register import print_register
+        terminal = self.app.terminal
+        now = self.app.now()
+        out = terminal.home / "registers" / f"register-{now:%Y-%m-%d-%H%M%S}.pdf"
+        try:
+            info = print_register(terminal, out, now=now)
+        except OSError as exc:
+            self.app.notify(_("The register could not be written: {error}").format(error=exc.strerror),
+                            severity="error")
+            return
+        self.app.notify(_("Register printed: {acts} act(s), {pages} page(s) — {path}").format(
+            acts=info["acts"], pages=info["pages"], path=self.app.shown_path(out)), timeout=10)
 
     def action_call_next(self) -> None:
         try:

@@ -16,7 +16,6 @@ from hub.ids import format_tracking_code
 
 from ... import i18n
 from ...i18n import N_, _, ngettext
-from ...mode import read_mode
 from ...widgets.banner import ModeBanner
 from ...widgets.big import BigCode
 from ...widgets.form import DocumentChecklist, ServiceForm
@@ -45,7 +44,7 @@ class ServiceScreen(Page):
         yield ModeBanner(self.app.agent_name)
         yield Label(_("New request for {name} — choose the service").format(
             name=f"{self.citizen['first_name']} {self.citizen['last_name']}"), classes="title")
-        isolated = read_mode(self.app.terminal.home).name == "isolated"
+        isolated = self.app.mode.name == "isolated"
         options, hidden = [], 0
         catalog = self.app.terminal.catalog
         for service in catalog:
@@ -208,6 +207,12 @@ class TrackingScreen(Page):
             yield Label(_(VERIFY_KINDS.get(case["verify_kind"], N_("Verification code"))))
             yield BigCode(case["verify_value"], id="verify-value")
             yield Static(id="due", classes="big")
+            number = case["timeline"][0]["data"].get("register") if case.get("timeline") else None
+            if number is not None:
+                yield Static(_("Incident register number: {n}").format(n=number), id="register-number")
+            if case.get("deferred"):
+                yield Static(_("Accepted while the city's systems are cut off: the back office finalises it "
+                               "after the incident."), id="deferred", classes="muted")
             yield Static(_("Give the citizen both: they check the request at a kiosk or online with them."),
                          classes="muted")
         yield Footer()
