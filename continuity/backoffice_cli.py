@@ -1,6 +1,7 @@
-"""``beffroi`` commands for the outbox, the back-office simulators and the drill:
-``outbox [--json]``, ``outbox retry ID``, ``outbox dead``, ``outbox deliver``,
-``outbox connect``, ``outbox recover``, ``backoffice serve``, ``drill``."""
+"""``beffroi`` commands for the outbox, the back-office simulators, recovery
+and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox dead``,
+``outbox deliver``, ``outbox connect``, ``outbox recover``, ``backoffice serve``,
+``recovery``, ``drill``."""
 
 from __future__ import annotations
 
@@ -94,9 +95,9 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _deliver(args: argparse.Namespace) -> int:
     from .connectors import Connectors, load
-    from .outbox import Outbox, Policy
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    from .outbox import Outbox, Pass, Policy
+    if args.timeout <= 0 or args.interval <= 0:
+        raise UsageError("--timeout and --interval must be positive")
     terminal = open_terminal(args)
     try:
         urls = load(terminal.home)
@@ -104,8 +105,10 @@ def _deliver(args: argparse.Namespace) -> int:
             raise UsageError("no back office configured: add one with `beffroi outbox connect NAME URL`")
         box = Outbox(terminal, policy=Policy(timeout_s=args.timeout))
 
-        async def run():
+        async def run() -> Pass:
             async with Connectors(urls, args.timeout) as connectors:
+                if args.watch:
+                    return await watch(box, connectors, args.interval)
                 if args.drain:
                     return await box.drain(connectors, deadline_s=args.drain)
                 return await box.deliver(connectors)
@@ -118,6 +121,33 @@ def _deliver(args: argparse.Namespace) -> int:
                                f" waiting {d['pass']['waiting']}; now: "
                                + ", ".join(f"{s} {n}" for s, n in d["counts"].items()))
     return 0
+
+
+async def watch(box, connectors, interval: float):
+    """Deliver what falls due, pass after pass, until SIGINT or SIGTERM (the
+    outbox itself stays silent while the terminal is isolated)."""
+    import signal
+    import sys
+
+    from .outbox import Pass
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    total = Pass()
+    while not stopping.is_set():
+        done = await box.deliver(connectors)
+        total.add(done)
+        if done.sent or done.failed or done.dead or done.waiting:
+            print(f"sent {done.sent}, failed {done.failed}, dead {done.dead}, waiting {done.waiting}",
+                  file=sys.stderr, flush=True)
+        due = box.next_due(list(connectors))
+        wait = interval if due is None else min(interval, max(0.05, due - box.clock()))
+        try:
+            await asyncio.wait_for(stopping.wait(), wait)
+        except TimeoutError:
+            pass
+    return total
 
 
 def _backoffice_serve(args: argparse.Namespace) -> int:
@@ -133,6 +163,56 @@ def _backoffice_serve(args: argparse.Namespace) -> int:
     faults.slow_s = args.slow
     folder = args.dir or (home_of(args) / "backoffice")
     asyncio.run(serve(Path(folder), "127.0.0.1", args.port, faults, args.seed))
+    return 0
+
+
+def _recovery(args: argparse.Namespace) -> int:
+    import json
+
+    from .connectors import Connectors, load
+    from .outbox import Outbox, Policy
+    from .recovery import Recovery, write_pdf
+    if args.timeout <= 0 or (args.drain is not None and args.drain <= 0):
+        raise UsageError("--timeout and --drain must be positive")
+    terminal = open_terminal(args)
+    try:
+        mode = terminal.mode()
+        if mode.name != "recovery":
+            raise UsageError(f"this terminal is {mode.name}: recovery runs once the incident is ended"
+                             " (`beffroi incident apply END_ORDER` or `beffroi incident end`)")
+        since = terminal.conn.execute(
+            "SELECT max(hlc) FROM events WHERE origin=? AND type='mode.changed'"
+            " AND json_extract(data, '$.mode')='isolated'", (terminal.id,)).fetchone()[0] or 0
+        out = args.out or terminal.home / "recovery"
+        out.mkdir(parents=True, exist_ok=True)
+        urls = load(terminal.home)
+        exchange = None
+        if (terminal.home / "replication.db").exists():
+            async def exchange() -> None:
+                from replication.sync import Replicator
+                replicator = Replicator(terminal)
+                try:
+                    await replicator.sync(args.sor)
+                finally:
+                    replicator.close()
+        recovery = Recovery(terminal, Outbox(terminal, policy=Policy(timeout_s=args.timeout)), since,
+                            until_hlc=mode.since_hlc)
+
+        async def run() -> dict[str, Any]:
+            async with Connectors(urls, args.timeout) as connectors:
+                return await recovery.run(connectors, exchange=exchange, drain_deadline_s=args.drain)
+        report = asyncio.run(run())
+        report["mode"] = recovery.finish()
+        (out / "recovery-report.json").write_text(json.dumps([report], indent=2, ensure_ascii=False))
+        write_pdf([report], out / "recovery-report.pdf")
+        report["files"] = [str(out / "recovery-report.json"), str(out / "recovery-report.pdf")]
+    finally:
+        terminal.close()
+    emit(args, report, lambda r: (
+        f"{r['terminal']['name']}: {r['offline_acts']} acts during the incident; outbox {r['outbox']['delivered']}"
+        f" delivered, {r['outbox']['dead']} dead, {r['outbox']['waiting']} waiting, {r['outbox']['pending']} pending;"
+        f" {r['conflicts']['open']} open conflict(s), {r['merge_proposals']['open']} merge proposal(s); now {r['mode']}"
+        f"\nreport: {r['files'][1]} and {r['files'][0]}"))
     return 0
 
 
@@ -174,6 +254,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(actions, "deliver", _deliver, "send what is due now to the configured back offices")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="keep going until nothing is pending, at most this long")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
+    p.add_argument("--watch", action="store_true", help="keep delivering until stopped (SIGINT/SIGTERM)")
+    p.add_argument("--interval", type=float, default=5.0, help="longest pause between passes with --watch (default 5)")
     p = add(actions, "connect", _connect, "point a connector at a back office (written to connectors.json)")
     p.add_argument("name", metavar="NAME", help="etat-civil, urbanisme, tresor or travaux")
     p.add_argument("url", metavar="URL")
@@ -190,6 +272,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="fraction of requests that fail, mixing every failure mode")
     p.add_argument("--slow", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--seed", type=int, help="seed of the failure draws")
+
+    p = add(sub, "recovery", _recovery, "after the incident: verify, exchange, drain the outbox, write the report")
+    p.add_argument("--out", type=Path, help="where to write recovery-report.json/.pdf (default <home>/recovery)")
+    p.add_argument("--sor", metavar="URL", help="the SoR to exchange segments with (default: the enrolment's)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
+    p.add_argument("--drain", type=float, metavar="SECONDS", help="stop draining after this long (default: until done)")
 
     p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
     p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")

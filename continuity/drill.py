@@ -117,8 +117,8 @@ class Drill:
     # --- the city ----------------------------------------------------------
 
     def build(self) -> None:
+        from replication.enrolment import enroll
         from replication.index import Index, admin_keys, init_city
-        from replication.sync import enroll
         self.sor_home = self.folder / "sor"
         init_city(self.sor_home, "Ville de Beffroi (exercice)", 3, 2)
         self.sor = ThreadSoR(self.sor_home)
