@@ -204,7 +204,7 @@ def table(data: dict[str, Any], names: dict[str, str] | None = None) -> str:
     for row in [*data["services"], data["total"]]:
         lines.append(f"{names.get(row['name'], row['name'])[:28]:<28} {row['cases']:>6} {row['events']:>7}"
                      f" {human_bytes(row['journal_bytes']):>10} {human_bytes(row['sent_bytes']):>10}"
-                     f" {row['cpu_seconds']:>8.3f} {row['pages']:>5} {row['g_co2e']:>9.3f}")
+                     f" {row['cpu_seconds']:>8.3f} {row['pages']:>5} {row['g_co2e']:>9.3g}")
     return "\n".join(lines)
 
 

@@ -75,7 +75,12 @@ class OpsApp(BeffroiApp):
                 self.admin = CityAdmin(self.sor_home)
             except HubError as error:
                 self.show_refusal(error)
+        self.refresh_bindings()
         self.switch_screen(TerminalsScreen())
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # The panels' keys are shown and work only once an ops agent signed in.
+        return self.session is not None if action == "panel" else True
 
     def action_panel(self, name: str) -> None:
         if self.session is None or isinstance(self.screen, PANELS[name]):

@@ -51,7 +51,7 @@ class FootprintScreen(Page):
         for row in [*data["services"], data["total"]]:
             table.add_row(names.get(row["name"], row["name"])[:34], str(row["cases"]), str(row["events"]),
                           footprint.human_bytes(row["journal_bytes"]), footprint.human_bytes(row["sent_bytes"]),
-                          f"{row['cpu_seconds']:.3f}", str(row["pages"]), f"{row['wh']:.4f}", f"{row['g_co2e']:.3f}")
+                          f"{row['cpu_seconds']:.3f}", str(row["pages"]), f"{row['wh']:.3g}", f"{row['g_co2e']:.3g}")
         f = data["factors"]
         self.query_one("#factors", Static).update(_(
             "Factors: {cpu} W per busy core, {net} Wh per GB sent, {store} Wh per GB stored a year, "
