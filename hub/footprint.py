@@ -131,8 +131,8 @@ class Line:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["cpu_seconds"] = round(self.cpu_seconds, 6)
-        data["wh"] = round(self.wh, 6)
-        data["g_co2e"] = round(self.g_co2e, 6)
+        data["wh"] = round(self.wh, 9)
+        data["g_co2e"] = round(self.g_co2e, 9)
         return data
 
 

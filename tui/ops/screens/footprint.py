@@ -29,7 +29,7 @@ class FootprintScreen(Page):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(_("Démarche"), _("Requests"), _("Events"), _("Journal"), _("Sent to SoR"),
-                                              _("CPU s"), _("Pages"), _("Wh"), _("gCO2e"))
+                                              _("CPU s"), _("Pages"), _("gCO2e"), _("Wh"))
         self.reload()
 
     def action_reload(self) -> None:
@@ -49,9 +49,9 @@ class FootprintScreen(Page):
         table = self.query_one(DataTable)
         table.clear()
         for row in [*data["services"], data["total"]]:
-            table.add_row(names.get(row["name"], row["name"])[:34], str(row["cases"]), str(row["events"]),
+            table.add_row(names.get(row["name"], row["name"])[:26], str(row["cases"]), str(row["events"]),
                           footprint.human_bytes(row["journal_bytes"]), footprint.human_bytes(row["sent_bytes"]),
-                          f"{row['cpu_seconds']:.3f}", str(row["pages"]), f"{row['wh']:.3g}", f"{row['g_co2e']:.3g}")
+                          f"{row['cpu_seconds']:.3f}", str(row["pages"]), f"{row['g_co2e']:.3g}", f"{row['wh']:.3g}")
         f = data["factors"]
         self.query_one("#factors", Static).update(_(
             "Factors: {cpu} W per busy core, {net} Wh per GB sent, {store} Wh per GB stored a year, "
