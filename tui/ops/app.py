@@ -60,7 +60,6 @@ class OpsApp(BeffroiApp):
         close = getattr(self.login_method, "close", None)
         if close is not None:
             close()
-        super().on_unmount()
 
     def signed_in(self, principal: Principal) -> None:
         if principal.role != "ops":   # an agent's card or PIN opens the counter, not this
