@@ -131,8 +131,8 @@ class Drill:
         try:
             for i in range(self.n):
                 t = Terminal.init(self.folder / f"T{i + 1}", f"MAIRIE-{i + 1:02d}")
-                asyncio.run(enroll(t, self.sor.url))
-                index.approve(admin_keys(self.sor_home), t.id)
+                shown = asyncio.run(enroll(t, self.sor.url, index.invite(t.name)["code"]))
+                index.approve(admin_keys(self.sor_home), t.id, shown["device_fingerprint"])
                 for name, url in urls.items():
                     configure(t.home, name, url)
                 self.terminals.append(t)

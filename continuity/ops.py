@@ -42,9 +42,10 @@ class CityAdmin:
     def counts(self) -> dict[str, int]:
         return self.index.counts()
 
-    def approve(self, terminal: str) -> dict[str, Any]:
+    def approve(self, terminal: str, fingerprint: str) -> dict[str, Any]:
+        """``fingerprint``: the one the terminal showed, as the admin compared it."""
         from replication.index import admin_keys
-        return self.index.approve(admin_keys(self.home), terminal)
+        return self.index.approve(admin_keys(self.home), terminal, fingerprint)
 
     def revoke(self, terminal: str) -> dict[str, Any]:
         from replication.index import admin_keys

@@ -34,6 +34,16 @@ def document() -> dict[str, Any]:
             "/v1/health": {"get": {"parameters": SIGNED, "responses": {
                 "200": _json("alive; details for a signed caller"), **_refusals(*auth)}}},
             "/v1/city": {"get": {"responses": {"200": _json("the city's public keys")}}},
+            "/v1/orders": {"get": {"parameters": SIGNED, "responses": {
+                "200": _json("the incident orders published, as signed"), **_refusals(*auth)}}},
+            "/v1/orders/{order_id}": {"put": {
+                "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": _json("known already"), "201": _json("stored"),
+                              **_refusals(400, 403, 408, 413, 422)}}},
+            "/metrics": {"get": {"responses": {"200": {
+                "description": "segments and bytes stored per terminal, devices, epoch; process metrics (Prometheus)",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/v1/enrol": {"post": {
                 "parameters": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -56,9 +56,9 @@ class OpsCity:
                 self.terminals[name] = home
             fixed_keys(home, seed)
             with Terminal.open(home, **world.terminal) as t:
-                asyncio.run(enroll(t, self.url))
+                shown = asyncio.run(enroll(t, self.url, self.invite(name)))
                 if approve:
-                    self.approve(t.id)
+                    self.approve(t.id, shown["device_fingerprint"])
                     if name == "ANNEXE-03":
                         desk = t.session(Principal.system())
                         desk.agents.enroll("agent", "Claire Moreau", "1234", "agent")
@@ -78,10 +78,17 @@ class OpsCity:
     def index(self) -> Index:
         return Index(self.sor_home)
 
-    def approve(self, key: str) -> None:
+    def invite(self, name: str) -> str:
         index = self.index()
         try:
-            index.approve(admin_keys(self.sor_home), key)
+            return index.invite(name)["code"]
+        finally:
+            index.close()
+
+    def approve(self, key: str, fingerprint: str) -> None:
+        index = self.index()
+        try:
+            index.approve(admin_keys(self.sor_home), key, fingerprint)
         finally:
             index.close()
 

@@ -78,7 +78,7 @@ class KeysScreen(Page):
             return
         def done(yes: bool | None) -> None:
             if yes:
-                self.run(lambda: (self.app.admin.approve(row["terminal"]),
+                self.run(lambda: (self.app.admin.approve(row["terminal"], row["fingerprint"]),
                                   _("Terminal {name} approved.").format(name=row["name"]))[1])
         self.app.push_screen(Confirm(
             _("Approve {name}?").format(name=row["name"]),
