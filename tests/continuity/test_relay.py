@@ -127,8 +127,11 @@ def test_sync_watch_goes_degraded_when_the_sor_dies_and_back_online_then_takes_a
     sor = sor_process(sor_home, port)
     home = tmp_path / "t1"
     Terminal.init(home, "MAIRIE-01").close()
-    assert run_cli("enroll", "--sor", url, home=home).returncode == 0
-    assert run_cli("sor", "approve", "MAIRIE-01", home=sor_home).returncode == 0
+    code = json.loads(run_cli("sor", "invite", "MAIRIE-01", "--json", home=sor_home).stdout)["code"]
+    enrolled = run_cli("enroll", "--sor", url, "--invite", code, "--json", home=home)
+    assert enrolled.returncode == 0, enrolled.stderr
+    fingerprint = json.loads(enrolled.stdout)["device_fingerprint"]
+    assert run_cli("sor", "approve", "MAIRIE-01", "--fingerprint", fingerprint, home=sor_home).returncode == 0
     watcher = subprocess.Popen([str(VENV_BIN / "beffroi"), "sync", "--watch", "--home", str(home)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

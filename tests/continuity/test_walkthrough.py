@@ -47,8 +47,9 @@ def test_the_incident_walkthrough(tmp_path):
     try:
         for name, home in homes.items():
             ok("init", "--terminal", name, home=home)
-            ok("enroll", "--sor", url, home=home)
-            ok("sor", "approve", name, home=sor)
+            code = ok("sor", "invite", name, "--json", home=sor)["code"]
+            shown = ok("enroll", "--sor", url, "--invite", code, "--json", home=home)
+            ok("sor", "approve", name, "--fingerprint", shown["device_fingerprint"], home=sor)
         for home in homes.values():   # (`sync --watch` runs all the time; here, one round each)
             ok("sync", home=home)
         # 1. the admin declares the incident on a USB stick
