@@ -319,6 +319,15 @@ def with_links(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+# The footprint and process metrics, for Prometheus (no key: a scraper on the
+# same machine; the server listens on loopback unless told otherwise).
+METRICS_PATH: dict[str, Any] = {"/metrics": {"get": {
+    "operationId": "metrics", "summary": "Footprint of every démarche and process metrics (Prometheus text format)",
+    "security": [],
+    "responses": {"200": {"description": "Prometheus text exposition format 0.0.4",
+                          "content": {"text/plain": {"schema": {"type": "string"}}}}}}}}
+
+
 def document(server) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
@@ -327,7 +336,7 @@ def document(server) -> dict[str, Any]:
                                 "GeoReport v2 endpoint (/open311/v2). Errors carry English and French. Writes are "
                                 f"group-committed (up to {GROUP_LIMIT} per transaction) and answered once durable."},
         "servers": [{"url": "/"}],
-        "paths": with_links({**hub_paths(server.catalog), **open311_paths(server)}),
+        "paths": with_links({**hub_paths(server.catalog), **open311_paths(server), **METRICS_PATH}),
         "components": {
             "schemas": {**hub_schemas(), **open311_schemas(server)},
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

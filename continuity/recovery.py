@@ -217,7 +217,19 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
         "mode": terminal.mode().name,
         "steps_s": steps,
         "state_hash": terminal.state_hash(),
+        "footprint": _footprint(terminal, since_hlc),
     }
+
+
+def _footprint(terminal: "Terminal", since_hlc: int) -> dict[str, Any]:
+    """What the incident's days cost (hub.footprint, from the incident's first day)."""
+    import datetime as dt
+
+    from hub import footprint
+    from hub.clock import millis
+    day = dt.datetime.fromtimestamp(millis(since_hlc) / 1000, dt.UTC).date().isoformat() if since_hlc else None
+    data = footprint.report(terminal.conn, footprint.Factors.load(terminal.home), day)
+    return {"since": day, "total": data["total"], "services": data["services"]}
 
 
 # --- the PDF ---------------------------------------------------------------------
@@ -227,6 +239,15 @@ _LATIN1 = str.maketrans({"\u202f": " ", "\xa0": " ", "€": "EUR", "’": "'", "
 
 def _text(value: Any) -> str:
     return str(value).translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+
+
+def _footprint_lines(fp: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if not fp:
+        return []
+    t = fp["total"]
+    return [("Empreinte / footprint (depuis / since " + str(fp["since"] or "-") + ")",
+             f"{t['events']} events, {t['journal_bytes']} B journal, {t['sent_bytes']} B SoR, "
+             f"{t['cpu_seconds']:.3f} CPU s, {t['pages']} p., {t['g_co2e']:.3g} gCO2e")]
 
 
 def write_pdf(reports: list[dict[str, Any]], path: Path, title: str = "Rapport de reprise / Recovery report") -> Path:
@@ -261,7 +282,8 @@ def write_pdf(reports: list[dict[str, Any]], path: Path, title: str = "Rapport d
                   f"{r['register']['count']} (n° {r['register']['first']} - {r['register']['last']})"),
                  ("Mode", r["mode"]),
                  *((f"Étape / step {name} (s)", f"{seconds:.3f}") for name, seconds in r["steps_s"].items()),
-                 ("État / state hash", r["state_hash"])]
+                 ("État / state hash", r["state_hash"]),
+                 *_footprint_lines(r.get("footprint"))]
         for label, value in lines:
             pdf.cell(85, 6, _text(label))
             pdf.cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")

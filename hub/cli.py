@@ -294,6 +294,15 @@ def cmd_state_hash(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_footprint(args: argparse.Namespace) -> int:
+    from . import footprint
+    with open_terminal(args) as t:
+        data = footprint.report(t.conn, footprint.Factors.load(t.home), args.since)
+        names = {s.code: s.names["en"] for s in t.catalog}
+    emit(args, data, lambda d: footprint.table(d, names))
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     with open_terminal(args) as t:
         count = t.rebuild()
@@ -435,6 +444,8 @@ def build_parser() -> Parser:
     add("verify", cmd_verify, "check every hash chain of the journal")
     add("state-hash", cmd_state_hash, "print the hash of the projected state")
     add("rebuild", cmd_rebuild, "drop and rebuild the projections from the journal")
+    p = add("footprint", cmd_footprint, "what each démarche costs: journal, SoR bytes, CPU, pages, gCO2e")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only what happened from that day (UTC)")
     p = add("demo", cmd_demo, "create a demo home with realistic data, then open the counter app")
     p.add_argument("--no-ui", action="store_true", help="only create the demo home")
     p.add_argument("--reset", action="store_true", help="recreate the demo home from scratch")

@@ -11,12 +11,13 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ids, journal, mode, outbox, projections, vault
+from . import clock, footprint, ids, journal, mode, outbox, projections, vault
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -49,7 +50,8 @@ def default_home() -> Path:
 
 class Terminal:
     def __init__(self, home: Path, config: dict[str, Any], conn: sqlite3.Connection, catalog: Catalog,
-                 clock: Clock | None = None, entropy: Entropy | None = None) -> None:
+                 clock: Clock | None = None, entropy: Entropy | None = None,
+                 cpu_ns: Callable[[], int] | None = time.process_time_ns) -> None:
         self.home = home
         self.config = config
         self.id: str = config["terminal_id"]
@@ -59,6 +61,9 @@ class Terminal:
         self.clock: Clock = clock or SystemClock()
         self.entropy: Entropy = entropy or SystemEntropy()
         self.journal = Journal(conn, self.id, wall=self.clock.time)
+        # The footprint's CPU counter (process time in ns): injectable, and
+        # None switches the counting off (the benchmark's baseline).
+        self.cpu_ns: Callable[[], int] | None = cpu_ns
 
     @property
     def city(self) -> str:
@@ -82,7 +87,7 @@ class Terminal:
 
     @classmethod
     def init(cls, home: Path, name: str, city: str = DEFAULT_CITY, *, clock: Clock | None = None,
-             entropy: Entropy | None = None) -> "Terminal":
+             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns) -> "Terminal":
         """Create a new terminal home; refuses to touch an existing one."""
         if not TERMINAL_NAME.match(name):
             raise Invalid("terminal name: 1 to 32 letters, digits, - or _, starting with a letter or digit",
@@ -95,11 +100,11 @@ class Terminal:
         config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1}
         write_private(home / "keys" / "storage.key", os.urandom(32))
         write_private(home / "terminal.json", json.dumps(config, indent=2).encode())
-        return cls.open(home, clock=clock, entropy=entropy)
+        return cls.open(home, clock=clock, entropy=entropy, cpu_ns=cpu_ns)
 
     @classmethod
     def open(cls, home: Path | str | None = None, *, clock: Clock | None = None,
-             entropy: Entropy | None = None) -> "Terminal":
+             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns) -> "Terminal":
         home = Path(home) if home is not None else default_home()
         config_path = home / "terminal.json"
         if not config_path.exists():
@@ -110,13 +115,14 @@ class Terminal:
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
         outbox.create(conn)
+        footprint.create(conn)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
         if columns and "deferred" not in columns:
             # projections from an older release: refold them from the journal
             with journal.transaction(conn):
                 projections.rebuild(conn)
         projections.create(conn)
-        terminal = cls(home, config, conn, default_catalog(), clock, entropy)
+        terminal = cls(home, config, conn, default_catalog(), clock, entropy, cpu_ns)
         if "erased_hlc" not in {row[1] for row in conn.execute("PRAGMA table_info(vault_documents)")}:
             terminal.rebuild()   # a home from before the replicated vault: today's tables, refolded
         return terminal
@@ -141,11 +147,15 @@ class Terminal:
         instead, so one refused write rolls back alone."""
         if not self._grouped:
             with self.journal.transaction():
-                yield Writer(self)
+                writer = Writer(self)
+                yield writer
+                writer.count()
             return
         self.conn.execute("SAVEPOINT writing")
         try:
-            yield Writer(self)
+            writer = Writer(self)
+            yield writer
+            writer.count()
         except BaseException:
             self.conn.execute("ROLLBACK TO writing")
             self.conn.execute("RELEASE writing")
@@ -222,6 +232,13 @@ class Terminal:
         return int(self.conn.execute("SELECT count(*) FROM local_failures WHERE subject=? AND at>=?",
                                      (subject, since)).fetchone()[0])
 
+    def count_footprint(self, service: str, *, pages: int = 0, sent_bytes: int = 0, origin: str | None = None) -> None:
+        """Count what the journal cannot tell: pages printed for a démarche,
+        bytes of sealed segments the SoR took (``service`` '' then)."""
+        with self.journal.transaction():
+            footprint.add(self.conn, footprint.day_of(self.now()), origin or self.id, service,
+                          pages=pages, sent_bytes=sent_bytes)
+
     def record_failure(self, subject: str, at: float) -> None:
         self.conn.execute("INSERT INTO local_failures VALUES (?,?)", (subject, at))
 
@@ -235,10 +252,27 @@ class Writer:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
         self.conn = terminal.conn
+        self.aggregates: set[str] = set()
+        self.last_hlc = 0
+        self.cpu_start = terminal.cpu_ns() if terminal.cpu_ns is not None else 0
+
+    def count(self) -> None:
+        """The hub's CPU time for this write, to the démarches it touched, in the
+        same transaction (commit and fsync are the disk's, not counted)."""
+        cpu_ns = self.terminal.cpu_ns
+        if cpu_ns is None or not self.aggregates:
+            return
+        spent = cpu_ns() - self.cpu_start
+        services = footprint.services_of(self.conn, self.aggregates)
+        day = footprint.day_of(clock.millis(self.last_hlc) / 1000)   # the events' day: no extra clock read
+        for service in services:
+            footprint.add(self.conn, day, self.terminal.id, service, cpu_ns=spent // len(services))
 
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         mode.stamp(self.conn, self.terminal.id, type, data)
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
+        self.aggregates.add(aggregate)
+        self.last_hlc = event.hlc
         projections.apply(self.conn, event)
         # Same transaction: the act and what a back office must hear of it commit together.
         outbox.enqueue(self.conn, event, self.terminal.catalog)

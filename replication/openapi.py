@@ -36,6 +36,9 @@ def document() -> dict[str, Any]:
             "/v1/health": {"get": {"parameters": SIGNED, "responses": {
                 "200": _json("alive; details for a signed caller"), **_refusals(*auth)}}},
             "/v1/city": {"get": {"responses": {"200": _json("the city's public keys")}}},
+            "/metrics": {"get": {"responses": {"200": {
+                "description": "segments and bytes stored per terminal, devices, epoch; process metrics (Prometheus)",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/v1/enrol": {"post": {
                 "parameters": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

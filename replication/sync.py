@@ -137,6 +137,8 @@ class Replicator:
                 status, body = await link.request("PUT", f"/v1/segments/{origin}/{first}", data)
                 if status in (200, 201):
                     report.pushed += status == 201
+                    if status == 201:   # the footprint: bytes the SoR now stores
+                        self.terminal.count_footprint("", sent_bytes=len(data), origin=origin)
                     continue
                 try:
                     payload = json.loads(body)

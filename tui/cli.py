@@ -125,6 +125,26 @@ def cmd_kiosk_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from .ops.app import OpsApp
+    home = _home(args)
+    if args.sor_home is not None:
+        from continuity.ops import CityAdmin
+        CityAdmin(args.sor_home).close()   # not a SoR home: refused here, before the screen
+    OpsApp(home, args.lang, sor_home=args.sor_home, silent_after=args.silent_after).run()
+    return 0
+
+
+def _silent(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("silence limit must be a number of seconds") from None
+    if not 10 <= seconds <= 7 * 86400:
+        raise argparse.ArgumentTypeError("silence limit must be between 10 seconds and 7 days")
+    return seconds
+
+
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("counter", parents=[common], help="open the counter app (agents)")
     p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
@@ -170,6 +190,14 @@ def _register_all(subparsers, common: argparse.ArgumentParser) -> None:
     from .print_cli import register as register_print
     register(subparsers, common)
     register_print(subparsers, common)
+
+    p = subparsers.add_parser("ops", parents=[common], help="open the ops console (IT staff, during an incident)")
+    p.add_argument("--lang", type=_lang, default="fr", help="fr (default) or en")
+    p.add_argument("--sor-home", type=Path, metavar="DIR",
+                   help="the SoR home holding index.db and the admin key folder (terminals, keys, orders)")
+    p.add_argument("--silent-after", type=_silent, default=900.0,
+                   help="seconds without a segment before a terminal stands out (900)")
+    p.set_defaults(func=cmd_ops)
 
 
 def commands() -> Commands:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any], payer
     """Write the original receipt of one payment (or refund) and return its path."""
     path = receipt_path(terminal, payment)
     path.parent.mkdir(exist_ok=True)
-    write_private(path, render_receipt(terminal, payment, case, payer))
+    pdf = render_receipt(terminal, payment, case, payer)
+    write_private(path, pdf)
+    terminal.count_footprint(case["service"], pages=len(re.findall(rb"/Type\s*/Page(?!s)", pdf)))
     return path
 
 

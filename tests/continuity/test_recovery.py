@@ -81,6 +81,10 @@ async def test_recovery_drains_and_reports(tmp_path: Path) -> None:
         pdf = write_pdf([r], tmp_path / "report.pdf")
         text = PdfReader(pdf).pages[0].extract_text()
         assert "T (" in text and r["state_hash"] in text
+        # The footprint of the incident's days: the three reports and their citizen.
+        assert r["footprint"]["total"]["cases"] == 3 and r["footprint"]["total"]["events"] == 4
+        assert {s["name"]: s["events"] for s in r["footprint"]["services"]}["signalement"] == 3
+        assert "footprint" in text and f"{r['footprint']['total']['events']} events" in text
         assert report(t, since, {})["outbox"]["by_connector"] == {"travaux": {"sent": 3}}
 
 

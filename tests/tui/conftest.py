@@ -40,6 +40,17 @@ class TickingClock:
         self.mono += seconds
 
 
+class StepCPU:
+    """The footprint's CPU counter in these tests: a quarter millisecond per read."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        self.ns += 250_000
+        return self.ns
+
+
 class FrozenWorld:
     """Seeded ids and tracking codes and a ticking clock, injected into every
     terminal and app of a test (``Terminal.init(..., **world.terminal)``,
@@ -48,10 +59,11 @@ class FrozenWorld:
     def __init__(self, seed: int = 1789) -> None:
         self.clock = TickingClock()
         self.entropy = SeededEntropy(seed)
+        self.cpu = StepCPU()
 
     @property
     def terminal(self) -> dict:
-        return {"clock": self.clock, "entropy": self.entropy}
+        return {"clock": self.clock, "entropy": self.entropy, "cpu_ns": self.cpu}
 
     @property
     def app(self) -> dict:
@@ -138,3 +150,11 @@ def city(tmp_path: Path, frozen: FrozenWorld) -> tuple[Path, dict]:
 
 def frozen_clock() -> dt.datetime:
     return NOW
+
+
+@pytest.fixture
+def ops_city(tmp_path: Path, frozen: FrozenWorld):
+    from .ops_city import OpsCity
+    kit = OpsCity(tmp_path, frozen)
+    yield kit
+    kit.close()

@@ -285,3 +285,72 @@ def test_printer_fault(snap_compare, city, scenario, lang, frozen):
     app.city = data
     app.home_label = "/var/lib/beffroi"
     assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
+
+
+# --- the ops console ------------------------------------------------------------
+
+async def ops_login_refused(pilot) -> None:
+    await pilot.press(*"agent", "enter", *"1234", "enter")   # an agent is sent to the counter
+
+
+async def ops_terminals(pilot) -> None:
+    from tests.waiting import settle
+    from tui.ops.screens.terminals import TerminalsScreen
+    await pilot.press(*"ops", "enter", *"4321", "enter")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, TerminalsScreen) and pilot.app.screen.is_mounted)
+
+
+async def ops_incident(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f3")
+
+
+async def ops_declare(pilot) -> None:
+    await ops_incident(pilot)
+    await pilot.pause()
+    pilot.app.screen.query_one("#reason").value = "rançongiciel au centre de données"
+    await pilot.click("#declare")
+
+
+async def ops_keys(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f4")
+
+
+async def ops_revoke(pilot) -> None:
+    await ops_keys(pilot)
+    await pilot.pause()
+    pilot.app.screen.query_one("#devices").focus()
+    await pilot.press("v")                 # the first row: ANNEXE-03
+
+
+async def ops_outbox(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f5")
+
+
+async def ops_footprint(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f6")
+
+
+OPS = [(s, "fr") for s in (ops_login_refused, ops_terminals, ops_incident, ops_declare, ops_keys, ops_revoke,
+                           ops_outbox)] + [(ops_terminals, "en"), (ops_keys, "en")]
+
+
+@pytest.mark.parametrize("scenario,lang", OPS, ids=[f"{s.__name__}-{lang}" for s, lang in OPS])
+def test_ops_screen(snap_compare, ops_city, scenario, lang, frozen):
+    from tui.ops.app import OpsApp
+    app = OpsApp(ops_city.home, lang, sor_home=ops_city.sor_home, clock=frozen_clock, blink=False, **frozen.app)
+    app.home_label = "/var/lib/beffroi"
+    assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_ops_footprint_screen(snap_compare, city, lang, frozen):
+    """The footprint of the test city's work (CPU time from the injected counter);
+    no SoR home: the console still opens, and says so on the SoR panels."""
+    from tui.ops.app import OpsApp
+    home, _data = city
+    app = OpsApp(home, lang, clock=frozen_clock, blink=False, **frozen.app)
+    assert snap_compare(app, terminal_size=SIZE, run_before=ops_footprint)

@@ -18,6 +18,7 @@ from ...widgets.page import Page
 
 class LoginScreen(Page):
     BINDINGS = [Binding("ctrl+q", "app.quit", N_("Quit"))]
+    HEADING = N_("Counter — sign in")
 
     def __init__(self, notice: str = "") -> None:
         super().__init__()
@@ -29,7 +30,7 @@ class LoginScreen(Page):
         with Center():
             with Vertical(id="login-box"):
                 yield Static(self.app.terminal.city, classes="title")
-                yield Label(_("Counter — sign in"), classes="big")
+                yield Label(_(self.HEADING), classes="big")
                 if method.asks_agent_id:
                     yield Label(_("Agent id"), classes="field-label")
                     yield Entry(id="agent", placeholder=_("e.g. cmoreau"))

@@ -1,0 +1,1 @@
+"""`beffroi ops`: the console IT staff use during an incident."""

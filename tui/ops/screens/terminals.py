@@ -1,0 +1,102 @@
+"""Every enrolled terminal: status, mode, last segment the SoR holds and how
+long ago, chain integrity. A terminal silent for too long stands out; the
+filter narrows by name, mode or status, ``s`` changes the sort."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Label, Static
+
+from ... import i18n
+from ...i18n import N_, _
+from ...widgets.banner import ModeBanner
+from ...widgets.entry import Entry
+from ...widgets.page import Page
+
+SORTS = (N_("name"), N_("lag"), N_("mode"))
+STATUS = {"active": N_("active"), "pending": N_("awaiting approval"), "revoked": N_("revoked")}
+MODES = {"online": N_("online"), "degraded": N_("degraded"), "isolated": N_("isolated"), "recovery": N_("recovery")}
+
+
+def lag_of(row: dict, now: float) -> float | None:
+    return None if row["last_seen"] is None else max(0.0, now - row["last_seen"])
+
+
+class TerminalsScreen(Page):
+    BINDINGS = [Binding("s", "sort", N_("Sort")), Binding("r", "reload", N_("Refresh"))]
+
+    sort = "name"
+
+    def compose(self) -> ComposeResult:
+        yield ModeBanner(self.app.agent_name)
+        yield Label(_("Terminals"), classes="title")
+        with Horizontal(classes="tools"):
+            yield Entry(id="filter", placeholder=_("Filter: name, mode or status"))
+        yield DataTable(id="terminals", cursor_type="row", zebra_stripes=True, classes="panel-table")
+        yield Static(id="terminals-note", classes="note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            _("Terminal"), _("Status"), _("Mode"), _("Last segment"), _("Lag"), _("Last seen"), _("Chain"),
+            _("Segments"))
+        self.reload()
+        self.set_interval(5.0, self.reload)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.reload()
+
+    def on_input_changed(self, event: Entry.Changed) -> None:
+        self.reload()
+
+    def rows(self) -> list[dict]:
+        admin = self.app.admin
+        if admin is None:
+            return []
+        now = self.app.now().timestamp()
+        modes = {m["terminal"]: m["mode"] for m in self.app.session.modes.terminals()}
+        rows = admin.terminals(now, self.app.silent_after)
+        for row in rows:
+            row["mode"] = modes.get(row["terminal"], "online")
+            row["lag"] = lag_of(row, now)
+        wanted = self.query_one("#filter", Entry).value.strip().lower()
+        if wanted:
+            rows = [r for r in rows if wanted in " ".join(
+                (r["name"], r["mode"], _(MODES[r["mode"]]), r["status"], _(STATUS[r["status"]]))).lower()]
+        if self.sort == "lag":
+            rows.sort(key=lambda r: -(r["lag"] if r["lag"] is not None else float("inf")))
+        elif self.sort == "mode":
+            rows.sort(key=lambda r: (r["mode"], r["name"]))
+        return rows
+
+    def reload(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        rows = self.rows()
+        for r in rows:
+            style = "bold red" if r["silent"] or not r["chain_ok"] or r["status"] == "revoked" else ""
+            lag = "—" if r["lag"] is None else i18n.duration(r["lag"])
+            seen = "—" if r["last_seen"] is None else i18n.clock_time(dt.datetime.fromtimestamp(r["last_seen"], dt.UTC))
+            chain = _("intact") if r["chain_ok"] else _("BROKEN ({forks} fork(s))").format(forks=r["forks"])
+            name = ("⚠ " if r["silent"] else "") + r["name"]
+            table.add_row(Text(name, style=style), _(STATUS[r["status"]]), _(MODES[r["mode"]]), f"#{r['last_seq']}",
+                          lag, seen, chain, str(r["segments"]), key=r["terminal"])
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1))
+        note = self.query_one("#terminals-note", Static)
+        if self.app.admin is None:
+            note.update(_("No SoR home given: start the console with --sor-home DIR to see the terminals."))
+        else:
+            silent = sum(r["silent"] for r in rows)
+            note.update(_("{n} terminal(s), {silent} silent for more than {limit}; sorted by {sort}.").format(
+                n=len(rows), silent=silent, limit=i18n.duration(self.app.silent_after), sort=_(self.sort)))
