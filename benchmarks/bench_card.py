@@ -48,7 +48,7 @@ def main() -> int:
     slot = slots.claim()
     with tempfile.TemporaryDirectory() as tmp, Terminal.init(Path(tmp) / "home", "BENCH-01") as terminal, \
             Pcsc() as pcsc:
-        ca.issue(terminal.home, "claire", "Claire Moreau", "agent", "1234")
+        ca.issue(terminal.home, "claire", "Claire Moreau", "agent", "246810")
         card = VirtualCard.of(terminal.home, "claire")
 
         # Baseline: raw APDU round trip through pyscard → pcscd → vpcd → card.
@@ -63,7 +63,7 @@ def main() -> int:
             warm = []
             for _ in range(args.rounds):
                 start = time.perf_counter()
-                authenticate(terminal, "1234", slot.reader)
+                authenticate(terminal, "246810", slot.reader)
                 warm.append((time.perf_counter() - start) * 1000)
         pcsc.wait(slot.reader, present=False, timeout=5)
 
@@ -73,7 +73,7 @@ def main() -> int:
             with Insertion(card, slot.port):
                 pcsc.wait(slot.reader, present=True, timeout=5)
                 seen = time.perf_counter()
-                authenticate(terminal, "1234", slot.reader)
+                authenticate(terminal, "246810", slot.reader)
                 done = time.perf_counter()
             detect.append((seen - inserted) * 1000)
             login.append((done - seen) * 1000)

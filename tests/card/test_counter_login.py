@@ -27,10 +27,10 @@ async def test_agent_signs_in_with_card_and_pin_and_removal_locks(counter, reade
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen) and not app.screen.query("#agent")  # the card says who
-        await _type(pilot, "0000")
+        await _type(pilot, "000000")
         error = app.screen.query_one("#login-error", Static)
         assert "2 essais restant" in str(error.render())
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         await settle(pilot, lambda: isinstance(app.screen, DeskScreen))
         assert app.session.principal.id == "claire" and app.session.principal.role == "agent"
 
@@ -47,6 +47,6 @@ async def test_no_card_in_the_reader_is_said_and_the_app_keeps_running(counter, 
     app = CounterApp(counter.home, "en", login_method=CardLogin(reader.name))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         error = str(app.screen.query_one("#login-error", Static).render())
         assert error.startswith("⚠") and isinstance(app.screen, LoginScreen) and app.session is None

@@ -16,63 +16,63 @@ from hub.terminal import Terminal
 
 
 def tries_in_file(home, uid="claire"):
-    return json.loads(ca.card_path(home, uid).read_text())["tries"]
+    return json.loads(ca.card_path(home, uid).read_text())["pin_tries"]
 
 
 def test_right_pin_logs_the_agent_in(counter, reader):
     reader.insert(counter.home, "claire")
-    done = authenticate(counter, "1234", reader.name)
+    done = authenticate(counter, "246810", reader.name)
     assert done.principal == Principal.agent("claire")
     assert (done.identity.uid, done.identity.name, done.identity.role) == ("claire", "Claire Moreau", "agent")
     assert done.reader == reader.name
 
 
 def test_role_comes_from_the_certificate(counter, reader, issue):
-    issue(counter.home, "julien", role="ops", pin="4321")
+    issue(counter.home, "julien", role="ops", pin="135790")
     reader.insert(counter.home, "julien")
-    assert login.login(counter, "4321", reader.name) == Principal.ops("julien")
+    assert login.login(counter, "135790", reader.name) == Principal.ops("julien")
 
 
 def test_citizen_card_at_a_kiosk_opens_only_that_citizen(tmp_path, reader, issue):
     with Terminal.init(tmp_path / "kiosk", "BORNE-01") as kiosk:
-        issue(kiosk.home, "01HCITIZEN0000000000000000", role="citizen", pin="2468")
+        issue(kiosk.home, "01HCITIZEN0000000000000000", role="citizen", pin="482016")
         reader.insert(kiosk.home, "01HCITIZEN0000000000000000")
-        principal = login.login(kiosk, "2468", reader.name, audience="citizen")
+        principal = login.login(kiosk, "482016", reader.name, audience="citizen")
         assert principal.role == "kiosk" and principal.scope_citizen == "01HCITIZEN0000000000000000"
         # A citizen card is no agent card.
         with pytest.raises(WrongCA):
-            login.login(kiosk, "2468", reader.name)
+            login.login(kiosk, "482016", reader.name)
 
 
 def test_wrong_pin_says_tries_left_then_blocks(counter, reader):
     reader.insert(counter.home, "claire")
     with pytest.raises(WrongPin) as first:
-        authenticate(counter, "0000", reader.name)
+        authenticate(counter, "000000", reader.name)
     assert first.value.tries_left == 2 and "2 essais" in first.value.fr and "2 tries left" in first.value.en
     with pytest.raises(WrongPin) as second:
-        authenticate(counter, "0000", reader.name)
+        authenticate(counter, "000000", reader.name)
     assert second.value.tries_left == 1
     with pytest.raises(PinBlocked) as third:
-        authenticate(counter, "0000", reader.name)
+        authenticate(counter, "000000", reader.name)
     assert "bloqué" in third.value.fr and "blocked" in third.value.en
     # Blocked is blocked: the right PIN no longer opens it, even after re-insertion.
     reader.insert(counter.home, "claire")
     with pytest.raises(PinBlocked):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     assert tries_in_file(counter.home) == 0
 
 
 def test_right_pin_resets_the_tries(counter, reader):
     reader.insert(counter.home, "claire")
     with pytest.raises(WrongPin):
-        authenticate(counter, "0000", reader.name)
-    authenticate(counter, "1234", reader.name)
+        authenticate(counter, "000000", reader.name)
+    authenticate(counter, "246810", reader.name)
     assert tries_in_file(counter.home) == 3
 
 
 def test_malformed_pin_never_reaches_the_card(counter, reader):
     reader.insert(counter.home, "claire")
-    for pin in ("12", "abcd", "123456789", ""):
+    for pin in ("12", "1234", "abcdef", "123456789", ""):
         with pytest.raises(BadPin):
             authenticate(counter, pin, reader.name)
     assert tries_in_file(counter.home) == 3
@@ -82,31 +82,31 @@ def test_revoked_card_is_refused_before_the_pin(counter, reader):
     ca.revoke(counter.home, "claire")
     reader.insert(counter.home, "claire")
     with pytest.raises(Revoked) as refused:
-        authenticate(counter, "0000", reader.name)
+        authenticate(counter, "000000", reader.name)
     assert "révoquée" in refused.value.fr
     assert tries_in_file(counter.home) == 3  # checked before the PIN: no try burnt
 
 
 def test_reissued_card_revokes_the_old_one(counter, reader, tmp_path):
     old = ca.card_path(counter.home, "claire").read_bytes()
-    ca.issue(counter.home, "claire", "Claire Moreau", "agent", "5678")
+    ca.issue(counter.home, "claire", "Claire Moreau", "agent", "567890")
     (tmp_path / "old.json").write_bytes(old)
     from card.virtual import Insertion, VirtualCard
     with Pcsc() as pcsc:
         with Insertion(VirtualCard(tmp_path / "old.json"), reader.slot.port):
             pcsc.wait(reader.name, present=True, timeout=5)
             with pytest.raises(Revoked):
-                authenticate(counter, "1234", reader.name)
+                authenticate(counter, "246810", reader.name)
         pcsc.wait(reader.name, present=False, timeout=5)
 
 
 def test_card_from_another_city_is_refused(counter, reader, tmp_path, issue):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    issue(elsewhere, "claire", pin="1234")  # same name, same PIN, another CA
+    issue(elsewhere, "claire", pin="246810")  # same name, same PIN, another CA
     reader.insert(elsewhere, "claire")
     with pytest.raises(WrongCA) as refused:
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     assert "n'a pas été émise par l'AC" in refused.value.fr
     assert tries_in_file(elsewhere) == 3
 
@@ -116,7 +116,7 @@ def test_expired_or_not_yet_valid_card_is_refused(counter, reader, issue, days, 
     issue(counter.home, "ancien", days=days)
     reader.insert(counter.home, "ancien")
     with pytest.raises(Expired, match=said):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
 
 
 def test_missing_or_forged_revocation_list_refuses_every_login(counter, reader, tmp_path, issue):
@@ -125,39 +125,39 @@ def test_missing_or_forged_revocation_list_refuses_every_login(counter, reader, 
     good = crl.read_bytes()
     crl.unlink()
     with pytest.raises(NoTrust, match="revocation list"):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     # A list signed by another CA (one that would hide a revocation) is no list.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     ca.ensure(elsewhere)
     crl.write_bytes((elsewhere / "ca" / "agent-ca.crl").read_bytes())
     with pytest.raises(NoTrust):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     crl.write_bytes(good)
-    assert authenticate(counter, "1234", reader.name).identity.uid == "claire"
+    assert authenticate(counter, "246810", reader.name).identity.uid == "claire"
 
 
 def test_terminal_without_a_ca_refuses(tmp_path, reader, counter):
     reader.insert(counter.home, "claire")
     with Terminal.init(tmp_path / "bare", "MAIRIE-02") as bare:
         with pytest.raises(NoTrust, match="trusts no agent CA"):
-            authenticate(bare, "1234", reader.name)
+            authenticate(bare, "246810", reader.name)
 
 
 def test_replayed_signature_is_refused(counter, reader):
     """A card (or a relay in front of it) that answers with a signature it made
     before: the first login is genuine, the second gets yesterday's signature."""
     reader.insert(counter.home, "claire", behaviour="replay")
-    authenticate(counter, "1234", reader.name)
+    authenticate(counter, "246810", reader.name)
     with pytest.raises(BadSignature) as refused:
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     assert "rejouée" in refused.value.fr
 
 
 def test_signature_over_another_challenge_is_refused(counter, reader):
     reader.insert(counter.home, "claire", behaviour="other-challenge")
     with pytest.raises(BadSignature):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
 
 
 def test_signature_is_bound_to_terminal_and_session(counter, reader):
@@ -168,7 +168,7 @@ def test_signature_is_bound_to_terminal_and_session(counter, reader):
         piv = PivCard(link)
         piv.select()
         cert = piv.certificate()
-        piv.verify_pin("1234")
+        piv.verify_pin("246810")
         nonce = bytes(range(32))
         digest = challenge(counter.id, "SESSION-A", nonce)
         signature = piv.sign(digest)
@@ -181,10 +181,10 @@ def test_signature_is_bound_to_terminal_and_session(counter, reader):
 
 def test_empty_reader_and_unknown_reader_say_so(counter, reader):
     with pytest.raises(NoCard) as empty:
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
     assert "insérez votre carte" in empty.value.fr
     with pytest.raises(NoReader) as unknown:
-        authenticate(counter, "1234", "Lecteur inexistant 00 00")
+        authenticate(counter, "246810", "Lecteur inexistant 00 00")
     assert "n'est pas branché" in unknown.value.fr and "Virtual PCD" in unknown.value.en
 
 
@@ -194,12 +194,12 @@ def test_certificate_copied_onto_another_card_is_refused(counter, reader, tmp_pa
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     forged = json.loads(ca.card_path(counter.home, "claire").read_text())
-    forged["key"] = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    forged["keys"]["9A"]["pem"] = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     (counter.home / "cards" / "forged.json").write_text(json.dumps(forged))
     reader.insert(counter.home, "forged")
     with pytest.raises(BadSignature):
-        authenticate(counter, "1234", reader.name)
+        authenticate(counter, "246810", reader.name)
 
 
 def test_demo_cards_log_in_the_demo_agents(tmp_path, pcscd):
@@ -207,12 +207,12 @@ def test_demo_cards_log_in_the_demo_agents(tmp_path, pcscd):
     with Terminal.init(tmp_path / "demo", "DEMO-01") as t:
         inserted = insert_demo_card(t.home)
         try:
-            assert login.login(t, "1234", inserted.reader) == Principal.agent("agent")
+            assert login.login(t, "246810", inserted.reader) == Principal.agent("agent")
         finally:
             inserted.remove()
         inserted = insert_demo_card(t.home, "ops")
         try:
-            assert login.login(t, "4321", inserted.reader) == Principal.ops("ops")
+            assert login.login(t, "135790", inserted.reader) == Principal.ops("ops")
         finally:
             inserted.remove()
         with Pcsc() as pcsc:

@@ -29,7 +29,7 @@ class Direct:
 
 @pytest.fixture
 def applet(tmp_path):
-    ca.issue(tmp_path, "claire", "Claire Moreau", "agent", "1234")
+    ca.issue(tmp_path, "claire", "Claire Moreau", "agent", "246810")
     return VirtualCard.of(tmp_path, "claire")
 
 
@@ -50,7 +50,7 @@ def test_small_le_gets_the_rest_by_61xx(applet):
 
 
 def test_nothing_but_select_before_select(applet):
-    assert applet.process(Command(0, 0x20, 0, 0x80, pin_block("1234")).to_bytes()) == b"\x69\x85"
+    assert applet.process(Command(0, 0x20, 0, 0x80, pin_block("246810")).to_bytes()) == b"\x69\x85"
     assert Response.parse(applet.process(Command(0, 0xA4, 4, 0, b"\xa0\x00\x00\x00\x99").to_bytes())).sw == 0x6A82
 
 
@@ -59,7 +59,7 @@ def test_signing_needs_the_pin_and_power_off_forgets_it(applet):
     piv.select()
     sign = Command(0, 0x87, 0x11, 0x9A, tlv.encode(0x7C, tlv.encode(0x82, b"") + tlv.encode(0x81, bytes(32))), le=256)
     assert Response.parse(applet.process(sign.to_bytes())).sw == 0x6982
-    piv.verify_pin("1234")
+    piv.verify_pin("246810")
     assert piv.pin_tries() is None
     assert len(piv.sign(bytes(32))) > 60
     applet.power()
@@ -70,8 +70,8 @@ def test_signing_needs_the_pin_and_power_off_forgets_it(applet):
 def test_tries_counter_is_kept_in_the_card_file(applet, tmp_path):
     piv = PivCard(Direct(applet))
     piv.select()
-    assert Response.parse(applet.process(Command(0, 0x20, 0, 0x80, pin_block("9999")).to_bytes())).sw == 0x63C2
-    assert json.loads(ca.card_path(tmp_path, "claire").read_text())["tries"] == 2
+    assert Response.parse(applet.process(Command(0, 0x20, 0, 0x80, pin_block("999999")).to_bytes())).sw == 0x63C2
+    assert json.loads(ca.card_path(tmp_path, "claire").read_text())["pin_tries"] == 2
     again = VirtualCard.of(tmp_path, "claire")
     PivCard(Direct(again)).select()
     assert PivCard(Direct(again)).pin_tries() == 2
@@ -110,7 +110,7 @@ answers = st.lists(st.one_of(
 def test_client_refuses_any_hostile_answer_cleanly(replies, step):
     from card.errors import CardError
     piv = PivCard(Hostile(replies))
-    call = {"select": piv.select, "certificate": piv.certificate, "verify_pin": lambda: piv.verify_pin("1234"),
+    call = {"select": piv.select, "certificate": piv.certificate, "verify_pin": lambda: piv.verify_pin("246810"),
             "pin_tries": piv.pin_tries, "sign": lambda: piv.sign(bytes(32))}[step]
     try:
         call()

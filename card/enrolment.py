@@ -1,0 +1,135 @@
+"""Enrolment of any PIV card (a YubiKey, another PIV card, or the virtual card)
+with the standard commands, so the path a real card takes is the tested path:
+
+    done = card.enrolment.enrol(terminal, reader, "claire", "Claire Moreau", "agent", new_pin)
+
+authenticates with the card's management key, replaces the factory PIN and
+PUK (the agent chooses the PIN; the PUK is drawn here and shown once), has the
+card generate its slot 9A key (the private key never leaves the card), has the
+city CA certify it, writes CHUID, CCC and the certificate, replaces the
+factory management key, proves the result by a login challenge, and records
+the enrolment in the journal. The CA keeps the certificate under
+``ca/enrolled/<uid>.json`` so the card can be revoked. Secrets (PIN, PUK,
+management key) are never written to the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from hub.roles import Principal
+from hub.terminal import write_private
+
+from . import ca, management, objects
+from .errors import CardError
+from .login import challenge, verify_signature
+from .piv import ALG_ECC_P256, SLOT_9A, PivCard, pin_block, puk_block
+from .reader import Pcsc
+from .trust import Trust, fingerprint
+
+DEFAULT_PIN, DEFAULT_PUK = "123456", "12345678"  # every PIV card and YubiKey leaves the factory with these
+
+
+class Counted:
+    """A link that counts the APDUs it carries (for the benchmark and the report)."""
+
+    def __init__(self, link) -> None:
+        self.link, self.apdus = link, 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.apdus += 1
+        return self.link.transmit(apdu)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    uid: str
+    name: str
+    role: str
+    reader: str
+    guid: str
+    certificate: x509.Certificate
+    puk: str
+    management_key: str
+    apdus: int
+
+    def to_dict(self) -> dict:
+        return {"uid": self.uid, "name": self.name, "role": self.role, "reader": self.reader, "guid": self.guid,
+                "serial": f"{self.certificate.serial_number:x}", "fingerprint": fingerprint(self.certificate),
+                "subject": self.certificate.subject.rfc4514_string(),
+                "not_after": self.certificate.not_valid_after_utc.isoformat(),
+                "puk": self.puk, "management_key": self.management_key, "apdus": self.apdus}
+
+
+def _digits(random: Callable[[int], bytes], count: int) -> str:
+    return str(int.from_bytes(random(16), "big") % 10**count).zfill(count)
+
+
+def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin: str, *,
+          management_key: bytes = management.DEFAULT_KEY, current_pin: str = DEFAULT_PIN,
+          current_puk: str = DEFAULT_PUK, by: Principal | None = None,
+          random: Callable[[int], bytes] = os.urandom, now: Callable[[], dt.datetime] | None = None) -> Enrolment:
+    home = terminal.home
+    pin_block(new_pin)  # refused here, before the card is touched
+    if new_pin == DEFAULT_PIN:
+        raise CardError("choose a PIN other than the factory PIN 123456",
+                        "choisissez un code PIN autre que le code d'usine 123456", "default_pin")
+    pin_block(current_pin)
+    puk_block(current_puk)
+    city = terminal.config.get("city", "Ville de Beffroi")
+    ca.check_identity(home, uid, name, role, city)  # before the card changes
+    new_puk, new_key = _digits(random, 8), random(24)
+    with Pcsc() as pcsc:
+        reader = pcsc.pick(reader)
+        with pcsc.connect(reader) as link, link.transaction():
+            counted = Counted(link)
+            piv = PivCard(counted)
+            piv.select()
+            piv.authenticate_management(management_key, random=random)
+            piv.change_pin(current_pin, new_pin)
+            piv.change_puk(current_puk, new_puk)
+            public = piv.generate(SLOT_9A, ALG_ECC_P256)
+            cert = ca.certify(home, uid, name, role, public, city=city)
+            guid = random(16)
+            piv.put_data(objects.CHUID, objects.chuid(guid, cert.not_valid_after_utc.date()))
+            piv.put_data(objects.CCC, objects.ccc(random(14)))
+            piv.put_data(objects.CERT_9A, objects.certificate(cert))
+            piv.set_management_key(new_key)
+            # Proof that the card now logs in: its certificate reads back, the new
+            # PIN opens it, and its key signs a challenge the certificate verifies.
+            if piv.certificate() != cert:
+                raise CardError("the certificate read back from the card is not the one written",
+                                "le certificat relu sur la carte n'est pas celui écrit", "enrol_mismatch")
+            piv.verify_pin(new_pin)
+            digest = challenge(terminal.id, "enrolment", random(32))
+            verify_signature(cert, digest, piv.sign(digest))
+    Trust(home).check(cert, ca.audience_of(role))
+    _remember(home, uid, name, role, cert, guid, (now or (lambda: dt.datetime.now(dt.UTC)))())
+    with terminal.writing() as w:
+        w.record(by or Principal.system(), "card.enrolled", f"agent:{uid}" if role != "citizen" else f"citizen:{uid}",
+                 {"uid": uid, "role": role, "terminal": terminal.name, "reader": reader, "guid": guid.hex(),
+                  "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert),
+                  "not_after": cert.not_valid_after_utc.isoformat()})
+    return Enrolment(uid, name.strip(), role, reader, guid.hex(), cert, new_puk, new_key.hex(), counted.apdus)
+
+
+def _remember(home, uid: str, name: str, role: str, cert: x509.Certificate, guid: bytes, when: dt.datetime) -> None:
+    """Keep the certificate with the CA (to revoke it later); a card enrolled
+    again for the same person revokes the one before."""
+    path = ca.enrolled_path(home, uid)
+    if path.exists():
+        old = x509.load_pem_x509_certificate(json.loads(path.read_text("utf-8"))["certificate"].encode())
+        if old.serial_number != cert.serial_number:
+            ca.revoke_serial(home, ca.audience_of(role), old.serial_number)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(path, json.dumps({"uid": uid, "name": name.strip(), "role": role, "guid": guid.hex(),
+                                    "enrolled_at": when.isoformat(),
+                                    "certificate": cert.public_bytes(serialization.Encoding.PEM).decode()},
+                                   indent=2).encode())
