@@ -126,10 +126,10 @@ def revoke_serial(home: Path, audience: str, serial: int) -> None:
 
 def certify(home: Path, uid: str, name: str, role: str, public_key: ec.EllipticCurvePublicKey, *,
             city: str = "Ville de Beffroi", not_before: dt.datetime | None = None,
-            not_after: dt.datetime | None = None) -> x509.Certificate:
+            not_after: dt.datetime | None = None, create: bool = True) -> x509.Certificate:
     """The city CA's certificate for a card key: identity in the subject (UID,
     OU = role, CN = name), client authentication, 3 years."""
-    ca, ca_key = check_identity(home, uid, name, role, city)
+    ca, ca_key = check_identity(home, uid, name, role, city, create=create)
     now = _now()
     return (x509.CertificateBuilder().subject_name(_name(city, name.strip(), role, uid)).issuer_name(ca.subject)
             .public_key(public_key).serial_number(x509.random_serial_number())
@@ -144,8 +144,11 @@ def certify(home: Path, uid: str, name: str, role: str, public_key: ec.EllipticC
             .sign(ca_key, hashes.SHA256()))
 
 
-def check_identity(home: Path, uid: str, name: str, role: str, city: str = "Ville de Beffroi"):
-    """Refuse a bad uid, role or name, or a home without the CA key; returns the CA."""
+def check_identity(home: Path, uid: str, name: str, role: str, city: str = "Ville de Beffroi", *,
+                   create: bool = True):
+    """Refuse a bad uid, role or name, or a home without the CA key; returns the
+    CA. ``create`` makes the demo CA when there is none (never for enrolment:
+    a card certified by a CA made on the spot would be trusted nowhere else)."""
     if role not in ROLES:
         raise Invalid("role must be agent, ops or citizen", "le rôle doit être agent, ops ou citizen")
     audience = audience_of(role)
@@ -157,7 +160,8 @@ def check_identity(home: Path, uid: str, name: str, role: str, city: str = "Vill
                       f"identifiant citoyen {uid!r} : 1 à 64 lettres, chiffres, _ ou -")
     if not (name or "").strip():
         raise Invalid("the card holder's name is empty", "le nom du titulaire de la carte est vide")
-    ensure(home, city)
+    if create:
+        ensure(home, city)
     return _load(home, audience)
 
 

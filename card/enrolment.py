@@ -84,7 +84,7 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
     pin_block(current_pin)
     puk_block(current_puk)
     city = terminal.config.get("city", "Ville de Beffroi")
-    ca.check_identity(home, uid, name, role, city)  # before the card changes
+    ca.check_identity(home, uid, name, role, city, create=False)  # before the card changes
     new_puk, new_key = _digits(random, 8), random(24)
     with Pcsc() as pcsc:
         reader = pcsc.pick(reader)
@@ -96,7 +96,7 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
             piv.change_pin(current_pin, new_pin)
             piv.change_puk(current_puk, new_puk)
             public = piv.generate(SLOT_9A, ALG_ECC_P256)
-            cert = ca.certify(home, uid, name, role, public, city=city)
+            cert = ca.certify(home, uid, name, role, public, city=city, create=False)
             guid = random(16)
             piv.put_data(objects.CHUID, objects.chuid(guid, cert.not_valid_after_utc.date()))
             piv.put_data(objects.CCC, objects.ccc(random(14)))

@@ -1,0 +1,149 @@
+"""Enrolment of a factory-fresh card with the standard PIV commands, through
+`beffroi card enrol`, pcscd and the virtual card: the path a YubiKey takes.
+Then the agent's own commands: change the PIN, unblock it with the PUK."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from card import ca
+from card.errors import Revoked
+from card.login import authenticate
+from hub.terminal import Terminal
+from tests.conftest import run_cli
+
+BEFFROI = str(Path(sys.executable).with_name("beffroi"))
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    assert run_cli("init", "--terminal", "MAIRIE-01", home=home).returncode == 0
+    ca.ensure(home)
+    return home
+
+
+def beffroi(home: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([BEFFROI, *args, "--home", str(home)], input=input, capture_output=True, text=True,
+                          timeout=120)
+
+
+def journal(home: Path, type: str) -> list[dict]:
+    with sqlite3.connect(home / "journal.db") as db:
+        return [json.loads(d) for (d,) in db.execute("SELECT data FROM events WHERE type=? ORDER BY seq", (type,))]
+
+
+def card_bytes(home: Path, label: str) -> bytes:
+    return ca.card_path(home, label).read_bytes()
+
+
+def enrol(home: Path, reader: str, *extra: str, pin: str = "246810") -> subprocess.CompletedProcess:
+    return beffroi(home, "card", "enrol", "--agent", "claire", "--name", "Claire Moreau", "--reader", reader,
+                   "--pin", "-", "--json", *extra, input=pin + "\n")
+
+
+def test_a_factory_card_is_enrolled_then_logs_in_with_the_chosen_pin(home, reader):
+    assert beffroi(home, "card", "blank", "--card", "spare1").returncode == 0
+    reader.insert(home, "spare1")
+    done = enrol(home, reader.name)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["uid"] == "claire" and out["role"] == "agent" and len(out["puk"]) == 8 and len(out["management_key"]) == 48
+    card = ca.read_card(home, "spare1")
+    assert card["management"]["key"] == out["management_key"] != "010203040506070801020304050607080102030405060708"
+    assert set(card["keys"]) == {"9A"} and {"5FC102", "5FC107", "5FC105"} <= set(card["objects"])
+    assert out["guid"] in card["objects"]["5FC102"].lower()
+    with Terminal.open(home) as t:
+        login = authenticate(t, "246810", reader.name)
+    assert (login.identity.uid, login.identity.name, login.identity.fingerprint) == ("claire", "Claire Moreau",
+                                                                                     out["fingerprint"])
+    enrolled = journal(home, "card.enrolled")
+    assert [e["uid"] for e in enrolled] == ["claire"] and enrolled[0]["guid"] == out["guid"]
+    raw = (home / "journal.db").read_bytes()
+    for secret in ("246810", out["puk"], out["management_key"]):
+        assert secret.encode() not in raw  # never a PIN, PUK or management key in the journal
+    # The factory PUK no longer works; the one shown at enrolment does.
+    refused = beffroi(home, "card", "unblock", "--puk", "-", "--new-pin", "-", "--reader", reader.name,
+                      input="12345678\n135790\n")
+    assert refused.returncode == 1 and "wrong PUK: 2 tries left" in refused.stderr
+    assert beffroi(home, "card", "unblock", "--puk", "-", "--new-pin", "-", "--reader", reader.name,
+                   input=f"{out['puk']}\n135790\n").returncode == 0
+    # Revoking the agent's card puts the enrolled certificate on the revocation list.
+    assert beffroi(home, "card", "revoke", "claire").returncode == 0
+    with Terminal.open(home) as t, pytest.raises(Revoked):
+        authenticate(t, "135790", reader.name)
+
+
+def test_a_wrong_management_key_changes_nothing(home, reader):
+    beffroi(home, "card", "blank", "--card", "spare1")
+    reader.insert(home, "spare1")
+    before = card_bytes(home, "spare1")
+    done = enrol(home, reader.name, "--management-key", "00" * 24)
+    assert done.returncode == 2 and done.stderr.startswith("beffroi: error: the card refused the management key")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert card_bytes(home, "spare1") == before and journal(home, "card.enrolled") == []
+
+
+@pytest.mark.parametrize(("pin", "extra", "said"), [
+    ("1234", (), "a PIN is 6 to 8 digits"),
+    ("123456", (), "other than the factory PIN"),
+    ("246810", ("--management-key", "0102"), "48 hexadecimal digits"),
+    ("246810", ("--current-puk", "12"), "a PUK is 6 to 8 digits"),
+])
+def test_bad_input_is_refused_before_the_card_is_touched(home, reader, pin, extra, said):
+    beffroi(home, "card", "blank", "--card", "spare1")
+    reader.insert(home, "spare1")
+    before = card_bytes(home, "spare1")
+    done = enrol(home, reader.name, *extra, pin=pin)
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert card_bytes(home, "spare1") == before
+
+
+def test_enrolment_needs_the_city_ca(tmp_path, reader):
+    bare = tmp_path / "bare"
+    assert run_cli("init", "--terminal", "MAIRIE-02", home=bare).returncode == 0
+    ca.blank(bare, "spare1")
+    reader.insert(bare, "spare1")
+    before = card_bytes(bare, "spare1")
+    done = enrol(bare, reader.name)
+    assert done.returncode == 2 and "no agent CA key" in done.stderr
+    assert card_bytes(bare, "spare1") == before
+
+
+def test_an_enrolled_card_cannot_be_enrolled_again_with_the_factory_key(home, reader):
+    beffroi(home, "card", "blank", "--card", "spare1")
+    reader.insert(home, "spare1")
+    first = json.loads(enrol(home, reader.name).stdout)
+    again = enrol(home, reader.name, pin="135790")
+    assert again.returncode == 2 and "not this card's key" in again.stderr
+    # With the key from the first enrolment and the agent's PIN, IT can enrol it again; the old certificate is revoked.
+    second = enrol(home, reader.name, "--management-key", first["management_key"], "--current-pin", "246810",
+                   "--current-puk", first["puk"], pin="135790")
+    assert second.returncode == 0, second.stderr
+    crl = (home / "ca" / "agent-ca.crl").read_bytes()
+    from cryptography import x509
+    revoked = {r.serial_number for r in x509.load_pem_x509_crl(crl)}
+    assert int(first["serial"], 16) in revoked and int(json.loads(second.stdout)["serial"], 16) not in revoked
+
+
+def test_change_pin_then_a_wrong_old_pin_costs_a_try(home, reader):
+    ca.issue(home, "claire", "Claire Moreau", "agent", "246810")
+    reader.insert(home, "claire")
+    ok = beffroi(home, "card", "change-pin", "--pin", "-", "--new-pin", "-", "--reader", reader.name,
+                 input="246810\n771177\n")
+    assert ok.returncode == 0, ok.stderr
+    with Terminal.open(home) as t:
+        assert authenticate(t, "771177", reader.name).identity.uid == "claire"
+    wrong = beffroi(home, "card", "change-pin", "--pin", "-", "--new-pin", "-", "--reader", reader.name, "--json",
+                    input="246810\n999999\n")
+    assert wrong.returncode == 1 and json.loads(wrong.stdout)["code"] == "wrong_pin"
+    assert ca.read_card(home, "claire")["pin_tries"] == 2
+    short = beffroi(home, "card", "change-pin", "--pin", "771177", "--new-pin", "1234", "--reader", reader.name)
+    assert short.returncode == 2 and short.stderr == "beffroi: error: a PIN is 6 to 8 digits\n"
+    assert ca.read_card(home, "claire")["pin_tries"] == 2  # refused before the card
