@@ -217,3 +217,82 @@ def test_demo_cards_log_in_the_demo_agents(tmp_path, pcscd):
             inserted.remove()
         with Pcsc() as pcsc:
             pcsc.wait(inserted.reader, present=False, timeout=5)
+
+
+def events(terminal, prefix: str = "card.") -> list[tuple[str, str, dict]]:
+    rows = terminal.conn.execute("SELECT type, actor, data FROM events WHERE type LIKE ? ORDER BY seq", (prefix + "%",))
+    return [(t, a, json.loads(d)) for t, a, d in rows]
+
+
+def test_sign_ins_failed_pins_and_lockouts_are_in_the_journal(counter, reader):
+    reader.insert(counter.home, "claire")
+    authenticate(counter, "246810", reader.name)
+    for _ in range(3):
+        with pytest.raises((WrongPin, PinBlocked)):
+            authenticate(counter, "000000", reader.name)
+    recorded = events(counter)
+    assert [(t, a) for t, a, _ in recorded] == [("card.signed_in", "agent:claire"), ("card.pin_failed", "system:beffroi"),
+                                                ("card.pin_failed", "system:beffroi"),
+                                                ("card.pin_blocked", "system:beffroi")]
+    assert [d.get("tries_left") for _, _, d in recorded] == [None, 2, 1, None]
+    for _, _, data in recorded:
+        assert (data["uid"], data["terminal"], data["reader"]) == ("claire", "MAIRIE-01", reader.name)
+        assert "pin" not in json.dumps(data).lower() or set(data) >= {"tries_left"}
+        assert "246810" not in json.dumps(data) and "000000" not in json.dumps(data)
+    assert counter.verify() is None  # the journal's chain holds
+
+
+def test_card_removal_is_in_the_journal(counter, reader):
+    from card.login import open_session
+    from hub.terminal import Terminal
+    from tests.waiting import wait_until
+    reader.insert(counter.home, "claire")
+    session = open_session(counter, "246810", reader=reader.name)
+    try:
+        reader.remove()
+        wait_until(lambda: session.locked, what="the lock")
+
+        def removed():
+            with Terminal.open(counter.home) as t:
+                return [d for ty, _, d in events(t) if ty == "card.removed"]
+        found = wait_until(removed, what="the removal event")
+        assert found[0]["uid"] == "claire" and found[0]["reason"] == "card_removed"
+        assert found[0]["terminal"] == "MAIRIE-01"
+    finally:
+        session.close()
+
+
+def test_login_holds_the_card_between_pin_and_signature(counter, reader):
+    """Another program on the same reader keeps resetting the PIN's security
+    status (VERIFY P1=FF); inside one PC/SC transaction no reset lands between
+    our VERIFY and our signature, so every login succeeds."""
+    import threading
+
+    from card.apdu import Command
+    reader.insert(counter.home, "claire")
+    stop = threading.Event()
+    sent = []
+
+    def meddle() -> None:
+        from card.errors import CardRemoved
+        with Pcsc() as pcsc:
+            while not stop.is_set():
+                try:  # each login ends with a card reset, after which this connection must be made again
+                    with pcsc.connect(reader.name) as link:
+                        link.transmit(Command(0, 0xA4, 4, 0, bytes.fromhex("A000000308")).to_bytes())
+                        while not stop.is_set():
+                            sent.append(link.transmit(Command(0, 0x20, 0xFF, 0x80).to_bytes()))
+                except CardRemoved:
+                    continue
+
+    meddler = threading.Thread(target=meddle)
+    meddler.start()
+    try:
+        from tests.waiting import wait_until
+        wait_until(lambda: len(sent) > 3, what="the other program")
+        for _ in range(8):
+            assert authenticate(counter, "246810", reader.name).identity.uid == "claire"
+    finally:
+        stop.set()
+        meddler.join(10)
+    assert b"\x90\x00" in sent
