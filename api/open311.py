@@ -256,7 +256,7 @@ class Open311:
             key = keys.check(self.server.reader.conn, _one(params, "api_key"))
             mapping = self._mapping(_one(params, "service_code"))
             fields, contact = self.form_of(mapping, params)
-            clean = mapping.service.clean(fields)  # refuse bad input before it takes a write slot
+            clean = mapping.service.clean(fields, self.server.reader.today())  # refuse bad input before it takes a write slot
             principal = Principal.kiosk(f"api:{key.name}")  # an anonymous reporter, whatever the key's role
             if self.server.open311_mode == "batch":
                 token = await self.server.committer.run(

@@ -52,7 +52,7 @@ class Server:
         self.writer = Terminal.open(self.home)
         self.reader = Terminal.open(self.home)
         self.catalog = self.reader.catalog
-        self.city = self.reader.config.get("city", "Beffroi")
+        self.city = self.reader.city
         self.jurisdiction = jurisdiction or slug(self.city)
         with self.writer.journal.transaction():
             keys.ensure(self.writer.conn)

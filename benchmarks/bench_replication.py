@@ -37,8 +37,9 @@ from hub.citizens import clean_identity  # noqa: E402
 from hub.demo import FIRST, LAST, POSTCODES, STREETS, sample_fields  # noqa: E402
 from hub.roles import Principal  # noqa: E402
 from hub.terminal import Terminal  # noqa: E402
+from replication.enrolment import enroll  # noqa: E402
 from replication.index import Index, admin_keys, init_city  # noqa: E402
-from replication.sync import Replicator, enroll  # noqa: E402
+from replication.sync import Replicator  # noqa: E402
 
 
 def make_events(t: Terminal, count: int, seed: int = 1789) -> None:

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hub.durable import write_private
 from hub.errors import Invalid, NotFound
-from hub.terminal import write_private
+from hub.terminal import DEFAULT_CITY
 
 from .trust import UID_PATTERNS, ca_dir
 
@@ -81,7 +82,7 @@ def _load(home: Path, audience: str) -> tuple[x509.Certificate, ec.EllipticCurve
     return cert, key
 
 
-def ensure(home: Path, city: str = "Ville de Beffroi") -> None:
+def ensure(home: Path, city: str = DEFAULT_CITY) -> None:
     """Create the demo agent and citizen CAs (with empty revocation lists) if absent."""
     folder = ca_dir(home)
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -125,7 +126,7 @@ def revoke_serial(home: Path, audience: str, serial: int) -> None:
 
 
 def certify(home: Path, uid: str, name: str, role: str, public_key: ec.EllipticCurvePublicKey, *,
-            city: str = "Ville de Beffroi", not_before: dt.datetime | None = None,
+            city: str = DEFAULT_CITY, not_before: dt.datetime | None = None,
             not_after: dt.datetime | None = None, create: bool = True) -> x509.Certificate:
     """The city CA's certificate for a card key: identity in the subject (UID,
     OU = role, CN = name), client authentication, 3 years."""
@@ -144,7 +145,7 @@ def certify(home: Path, uid: str, name: str, role: str, public_key: ec.EllipticC
             .sign(ca_key, hashes.SHA256()))
 
 
-def check_identity(home: Path, uid: str, name: str, role: str, city: str = "Ville de Beffroi", *,
+def check_identity(home: Path, uid: str, name: str, role: str, city: str = DEFAULT_CITY, *,
                    create: bool = True):
     """Refuse a bad uid, role or name, or a home without the CA key; returns the
     CA. ``create`` makes the demo CA when there is none (never for enrolment:
@@ -188,7 +189,7 @@ def blank(home: Path, label: str) -> dict[str, Any]:
             "management_key": card["management"]["key"]}
 
 
-def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = "Ville de Beffroi",
+def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = DEFAULT_CITY,
           not_before: dt.datetime | None = None, not_after: dt.datetime | None = None) -> dict[str, Any]:
     """Issue a virtual card already personalised, as a card bureau delivers it
     (a shortcut for tests and the demo; `beffroi card enrol` is the path a real

@@ -26,7 +26,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     if bool(args.agent) == bool(args.citizen):
         raise UsageError("give either --agent NAME or --citizen ID")
     with open_terminal(args) as t:  # cards are issued into a Beffroi home only
-        city = t.config.get("city", "Ville de Beffroi")
+        city = t.city
     if args.citizen and args.role not in (None, "citizen"):
         raise UsageError("a citizen card has no --role")
     uid = args.agent or args.citizen

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from hub.durable import write_private
 from hub.roles import Principal
-from hub.terminal import write_private
 
 from . import ca, management, objects
 from .errors import CardError
@@ -83,7 +83,7 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
                         "choisissez un code PIN autre que le code d'usine 123456", "default_pin")
     pin_block(current_pin)
     puk_block(current_puk)
-    city = terminal.config.get("city", "Ville de Beffroi")
+    city = terminal.city
     ca.check_identity(home, uid, name, role, city, create=False)  # before the card changes
     new_puk, new_key = _digits(random, 8), random(24)
     with Pcsc() as pcsc:

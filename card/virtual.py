@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from hub.terminal import write_private
+from hub.durable import write_private
 
 from . import ca, management, objects, tlv
 from .apdu import Command, Response

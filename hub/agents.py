@@ -10,7 +10,6 @@ import base64
 import hmac
 import os
 import re
-import time
 from typing import Any
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -76,7 +75,7 @@ class Agents:
 
     def login(self, agent_id: str, pin: str, now: float | None = None) -> Principal:
         """A principal for the agent, or LoginRefused with the tries left."""
-        now = time.time() if now is None else now
+        now = self.session.terminal.now() if now is None else now
         terminal = self.session.terminal
         subject = f"pin:{agent_id}"
         failures = terminal.failures(subject, now - LOCK_SECONDS)

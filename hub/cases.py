@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
-import time
+from collections.abc import Callable
 from typing import Any
 
 from . import ids
@@ -24,14 +23,14 @@ class LookupLocked(Forbidden):
     code = "locked"
 
 
-def _verification_for(citizen: dict[str, Any] | None) -> tuple[str, str]:
+def _verification_for(citizen: dict[str, Any] | None, random_bytes: Callable[[int], bytes]) -> tuple[str, str]:
     """The second field a citizen gives with the tracking code: their birth year
     if known, else their postcode, else a 4-digit code printed on the receipt."""
     if citizen and citizen.get("birth_date"):
         return "birth_year", citizen["birth_date"][:4]
     if citizen and citizen.get("postcode"):
         return "postcode", citizen["postcode"]
-    return "pin", f"{secrets.randbelow(10000):04d}"
+    return "pin", f"{int.from_bytes(random_bytes(4), 'big') % 10000:04d}"
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -67,11 +66,12 @@ class Cases:
         else:
             raise Invalid("a case needs a citizen: register or find one first",
                           "une demande doit être rattachée à un citoyen : enregistrez-le ou recherchez-le d'abord")
-        clean = service.clean(fields)
-        kind, value = _verification_for(citizen)
+        terminal = self.session.terminal
+        clean = service.clean(fields, terminal.today())
+        kind, value = _verification_for(citizen, terminal.entropy.bytes)
         data = {
-            "id": ids.ulid(), "service": service.code, "citizen_id": citizen_id, "status": service.initial,
-            "fields": clean, "tracking_code": ids.tracking_code(), "verify_kind": kind, "verify_value": value,
+            "id": terminal.new_id(), "service": service.code, "citizen_id": citizen_id, "status": service.initial,
+            "fields": clean, "tracking_code": terminal.new_tracking_code(), "verify_kind": kind, "verify_value": value,
         }
         if contact:
             data["contact"] = {k: str(v)[:200] for k, v in contact.items() if v}
@@ -154,7 +154,7 @@ class Cases:
         case = self._row(key)
         with self.session.terminal.writing() as w:
             w.record(self._who, "case.noted", f"case:{case['id']}",
-                     {"id": case["id"], "note_id": ids.ulid(), "text": text})
+                     {"id": case["id"], "note_id": self.session.terminal.new_id(), "text": text})
         return self.get(case["id"])
 
     def attach(self, key: str, document_id: str, requirement: str | None = None) -> dict[str, Any]:
@@ -181,7 +181,7 @@ class Cases:
         lookups are refused until the window passes. On success a kiosk session
         gains reach over that one case, and the citizen sees its public view.
         """
-        now = time.time() if now is None else now
+        now = self.session.terminal.now() if now is None else now
         subject = f"lookup:{self._who.actor}"
         terminal = self.session.terminal
         recent = terminal.failures(subject, now - LOOKUP_WINDOW)

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
-from . import ids
 from .catalog import parse_date
 from .errors import FieldError, FormErrors, NotFound
 from .projections import CITIZEN_FIELDS, row_dicts
@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COLUMNS = "id, first_name, last_name, birth_date, postcode, phone, address, email"
 
 
-def clean_identity(raw: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+def clean_identity(raw: dict[str, Any], partial: bool = False, today: dt.date | None = None) -> dict[str, Any]:
     """Validated citizen fields; every problem reported at once."""
     errors: list[FieldError] = []
     out: dict[str, Any] = {}
@@ -41,8 +41,7 @@ def clean_identity(raw: dict[str, Any], partial: bool = False) -> dict[str, Any]
             continue
         if key == "birth_date":
             day = parse_date(value)
-            import datetime as dt
-            if day is None or day > dt.date.today() or day.year < 1880:
+            if day is None or day > (today or dt.date.today()) or day.year < 1880:
                 errors.append(FieldError(key, "must be a past date as YYYY-MM-DD or DD/MM/YYYY",
                                          "doit être une date passée au format JJ/MM/AAAA ou AAAA-MM-JJ"))
                 continue
@@ -94,9 +93,9 @@ class Citizens:
         """Register a citizen; the returned record carries ``duplicates``: people
         already known with the same name and birth date, for the agent to check."""
         self.session.principal.require("citizen.write")
-        clean = clean_identity(fields)
+        clean = clean_identity(fields, today=self.session.terminal.today())
         duplicates = self.possible_duplicates(clean)
-        citizen = {"id": ids.ulid(), **{k: clean.get(k) for k in CITIZEN_FIELDS}}
+        citizen = {"id": self.session.terminal.new_id(), **{k: clean.get(k) for k in CITIZEN_FIELDS}}
         with self.session.terminal.writing() as w:
             w.record(self.session.principal, "citizen.registered", f"citizen:{citizen['id']}", citizen)
         return {**citizen, "duplicates": duplicates}
@@ -112,7 +111,7 @@ class Citizens:
     def edit(self, citizen_id: str, **changes: Any) -> dict[str, Any]:
         self.session.principal.require("citizen.write")
         current = self.get(citizen_id)
-        clean = clean_identity(changes, partial=True)
+        clean = clean_identity(changes, partial=True, today=self.session.terminal.today())
         changed = {k: v for k, v in clean.items() if current.get(k) != v}
         if changed:
             with self.session.terminal.writing() as w:

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from . import ids
 from .errors import HubError
 from .roles import Principal
-from .terminal import Terminal, default_home
+from .terminal import DEFAULT_CITY, Terminal, default_home
 
 EXIT_REFUSED = 2
 
@@ -333,7 +333,7 @@ def build_parser() -> Parser:
 
     p = add("init", cmd_init, "create a terminal home")
     p.add_argument("--terminal", required=True, help="terminal name, e.g. MAIRIE-01")
-    p.add_argument("--city", default="Ville de Beffroi")
+    p.add_argument("--city", default=DEFAULT_CITY)
     add("services", cmd_services, "list the service catalog")
 
     citizen = group("citizen", "register, edit and find citizens")

@@ -8,8 +8,8 @@ a check character that catches any single mistyped character.
 from __future__ import annotations
 
 import os
-import secrets
 import time
+from collections.abc import Callable
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(CROCKFORD)}
@@ -17,10 +17,10 @@ _DECODE = {c: i for i, c in enumerate(CROCKFORD)}
 _DECODE.update({"O": 0, "I": 1, "L": 1})
 
 
-def ulid(now_ms: int | None = None) -> str:
+def ulid(now_ms: int | None = None, random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     """A 26-character ULID: 48-bit milliseconds then 80 random bits."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | int.from_bytes(random_bytes(10), "big")
     return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
 
 
@@ -46,8 +46,9 @@ def _check_char(body: str) -> str:
     return CROCKFORD[_times_alpha(interim)]
 
 
-def tracking_code() -> str:
-    body = "".join(secrets.choice(CROCKFORD) for _ in range(7))
+def tracking_code(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    # 35 random bits: one byte per character, 5 bits of each (256 is a multiple of 32: no bias)
+    body = "".join(CROCKFORD[b & 31] for b in random_bytes(7))
     return body + _check_char(body)
 
 

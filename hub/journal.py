@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,10 +162,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Journal:
     """Appends this terminal's events and merges other terminals' events."""
 
-    def __init__(self, conn: sqlite3.Connection, origin: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, origin: str, wall: Callable[[], float] = time.time) -> None:
         self.conn = conn
         self.origin = origin
-        self.clock = HybridClock()
+        self.clock = HybridClock(wall=wall)
 
     def transaction(self):
         return transaction(self.conn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ids
 from .errors import Invalid, NotFound
 from .projections import row_dicts
 
@@ -45,7 +44,7 @@ class Payments:
         service = self.session.catalog.get(case["service"])
         with self.session.terminal.writing() as w:
             seq, number = self._next_receipt()
-            data = {"id": ids.ulid(), "case_id": case["id"], "amount_cents": amount_cents, "method": method,
+            data = {"id": self.session.terminal.new_id(), "case_id": case["id"], "amount_cents": amount_cents, "method": method,
                     "receipt_seq": seq, "receipt_number": number}
             w.record(who, "payment.taken", f"case:{case['id']}", data)
             due = case["fee_cents"]
@@ -70,7 +69,7 @@ class Payments:
             raise Invalid("a refund needs a reason", "un remboursement doit être motivé")
         with self.session.terminal.writing() as w:
             seq, number = self._next_receipt()
-            data = {"id": ids.ulid(), "case_id": original["case_id"], "amount_cents": amount_cents,
+            data = {"id": self.session.terminal.new_id(), "case_id": original["case_id"], "amount_cents": amount_cents,
                     "method": original["method"], "refund_of": payment_id, "reason": reason.strip()[:500],
                     "receipt_seq": seq, "receipt_number": number}
             w.record(who, "payment.refunded", f"case:{original['case_id']}", data)

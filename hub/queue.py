@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from . import ids
 from .errors import Invalid, NotFound
 from .projections import row_dicts
 
@@ -26,13 +25,13 @@ class Queue:
         who = self.session.principal
         who.require("queue.issue")
         family = self._family(family)
-        day_text = (day or dt.date.today()).isoformat()
+        day_text = (day or self.session.terminal.today()).isoformat()
         terminal = self.session.terminal
         with terminal.writing() as w:
             number = terminal.conn.execute(
                 "SELECT coalesce(max(number), 0) + 1 FROM queue_tickets WHERE day=? AND family=? AND origin=?",
                 (day_text, family, terminal.id)).fetchone()[0]
-            data = {"id": ids.ulid(), "day": day_text, "family": family, "number": number,
+            data = {"id": terminal.new_id(), "day": day_text, "family": family, "number": number,
                     "label": f"{family}{number:03d}"}
             w.record(who, "queue.ticket_issued", f"ticket:{data['id']}", data)
         return self.get(data["id"])
@@ -47,14 +46,14 @@ class Queue:
         self.session.principal.require("queue.call")
         return row_dicts(self.session.conn.execute(
             "SELECT * FROM queue_tickets WHERE day=? AND status='waiting' ORDER BY issued_hlc",
-            ((day or dt.date.today()).isoformat(),)))
+            ((day or self.session.terminal.today()).isoformat(),)))
 
     def counts(self, day: dt.date | None = None) -> dict[str, int]:
         """Tickets waiting per family, for the queue panel."""
         self.session.principal.require("queue.call")
         rows = self.session.conn.execute(
             "SELECT family, count(*) FROM queue_tickets WHERE day=? AND status='waiting' GROUP BY family",
-            ((day or dt.date.today()).isoformat(),))
+            ((day or self.session.terminal.today()).isoformat(),))
         return dict(rows.fetchall())
 
     def call_next(self, families: list[str] | None = None, desk: str | None = None,
@@ -68,7 +67,7 @@ class Queue:
         with self.session.terminal.writing() as w:
             row = self.session.conn.execute(
                 f"SELECT id FROM queue_tickets WHERE day=? AND status='waiting' AND family IN ({marks})"
-                " ORDER BY issued_hlc LIMIT 1", ((day or dt.date.today()).isoformat(), *families)).fetchone()
+                " ORDER BY issued_hlc LIMIT 1", ((day or self.session.terminal.today()).isoformat(), *families)).fetchone()
             if row is None:
                 return None
             w.record(who, "queue.ticket_called", f"ticket:{row[0]}", {"id": row[0], "desk": desk})

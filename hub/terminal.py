@@ -6,6 +6,7 @@ it returns the terminal, from which a :class:`Session` is made for whoever acts.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import ids, journal, projections
 from .catalog import Catalog, default_catalog
+from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
+from .durable import write_private
 from .errors import Invalid, NotFound
 from .journal import Event, Journal
 from .roles import Principal
@@ -24,6 +27,7 @@ from .roles import Principal
 if TYPE_CHECKING:
     from .session import Session
 
+DEFAULT_CITY = "Ville de Beffroi"  # the one default, for every command that makes a home or a city
 TERMINAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 LOCAL_SCHEMA = """
@@ -43,37 +47,42 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("beffroi"))
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, durably (fsync before rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")  # writers never share a temp file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class Terminal:
-    def __init__(self, home: Path, config: dict[str, Any], conn: sqlite3.Connection, catalog: Catalog) -> None:
+    def __init__(self, home: Path, config: dict[str, Any], conn: sqlite3.Connection, catalog: Catalog,
+                 clock: Clock | None = None, entropy: Entropy | None = None) -> None:
         self.home = home
         self.config = config
         self.id: str = config["terminal_id"]
         self.name: str = config["name"]
         self.conn = conn
         self.catalog = catalog
-        self.journal = Journal(conn, self.id)
+        self.clock: Clock = clock or SystemClock()
+        self.entropy: Entropy = entropy or SystemEntropy()
+        self.journal = Journal(conn, self.id, wall=self.clock.time)
+
+    @property
+    def city(self) -> str:
+        return self.config.get("city") or DEFAULT_CITY
+
+    # --- time and identifiers (from the injected clock and entropy) ------
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    def today(self) -> "dt.date":
+        return today(self.clock)
+
+    def new_id(self) -> str:
+        return ids.ulid(int(self.clock.time() * 1000), self.entropy.bytes)
+
+    def new_tracking_code(self) -> str:
+        return ids.tracking_code(self.entropy.bytes)
 
     # --- lifecycle ------------------------------------------------------
 
     @classmethod
-    def init(cls, home: Path, name: str, city: str = "Ville de Beffroi") -> "Terminal":
+    def init(cls, home: Path, name: str, city: str = DEFAULT_CITY, *, clock: Clock | None = None,
+             entropy: Entropy | None = None) -> "Terminal":
         """Create a new terminal home; refuses to touch an existing one."""
         if not TERMINAL_NAME.match(name):
             raise Invalid("terminal name: 1 to 32 letters, digits, - or _, starting with a letter or digit",
@@ -86,10 +95,11 @@ class Terminal:
         config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1}
         write_private(home / "keys" / "storage.key", os.urandom(32))
         write_private(home / "terminal.json", json.dumps(config, indent=2).encode())
-        return cls.open(home)
+        return cls.open(home, clock=clock, entropy=entropy)
 
     @classmethod
-    def open(cls, home: Path | str | None = None) -> "Terminal":
+    def open(cls, home: Path | str | None = None, *, clock: Clock | None = None,
+             entropy: Entropy | None = None) -> "Terminal":
         home = Path(home) if home is not None else default_home()
         config_path = home / "terminal.json"
         if not config_path.exists():
@@ -100,7 +110,7 @@ class Terminal:
         conn = journal.connect(str(home / "journal.db"))
         conn.executescript(LOCAL_SCHEMA)
         projections.create(conn)
-        return cls(home, config, conn, default_catalog())
+        return cls(home, config, conn, default_catalog(), clock, entropy)
 
     def close(self) -> None:
         self.conn.close()

@@ -18,10 +18,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from . import ids
+from .durable import write_private
 from .errors import Invalid, NotFound
 from .projections import row_dicts
-from .terminal import write_private
 
 MAX_BYTES = 10 * 1024 * 1024
 KINDS = ("identite", "domicile", "impots", "famille", "autre")
@@ -82,7 +81,7 @@ class Vault:
             # The blob is durable before the event that points at it commits.
             write_private(blob, nonce + AESGCM(key).encrypt(nonce, content, sha.encode()))
             wrapped = aes_key_wrap(storage_key, key).hex()
-        data = {"id": ids.ulid(), "citizen_id": citizen_id, "sha256": sha, "media_type": media_type,
+        data = {"id": self.session.terminal.new_id(), "citizen_id": citizen_id, "sha256": sha, "media_type": media_type,
                 "size": len(content), "name": name, "kind": kind, "wrapped_key": wrapped}
         with self.session.terminal.writing() as w:
             w.record(who, "vault.document_deposited", f"citizen:{citizen_id}", data)

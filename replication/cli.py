@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.terminal import DEFAULT_CITY
 
 
 def _sor_init(args: argparse.Namespace) -> int:
@@ -84,7 +85,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _enroll(args: argparse.Namespace) -> int:
-    from .sync import enroll
+    from .enrolment import enroll
     with open_terminal(args) as terminal:
         info = asyncio.run(enroll(terminal, args.sor))
     emit(args, info, lambda i: (
@@ -142,7 +143,7 @@ def _bundle_import(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from .sync import restore
+    from .enrolment import restore
     texts = []
     for name in args.share:
         path = Path(name)
@@ -168,7 +169,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sor_sub, "init", _sor_init, "create a SoR home: admin key and recovery shares")
     p.add_argument("--shares", type=int, required=True, help="number of recovery shares (n)")
     p.add_argument("--threshold", type=int, required=True, help="shares needed to recover (k)")
-    p.add_argument("--city", default="Ville de Beffroi")
+    p.add_argument("--city", default=DEFAULT_CITY)
     p = add(sor_sub, "serve", _sor_serve, "run the SoR server (with litestream backing up its index)")
     p.add_argument("--port", type=int, required=True, help="TCP port (0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from hub import journal
+from hub.durable import write_private
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
-from hub.terminal import write_private
 
 from . import keys
 from .keys import KeyPair

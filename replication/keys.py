@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub import canonical
+from hub.durable import write_private
 from hub.errors import Invalid
-from hub.terminal import write_private
 
 RAW = serialization.Encoding.Raw
 WRAP_INFO = b"beffroi key wrap v1"

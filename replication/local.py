@@ -15,9 +15,28 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hub.journal import GENESIS
+
+if TYPE_CHECKING:
+    from .segment import Segment
+
+class SegmentRow(NamedTuple):
+    """One stored segment: its header's place in its origin's chain, and its bytes."""
+    origin: str
+    first: int
+    last: int
+    epoch: int
+    hash: str
+    prev: str
+    data: bytes
+
+    @classmethod
+    def of(cls, seg: "Segment", raw: bytes) -> "SegmentRow":
+        h = seg.header
+        return cls(h.origin, h.first, h.last, h.epoch, seg.hash, h.prev, raw)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,8 +104,8 @@ class Local:
         row = self.conn.execute("SELECT hash FROM segments WHERE origin=? AND last=?", (origin, last)).fetchone()
         return row[0] if row else None
 
-    def add(self, rows: list[tuple[str, int, int, int, str, str, bytes]]) -> None:
-        """(origin, first, last, epoch, hash, prev, data) rows, in one transaction."""
+    def add(self, rows: list[SegmentRow]) -> None:
+        """Store segments, in one transaction."""
         if self.conn.in_transaction:
             self.conn.executemany("INSERT OR IGNORE INTO segments VALUES (?,?,?,?,?,?,?)", rows)
             return

@@ -1,184 +1,31 @@
-"""The sync client: seal this terminal's new events, push them, pull the
-other terminals' segments, verify, decrypt and merge.
-
-Trust comes from the city admin key only: a device key counts once the admin
-has signed its certificate, an epoch key once its check value is admin-signed,
-a revocation once the admin-signed list says so. Nothing the SoR says on its
-own can make a terminal accept an event or seal with a key the SoR knows.
-"""
+"""The replicator: seal this terminal's new events, push them, pull the other
+terminals' segments, verify, decrypt and merge. Trust (``trust.py``), the
+HTTP client (``client.py``) and enrolment/restore (``enrolment.py``) are
+apart; this module is the round itself."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-from hub.errors import Forbidden, HubError, Invalid, NotFound
+from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import Event, JournalError
 from hub.terminal import Terminal
 
-from . import auth, keys, segment
-from .local import Local
-from .segment import Segment, SegmentError
+from . import keys, segment
+from .client import FETCH_CONCURRENCY, Link, SoRRefused, Unreachable
+from .local import Local, SegmentRow
+from .segment import SegmentError
+from .trust import Trust
 
-FETCH_CONCURRENCY = 8
+__all__ = ["MAX_ROUND_EVENTS", "PUSH_BATCH", "Replicator", "Report", "SoRRefused", "Trust", "Unreachable"]
+
 MAX_ROUND_EVENTS = 250_000   # accepted in one transaction; more waits for the next page
 PUSH_BATCH = 4               # segments sealed before they are pushed
 
-
-class Unreachable(HubError):
-    code = "sor_unreachable"
-
-
-class SoRRefused(HubError):
-    code = "sor_refused"
-
-    def __init__(self, status: int, payload: Any, what: str) -> None:
-        if isinstance(payload, dict) and "en" in payload:
-            en, fr, code = payload["en"], payload.get("fr", payload["en"]), payload.get("error", "refused")
-        else:
-            en, fr, code = f"HTTP {status}", f"HTTP {status}", "refused"
-        super().__init__(f"the SoR refused {what}: {en}", f"le SoR a refusé {what} : {fr}", code)
-        self.status = status
-        self.reason = code
-
-
-# --- what a terminal trusts ----------------------------------------------------
-
-@dataclass
-class Trust:
-    admin: Ed25519PublicKey
-    devices: dict[str, Ed25519PublicKey] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
-    revoked: dict[str, dict[str, Any]] = field(default_factory=dict)
-    keys: dict[int, bytes] = field(default_factory=dict)
-    allow_plain: bool = False  # the benchmark's unsealed baseline only
-
-    @classmethod
-    def from_local(cls, local: Local, recipient: str | None, kx: X25519PrivateKey | None) -> "Trust":
-        city = local.get("city")
-        if not city:
-            raise NotFound("this terminal knows no SoR yet: run `beffroi enroll --sor URL` first",
-                           "ce terminal ne connaît encore aucun SoR : lancez d'abord `beffroi enroll --sor URL`",
-                           "not_enrolled")
-        trust = cls(keys.sign_public(city["admin_sign"]))
-        trust.load_devices(local.get("devices") or {"devices": [], "revocations": None})
-        if recipient and kx:
-            trust.load_keys(local.wrapped_keys(recipient), recipient, kx)
-        return trust
-
-    def load_devices(self, listing: dict[str, Any]) -> None:
-        for entry in listing.get("devices", []):
-            cert = keys.verify_doc(self.admin, entry.get("certificate"), f"certificate of {entry.get('id')}")
-            if cert.get("kind") != "enrolment":
-                raise keys.KeyRefused("a device certificate is not an enrolment", "certificat d'appareil invalide")
-            self.devices[cert["terminal"]] = keys.sign_public(cert["sign_pub"])
-            self.names[cert["terminal"]] = cert["name"]
-        if listing.get("revocations"):
-            doc = keys.verify_doc(self.admin, listing["revocations"], "revocation list")
-            if doc.get("kind") != "revocations":
-                raise keys.KeyRefused("the revocation list is not one", "liste de révocation invalide")
-            self.revoked = doc["revoked"]
-
-    def load_keys(self, epochs: list[dict[str, Any]], recipient: str, kx: X25519PrivateKey) -> None:
-        for entry in epochs:
-            record = keys.verify_doc(self.admin, entry["record"], f"epoch {entry.get('epoch')} record")
-            if record.get("kind") != "epoch" or record.get("epoch") != entry["epoch"]:
-                raise keys.KeyRefused("an epoch record does not match its epoch", "enregistrement d'époque incohérent")
-            data_key = keys.unwrap(entry["wrapped"], kx, keys.wrap_context(entry["epoch"], recipient))
-            if keys.key_check(data_key) != record["check"]:
-                raise keys.KeyRefused(f"the epoch {entry['epoch']} key is not the one the admin signed",
-                                     f"la clé de l'époque {entry['epoch']} n'est pas celle signée par l'administrateur")
-            self.keys[entry["epoch"]] = data_key
-
-    def open(self, raw: bytes) -> tuple[Segment, list[Event]]:
-        """Parse, check signature and revocation, decrypt: the segment's events,
-        or a :class:`SegmentError` saying why not."""
-        seg = segment.parse(raw, allow_plain=self.allow_plain)
-        origin = seg.header.origin
-        public = self.devices.get(origin)
-        if public is None:
-            raise SegmentError(f"unknown key: {origin} has no admin-signed certificate",
-                               f"clé inconnue : {origin} n'a pas de certificat signé par l'administrateur")
-        revoked = self.revoked.get(origin)
-        if revoked and seg.header.last > revoked["last"]:
-            raise SegmentError(f"{seg.label} comes from revoked terminal {self.names.get(origin, origin)}"
-                               f" after its revocation (#{revoked['last']})",
-                               f"{seg.label} vient du terminal révoqué {self.names.get(origin, origin)}"
-                               f" après sa révocation (n°{revoked['last']})")
-        seg.verify(public)
-        return seg, seg.events(self.keys.get(seg.header.epoch))
-
-
-# --- HTTP -------------------------------------------------------------------------
-
-class Link:
-    """Signed requests to one SoR, retried on network faults (each retry is a
-    new request with a new nonce; uploads are idempotent)."""
-
-    def __init__(self, url: str, key_id: str, signer: Ed25519PrivateKey, attempts: int = 6,
-                 timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.key_id, self.signer = key_id, signer
-        self.attempts = attempts
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5, sock_read=timeout)
-        self.session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> "Link":
-        self.session = aiohttp.ClientSession(timeout=self.timeout,
-                                             connector=aiohttp.TCPConnector(limit=FETCH_CONCURRENCY))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.session.close()
-
-    async def request(self, method: str, path: str, body: bytes = b"", signed: bool = True,
-                      what: str = "the request") -> tuple[int, bytes]:
-        delay, last_error = 0.05, None
-        for _ in range(self.attempts):
-            headers = auth.sign_headers(self.key_id, self.signer, method, path, body) if signed else {}
-            if body:
-                headers["Content-Type"] = "application/octet-stream"
-            try:
-                async with self.session.request(method, self.url + path, data=body or None, headers=headers) as resp:
-                    data = await resp.read()
-                    if resp.status >= 500:
-                        last_error = f"HTTP {resp.status}"
-                    elif resp.status == 401 and b'"replayed"' in data:
-                        # someone on the path played our request first; ours was never reused
-                        last_error = "request replayed on the way"
-                    else:
-                        return resp.status, data
-            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        raise Unreachable(f"the SoR at {self.url} is unreachable ({last_error})",
-                          f"le SoR à {self.url} est injoignable ({last_error})")
-
-    async def json(self, method: str, path: str, body: bytes = b"", signed: bool = True,
-                   what: str = "the request", ok: Iterable[int] = (200,)) -> Any:
-        status, data = await self.request(method, path, body, signed, what)
-        try:
-            payload = json.loads(data) if data else None
-        except ValueError:
-            payload = None
-        if status not in tuple(ok):
-            raise SoRRefused(status, payload, what)
-        if payload is None:
-            raise SoRRefused(status, None, what)
-        return payload
-
-
-# --- the replicator -----------------------------------------------------------------
 
 @dataclass
 class Report:
@@ -249,7 +96,7 @@ class Replicator:
             raw = segment.seal_lines(origin, batch[0][1], [segment.event_line(r) for r in batch],
                                      prev=prev, epoch=epoch, key=key, signer=signer)
             seg = segment.parse(raw, allow_plain=not self.sealed)
-            rows.append((origin, seg.header.first, seg.header.last, epoch, seg.hash, prev, raw))
+            rows.append(SegmentRow.of(seg, raw))
             prev = seg.hash
         if rows:
             self.local.add(rows)
@@ -313,8 +160,7 @@ class Replicator:
                                                     (event.origin, event.seq)).fetchone()
                 if stored is None or stored[0] != event.hash:
                     return 0
-            rows.append((seg.header.origin, seg.header.first, seg.header.last, seg.header.epoch, seg.hash,
-                         seg.header.prev, raw))
+            rows.append(SegmentRow.of(seg, raw))
         self.local.add(rows)
         return len(rows)
 
@@ -335,7 +181,7 @@ class Replicator:
         """Retry what was refused before, then read feed pages until enough
         events are waiting; fetch and open them."""
         events: list[Event] = []
-        rows: list[tuple] = []
+        rows: list[SegmentRow] = []
         blocked: dict[str, str] = {}
         retry = self.local.refused()
         if retry:
@@ -357,7 +203,7 @@ class Replicator:
         return events, rows, cursor, more
 
     async def _take(self, link: Link, trust: Trust, entries: list[dict[str, Any]], events: list[Event],
-                    rows: list[tuple], blocked: dict[str, str], report: Report) -> None:
+                    rows: list[SegmentRow], blocked: dict[str, str], report: Report) -> None:
         """Fetch and open segments in order; one that cannot be taken is kept
         aside with its reason, and so are the later ones of its origin (they
         would leave a gap), to be retried next round."""
@@ -386,7 +232,7 @@ class Replicator:
                 blocked[origin] = f"{origin}#{first}"
                 continue
             events.extend(opened)
-            rows.append((origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev, raw))
+            rows.append(SegmentRow.of(seg, raw))
             taken.append((origin, first))
         if taken:
             self.local.unrefuse(taken)
@@ -402,7 +248,7 @@ class Replicator:
             return data
         return list(await asyncio.gather(*(one(e) for e in entries)))
 
-    def _merge_apart(self, events: list[Event], rows: list[tuple], report: Report) -> list[tuple]:
+    def _merge_apart(self, events: list[Event], rows: list[SegmentRow], report: Report) -> list[SegmentRow]:
         """Merge everything at once; if the journal refuses (a fork: say a
         terminal cloned from a snapshot), merge origin by origin so that one
         bad origin is kept aside and the others still get through. Returns
@@ -419,10 +265,10 @@ class Replicator:
             except Invalid as exc:
                 report.refused.append(exc.en)
                 for row in rows:
-                    if row[0] == origin:
-                        self.local.refuse(origin, row[1], row[4], exc.en, time.time())
+                    if row.origin == origin:
+                        self.local.refuse(origin, row.first, row.hash, exc.en, time.time())
                 continue
-            kept += [row for row in rows if row[0] == origin]
+            kept += [row for row in rows if row.origin == origin]
         return kept
 
     def _merge(self, events: list[Event], report: Report) -> None:
@@ -483,75 +329,9 @@ class Replicator:
                                    f"{seg.label} prétend venir de ce terminal qui ne l'a pas scellé")
             _, opened = trust.open(raw)
             events.extend(opened)
-            rows.append((seg.header.origin, seg.header.first, seg.header.last, seg.header.epoch, seg.hash,
-                         seg.header.prev, raw))
+            rows.append(SegmentRow.of(seg, raw))
         if events:
             self._merge(events, report)
         if rows:
             self.local.add(rows)
         report.pulled_segments += len(rows)
-
-
-# --- enrolment and restore -----------------------------------------------------------
-
-async def fetch_city(url: str) -> dict[str, Any]:
-    async with Link(url, "", Ed25519PrivateKey.generate(), attempts=3) as link:
-        return await link.json("GET", "/v1/city", signed=False, what="the city request")
-
-
-async def enroll(terminal: Terminal, url: str) -> dict[str, Any]:
-    city = await fetch_city(url)
-    local = Local(terminal.home)
-    try:
-        known = local.get("city")
-        if known and known["admin_sign"] != city["admin_sign"]:
-            raise Forbidden("this terminal is enrolled with another city's SoR (admin key differs)",
-                            "ce terminal est inscrit auprès du SoR d'une autre ville (clé d'administration différente)")
-        device = keys.device_keys(terminal.home, create=True)
-        body = json.dumps({"terminal": terminal.id, "name": terminal.name, "sign_pub": device.sign_pub,
-                           "kx_pub": device.kx_pub}).encode()
-        async with Link(url, terminal.id, device.sign) as link:
-            answer = await link.json("POST", "/v1/enrol", body, what="the enrolment", ok=(200, 202))
-        local.set("city", city)
-        local.set("sor", url)
-    finally:
-        local.close()
-    return {"terminal": terminal.id, "name": terminal.name, "status": answer["status"], "city": city["city"],
-            "device_fingerprint": keys.fingerprint(keys.unb64(device.sign_pub)),
-            "admin_fingerprint": city["admin_fingerprint"]}
-
-
-async def restore(url: str, share_texts: list[str], home: Path, name: str) -> dict[str, Any]:
-    """Rebuild the whole city's state in a new home from the SoR and k shares."""
-    home = Path(home)
-    if home.exists() and any(home.iterdir()):
-        raise Invalid(f"{home} is not empty: restore builds a new home", f"{home} n'est pas vide : la restauration crée un nouveau répertoire")
-    recovery = keys.combine_shares(share_texts)
-    city = await fetch_city(url)
-    if keys.b64(keys.public_bytes(recovery)) != city["recovery_kx"]:
-        raise Forbidden("these shares do not hold this SoR's recovery key (another city, or a wrong share)",
-                        "ces parts ne contiennent pas la clé de récupération de ce SoR (autre ville, ou part erronée)")
-    terminal = Terminal.init(home, name)   # refuses an existing home: what follows is ours to remove
-    replicator = Replicator(terminal)
-    complete = False
-    try:
-        replicator.local.set("city", city)
-        replicator.local.set("sor", url)
-        report = Report()
-        async with Link(url, "recovery", keys.recovery_signer(recovery)) as link:
-            listing = await link.json("GET", "/v1/devices", what="the device list")
-            epochs = (await link.json("GET", "/v1/keys", what="the key request"))["epochs"]
-            trust = Trust(keys.sign_public(city["admin_sign"]))
-            trust.load_devices(listing)
-            trust.load_keys(epochs, "recovery", recovery)
-            replicator.local.set("devices", listing)
-            await replicator.pull(link, trust, report)
-        complete = True
-        return {"home": str(terminal.home), "terminal": terminal.id, "segments": report.pulled_segments,
-                "events": report.pulled_events, "refused": report.refused, "state_hash": terminal.state_hash()}
-    finally:
-        replicator.close()
-        terminal.close()
-        if not complete:  # no half-restored home left behind
-            import shutil
-            shutil.rmtree(home, ignore_errors=True)

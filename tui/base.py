@@ -1,6 +1,8 @@
 """What the counter and the kiosk share: the terminal, the language, the clock.
 
-The clock is injectable so that screenshots are the same every run; the
+The clocks are injectable so that screenshots are the same every run: the
+display clock the screens show, and the terminal's own clock and entropy (which
+date events, make ids and codes, and drive the kiosk's idle delay). The
 terminal is opened once per app and closed when it exits.
 """
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from textual.app import App
 
+from hub.clock import Clock, Entropy
 from hub.errors import HubError
 from hub.terminal import Terminal
 
@@ -25,11 +28,11 @@ def utc_now() -> dt.datetime:
 
 class BeffroiApp(Translated, App):
     def __init__(self, home: Path | str, lang: str = "fr", clock: Callable[[], dt.datetime] = utc_now,
-                 blink: bool = True) -> None:
+                 blink: bool = True, terminal_clock: Clock | None = None, entropy: Entropy | None = None) -> None:
         i18n.set_lang(lang)
         super().__init__()
         self.translate_bindings()
-        self.terminal = Terminal.open(home)
+        self.terminal = Terminal.open(home, clock=terminal_clock, entropy=entropy)
         self.clock = clock
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode

@@ -47,7 +47,7 @@ def write_receipt(terminal, payment: dict[str, Any], case: dict[str, Any]) -> Pa
     pdf.set_creation_date(paid_at)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 9, _latin1(terminal.config.get("city", "")), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 9, _latin1(terminal.city), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 11)
     lines = [
         (_("Receipt"), payment["receipt_number"]),

@@ -12,7 +12,7 @@ from .i18n import _
 def write_ticket(terminal, ticket: dict[str, Any]) -> Path:
     family = terminal.catalog.families.get(ticket["family"], {})
     text = "\n".join([
-        terminal.config.get("city", ""),
+        terminal.city,
         "",
         f"    {ticket['label']}",
         "",

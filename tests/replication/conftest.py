@@ -19,9 +19,10 @@ from aiohttp import web
 
 from hub.terminal import Terminal
 from replication.blobs import FileStore, S3Store
+from replication.enrolment import enroll
 from replication.index import Index, admin_keys, init_city, load_city
 from replication.sor import make_app
-from replication.sync import Replicator, enroll
+from replication.sync import Replicator
 
 VENV_BIN = Path(sys.executable).parent
 

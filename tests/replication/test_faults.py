@@ -14,9 +14,10 @@ import aiohttp
 from hub.roles import Principal
 from hub.terminal import Terminal
 from replication import auth
+from replication.client import Unreachable
 from replication.index import Index
 from replication.keys import device_keys
-from replication.sync import Replicator, Unreachable
+from replication.sync import Replicator
 
 from .conftest import City, start_process_sor, stop_process
 from .faultproxy import FaultProxy

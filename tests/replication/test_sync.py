@@ -19,8 +19,9 @@ from hub.roles import Principal
 from hub.terminal import Terminal
 from replication import bundle, segment
 from replication.blobs import FileStore
+from replication.enrolment import enroll
 from replication.index import init_city
-from replication.sync import Replicator, enroll
+from replication.sync import Replicator
 from tests.conftest import run_cli
 from tests.waiting import wait_until
 

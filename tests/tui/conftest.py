@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
-import types
 from pathlib import Path
 
 import pytest
 
-import hub.cases
-import hub.ids
-import hub.journal
-import hub.queue
-from hub.clock import HybridClock
+from hub.clock import SeededEntropy
 from hub.roles import Principal
 from hub.terminal import Terminal
 
@@ -27,33 +21,42 @@ NOW = EPOCH + dt.timedelta(hours=3)
 SIZE = (110, 34)
 
 
-class FrozenDate(dt.date):
-    """The queue numbers tickets per day: the day of the frozen clock."""
+class TickingClock:
+    """The terminals' clock in these tests: it starts at EPOCH and ticks one
+    second per read, so every event has its own time; its monotonic side moves
+    only when a test says so (the kiosk's idle delay)."""
 
-    @classmethod
-    def today(cls) -> dt.date:
-        return NOW.date()
-
-
-class FrozenWorld:
-    """Seeded ids and tracking codes, and a wall clock that ticks one second per read."""
-
-    def __init__(self, seed: int = 1789) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self) -> None:
         self.tick = 0
+        self.mono = 0.0
 
-    def wall(self) -> float:
+    def time(self) -> float:
         self.tick += 1
         return EPOCH.timestamp() + self.tick
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        rng = self.rng
-        monkeypatch.setattr(hub.ids, "os", types.SimpleNamespace(urandom=rng.randbytes))
-        monkeypatch.setattr(hub.ids, "time", types.SimpleNamespace(time=lambda: EPOCH.timestamp() + self.tick))
-        monkeypatch.setattr(hub.ids, "secrets", types.SimpleNamespace(choice=rng.choice))
-        monkeypatch.setattr(hub.cases, "secrets", types.SimpleNamespace(randbelow=rng.randrange))
-        monkeypatch.setattr(hub.journal, "HybridClock", lambda last=0: HybridClock(last, wall=self.wall))
-        monkeypatch.setattr(hub.queue, "dt", types.SimpleNamespace(date=FrozenDate))
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+
+
+class FrozenWorld:
+    """Seeded ids and tracking codes and a ticking clock, injected into every
+    terminal and app of a test (``Terminal.init(..., **world.terminal)``,
+    ``CounterApp(home, **world.app)``)."""
+
+    def __init__(self, seed: int = 1789) -> None:
+        self.clock = TickingClock()
+        self.entropy = SeededEntropy(seed)
+
+    @property
+    def terminal(self) -> dict:
+        return {"clock": self.clock, "entropy": self.entropy}
+
+    @property
+    def app(self) -> dict:
+        return {"terminal_clock": self.clock, "entropy": self.entropy}
 
 
 PEOPLE = [
@@ -66,10 +69,11 @@ PEOPLE = [
 ]
 
 
-def build_city(home: Path) -> dict:
+def build_city(home: Path, world: FrozenWorld | None = None) -> dict:
     """A terminal home with agents, citizens, cases in several states, a
     payment, a vault document, waiting tickets and one replication conflict."""
-    with Terminal.init(home, "MAIRIE-01", "Ville d'Angers") as terminal:
+    world = world or FrozenWorld()
+    with Terminal.init(home, "MAIRIE-01", "Ville d'Angers", **world.terminal) as terminal:
         system = terminal.session(Principal.system())
         system.agents.enroll("agent", "Claire Moreau", "1234", "agent")
         system.agents.enroll("ops", "Julien Faure", "4321", "ops")
@@ -99,15 +103,15 @@ def build_city(home: Path) -> dict:
         disputed = desk.cases.open("acte-naissance", other["id"], {
             "last_name": "Benali", "first_names": "Karim", "birth_date": "1992-11-30",
             "copy_kind": "extrait-filiation", "relationship": "titulaire", "delivery": "courrier"})
-        _conflict(terminal, home.parent / "annexe", disputed["id"])
+        _conflict(terminal, home.parent / "annexe", disputed["id"], world)
         return {"citizens": people, "report": report, "birth": birth, "bill": bill, "payment": payment,
                 "disputed": disputed}
 
 
-def _conflict(terminal: Terminal, annex_home: Path, case_id: str) -> None:
+def _conflict(terminal: Terminal, annex_home: Path, case_id: str, world: FrozenWorld) -> None:
     """Another terminal moves the same case while this one does too, offline;
     merging their journals records the conflict the inbox lists."""
-    with Terminal.init(annex_home, "ANNEXE-02", "Ville d'Angers") as annex:
+    with Terminal.init(annex_home, "ANNEXE-02", "Ville d'Angers", **world.terminal) as annex:
         annex.accept(list(terminal.journal.events()))
         annex.session(Principal.agent("agent")).cases.move(case_id, "rejected", "pièce manquante")
         terminal.session(Principal.agent("agent")).cases.move(case_id, "in_review")
@@ -123,16 +127,14 @@ def set_mode(home: Path, name: str) -> None:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> FrozenWorld:
-    world = FrozenWorld()
-    world.install(monkeypatch)
-    return world
+def frozen() -> FrozenWorld:
+    return FrozenWorld()
 
 
 @pytest.fixture
 def city(tmp_path: Path, frozen: FrozenWorld) -> tuple[Path, dict]:
     home = tmp_path / "city"
-    return home, build_city(home)
+    return home, build_city(home, frozen)
 
 
 def frozen_clock() -> dt.datetime:

@@ -67,11 +67,11 @@ def test_mode_file_defaults_safely(tmp_path, entry):
     ("online", "EN LIGNE", "ONLINE"), ("degraded", "DÉGRADÉ", "DEGRADED"),
     ("isolated", "ISOLÉ", "ISOLATED"), ("recovery", "REPRISE", "RECOVERY"),
 ])
-async def test_banner_shows_each_mode_in_words_colour_and_time(city, name, fr, en):
+async def test_banner_shows_each_mode_in_words_colour_and_time(city, name, fr, en, frozen):
     home, _ = city
     set_mode(home, name)
     for lang, word, since in (("fr", fr, "depuis 2 heures"), ("en", en, "for 2 hours")):
-        app = CounterApp(home, lang, clock=frozen_clock, blink=False)
+        app = CounterApp(home, lang, clock=frozen_clock, blink=False, **frozen.app)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             banner = app.screen.query_one(ModeBanner)
@@ -81,9 +81,9 @@ async def test_banner_shows_each_mode_in_words_colour_and_time(city, name, fr, e
             assert str(banner.styles.background) != str(app.screen.styles.background)
 
 
-async def test_banner_follows_a_mode_change_while_running(city):
+async def test_banner_follows_a_mode_change_while_running(city, frozen):
     home, _ = city
-    app = CounterApp(home, clock=frozen_clock, blink=False)
+    app = CounterApp(home, clock=frozen_clock, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         banner = app.screen.query_one(ModeBanner)
         assert "EN LIGNE" in str(banner.render())

@@ -18,12 +18,12 @@ from tui.counter.screens.desk import DeskScreen
 from tui.counter.screens.login import LoginScreen
 from tui.counter.screens.request import TrackingScreen
 
-from .conftest import SIZE
+from .conftest import EPOCH, SIZE
 
 
 def next_slot(days: int = 7) -> str:
     """A weekday slot the bulky-waste service accepts (2 to 60 days ahead)."""
-    day = dt.date.today() + dt.timedelta(days=days)
+    day = EPOCH.date() + dt.timedelta(days=days)   # the terminals' frozen clock
     while day.isoweekday() > 5:
         day += dt.timedelta(days=1)
     return f"{day.isoformat()} matin"
@@ -34,9 +34,9 @@ async def sign_in(pilot, pin: str = "1234") -> None:
     await pilot.pause()
 
 
-async def test_wrong_pins_lock_the_agent_out(city):
+async def test_wrong_pins_lock_the_agent_out(city, frozen):
     home, _ = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"agent", "enter")
         for expected in ("2 essais restants", "1 essais restants", "bloqué pendant 15 minutes"):
@@ -49,9 +49,9 @@ async def test_wrong_pins_lock_the_agent_out(city):
         assert app.session is None
 
 
-async def test_agent_registers_citizen_opens_bulky_waste_and_takes_payment(city, tmp_path):
+async def test_agent_registers_citizen_opens_bulky_waste_and_takes_payment(city, tmp_path, frozen):
     home, _ = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         assert isinstance(app.screen, DeskScreen)
@@ -108,9 +108,9 @@ async def test_agent_registers_citizen_opens_bulky_waste_and_takes_payment(city,
     assert PdfReader(path).pages[0].images, "the receipt carries the QR code of the tracking code"
 
 
-async def test_duplicate_warning_then_register_anyway(city):
+async def test_duplicate_warning_then_register_anyway(city, frozen):
     home, data = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press("f5", *"Hélène", "enter", *"Dupont", "enter", *"1985-03-12", "ctrl+s")
@@ -124,9 +124,9 @@ async def test_duplicate_warning_then_register_anyway(city):
         assert app.session.citizens.count() == 4
 
 
-async def test_bad_identity_is_refused_inline_and_nothing_is_stored(city):
+async def test_bad_identity_is_refused_inline_and_nothing_is_stored(city, frozen):
     home, _ = city
-    app = CounterApp(home, "en", blink=False)
+    app = CounterApp(home, "en", blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press("f5", "enter", *"Martin", "enter", *"31/13/2000", "enter", "enter", *"123", "ctrl+s")
@@ -137,9 +137,9 @@ async def test_bad_identity_is_refused_inline_and_nothing_is_stored(city):
         assert app.session.citizens.count() == 3
 
 
-async def test_case_page_offers_only_allowed_moves_and_records_notes(city):
+async def test_case_page_offers_only_allowed_moves_and_records_notes(city, frozen):
     home, data = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         app.open_case(data["birth"]["id"])
@@ -158,9 +158,9 @@ async def test_case_page_offers_only_allowed_moves_and_records_notes(city):
         assert "Pièce d'identité vue" in str(app.screen.query_one("#notes").render())
 
 
-async def test_queue_call_next_and_no_show(city):
+async def test_queue_call_next_and_no_show(city, frozen):
     home, _ = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press("f2")
@@ -174,9 +174,9 @@ async def test_queue_call_next_and_no_show(city):
         assert table.get_row("total")[1] == "3"
 
 
-async def test_search_as_you_type_uses_the_hub_index(city):
+async def test_search_as_you_type_uses_the_hub_index(city, frozen):
     home, _ = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press(*"hel")
@@ -188,9 +188,9 @@ async def test_search_as_you_type_uses_the_hub_index(city):
         assert "Hélène DUPONT" in re.sub(r"\[/?b\]", "", str(app.screen.query_one("#identity").render()))
 
 
-async def test_short_queries_wait_for_enter(city):
+async def test_short_queries_wait_for_enter(city, frozen):
     home, _ = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press(*"du")
@@ -210,9 +210,9 @@ async def test_short_queries_wait_for_enter(city):
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-async def test_every_binding_of_the_desk_is_translated(city, lang):
+async def test_every_binding_of_the_desk_is_translated(city, lang, frozen):
     home, _ = city
-    app = CounterApp(home, lang, blink=False)
+    app = CounterApp(home, lang, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         descriptions = {b.description for _, b, _, _ in app.screen.active_bindings.values() if b.show}
@@ -220,9 +220,9 @@ async def test_every_binding_of_the_desk_is_translated(city, lang):
         assert expected in descriptions
 
 
-async def test_command_palette_reaches_the_conflicts_inbox(city):
+async def test_command_palette_reaches_the_conflicts_inbox(city, frozen):
     home, data = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await pilot.press("ctrl+p")
@@ -238,9 +238,9 @@ async def test_command_palette_reaches_the_conflicts_inbox(city):
         assert table.get_row_at(0)[1] == f"{data['disputed']['tracking_code'][:4]}-{data['disputed']['tracking_code'][4:]}"
 
 
-async def test_payment_dialog_refuses_a_bad_amount_and_writes_nothing(city):
+async def test_payment_dialog_refuses_a_bad_amount_and_writes_nothing(city, frozen):
     home, data = city
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         app.take_payment(data["report"]["id"])
@@ -254,10 +254,10 @@ async def test_payment_dialog_refuses_a_bad_amount_and_writes_nothing(city):
         assert not (home / "receipts").exists()
 
 
-async def test_agent_edits_a_citizen(city):
+async def test_agent_edits_a_citizen(city, frozen):
     home, data = city
     helene = data["citizens"][0]
-    app = CounterApp(home, blink=False)
+    app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         app.open_citizen(helene["id"])

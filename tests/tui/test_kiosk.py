@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from hub.errors import Forbidden
 from hub.ids import format_tracking_code
+from tests.waiting import settle
 from tui.kiosk.app import KioskApp
 from tui.kiosk.screens.check import CheckScreen
 from tui.kiosk.screens.request import KioskFiledScreen
@@ -41,10 +40,10 @@ async def submit(pilot, code: str | None, verification: str) -> None:
     await pilot.pause()
 
 
-async def test_check_with_right_and_wrong_verification(city):
+async def test_check_with_right_and_wrong_verification(city, frozen):
     home, data = city
     code = data["report"]["tracking_code"]
-    app = KioskApp(home, blink=False)
+    app = KioskApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await check(pilot, format_tracking_code(code), "1999")
         assert "aucune demande ne correspond" in screen_text(app)
@@ -56,9 +55,9 @@ async def test_check_with_right_and_wrong_verification(city):
         assert "Dupont" not in screen_text(app) and "Pasteur" not in screen_text(app)
 
 
-async def test_five_wrong_codes_lock_the_kiosk_and_it_says_so(city):
+async def test_five_wrong_codes_lock_the_kiosk_and_it_says_so(city, frozen):
     home, data = city
-    app = KioskApp(home, blink=False)
+    app = KioskApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await check(pilot, "AAAA-AAAA", "0000")
         for _ in range(4):
@@ -71,21 +70,22 @@ async def test_five_wrong_codes_lock_the_kiosk_and_it_says_so(city):
         assert app.session.principal.scope_case is None
 
 
-async def test_idle_resets_to_a_blank_welcome_screen(city):
+async def test_idle_resets_to_a_blank_welcome_screen(city, frozen):
     home, data = city
-    app = KioskApp(home, idle_seconds=0.5, blink=False)
+    app = KioskApp(home, idle_seconds=0.5, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")                      # the citizen switched to English
         await pilot.pause()
         await check(pilot, data["report"]["tracking_code"], "1985")
         assert app.session.principal.scope_case == data["report"]["id"]
         assert data["report"]["tracking_code"][:4] in screen_text(app)
-        for _ in range(100):              # the idle check ticks every second
-            await asyncio.sleep(0.1)
-            if isinstance(app.screen, WelcomeScreen):
-                break
+        frozen.clock.advance(0.4)
+        app.idle_tick()                   # the idle check (every second) before the delay: nothing happens
         await pilot.pause()
-        assert isinstance(app.screen, WelcomeScreen)
+        assert app.session.principal.scope_case == data["report"]["id"]
+        frozen.clock.advance(0.2)
+        app.idle_tick()
+        await settle(pilot, lambda: isinstance(app.screen, WelcomeScreen) and len(app.screen_stack) == 2)
         assert len(app.screen_stack) == 2
         assert not app.query("CheckScreen") and not any(isinstance(s, CheckScreen) for s in app.screen_stack)
         assert app.session.principal.scope_case is None          # the unlocked case is forgotten
@@ -97,10 +97,10 @@ async def test_idle_resets_to_a_blank_welcome_screen(city):
         assert app.screen.query_one("#code").value == "" and app.screen.query_one("#verification").value == ""
 
 
-async def test_kiosk_cannot_reach_another_citizens_case(city):
+async def test_kiosk_cannot_reach_another_citizens_case(city, frozen):
     home, data = city
     mine, theirs = data["report"], data["disputed"]        # Hélène's report; Karim's request
-    app = KioskApp(home, blink=False)
+    app = KioskApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await check(pilot, mine["tracking_code"], "1985")
         assert app.session.principal.scope_case == mine["id"]
@@ -119,9 +119,9 @@ async def test_kiosk_cannot_reach_another_citizens_case(city):
             app.session.citizens.get(mine["citizen_id"])      # not even the owner's record
 
 
-async def test_take_a_ticket_writes_a_printable_slip(city):
+async def test_take_a_ticket_writes_a_printable_slip(city, frozen):
     home, _ = city
-    app = KioskApp(home, blink=False)
+    app = KioskApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1")
         await pilot.pause()
@@ -138,9 +138,9 @@ async def test_take_a_ticket_writes_a_printable_slip(city):
         assert isinstance(app.screen, WelcomeScreen)
 
 
-async def test_file_a_report_then_follow_it(city):
+async def test_file_a_report_then_follow_it(city, frozen):
     home, _ = city
-    app = KioskApp(home, "en", blink=False)
+    app = KioskApp(home, "en", blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
@@ -163,9 +163,9 @@ async def test_file_a_report_then_follow_it(city):
         assert "Submitted" in str(app.screen.query_one("#check-result").render())
 
 
-async def test_only_kiosk_services_are_offered(city):
+async def test_only_kiosk_services_are_offered(city, frozen):
     home, _ = city
-    app = KioskApp(home, blink=False)
+    app = KioskApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
@@ -173,15 +173,13 @@ async def test_only_kiosk_services_are_offered(city):
         assert offered == {s.code for s in app.terminal.catalog if s.kiosk} == {"encombrants", "signalement"}
 
 
-async def test_idle_on_the_welcome_screen_restores_the_default_language(city):
+async def test_idle_on_the_welcome_screen_restores_the_default_language(city, frozen):
     home, _ = city
-    app = KioskApp(home, idle_seconds=0.5, blink=False)
+    app = KioskApp(home, idle_seconds=0.5, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")
         await pilot.pause()
         assert "Welcome" in screen_text(app)
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if "Bienvenue" in screen_text(app):
-                break
-        assert "Bienvenue" in screen_text(app) and isinstance(app.screen, WelcomeScreen)
+        frozen.clock.advance(0.5)
+        app.idle_tick()
+        await settle(pilot, lambda: "Bienvenue" in screen_text(app) and isinstance(app.screen, WelcomeScreen))

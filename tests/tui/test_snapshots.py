@@ -202,12 +202,12 @@ CASES = [(s, mode, "fr") for s in COUNTER + KIOSK for mode in ("online", "isolat
 
 @pytest.mark.parametrize("scenario,mode,lang", CASES,
                          ids=[f"{s.__name__}-{m}-{lang}" for s, m, lang in CASES])
-def test_screen(snap_compare, city, scenario, mode, lang):
+def test_screen(snap_compare, city, scenario, mode, lang, frozen):
     home, data = city
     if mode != "online":
         set_mode(home, mode)
     kind = KioskApp if scenario in KIOSK else CounterApp
-    app = kind(home, lang, clock=frozen_clock, blink=False)
+    app = kind(home, lang, clock=frozen_clock, blink=False, **frozen.app)
     app.city = data
     app.home_label = "/var/lib/beffroi"
     assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
@@ -224,11 +224,11 @@ async def card_login_removed(pilot) -> None:
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_card_login_screen(snap_compare, city, lang):
+def test_card_login_screen(snap_compare, city, lang, frozen):
     """The login screen when the counter logs in with a card: no agent id (the
     card says who), the card's PIN, and why the agent is back here."""
     from tui.login import CardLogin
     home, data = city
-    app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"))
+    app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"), **frozen.app)
     app.city = data
     assert snap_compare(app, terminal_size=SIZE, run_before=card_login_removed)

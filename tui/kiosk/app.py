@@ -7,7 +7,6 @@ a tracking code is forgotten when they leave: going home, or being idle for
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from textual import events
@@ -47,7 +46,7 @@ class KioskApp(BeffroiApp):
         self.kiosk_id = kiosk_id or self.terminal.name
         self.home_lang = lang
         self.session = self.terminal.session(Principal.kiosk(self.kiosk_id))
-        self.touched = time.monotonic()
+        self.touched = self.terminal.clock.monotonic()
 
     def on_mount(self) -> None:
         self.register_theme(CONTRAST)
@@ -57,12 +56,12 @@ class KioskApp(BeffroiApp):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
-            self.touched = time.monotonic()
+            self.touched = self.terminal.clock.monotonic()
         await super().on_event(event)
 
     def idle_tick(self) -> None:
-        if time.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
-            self.touched = time.monotonic()
+        if self.terminal.clock.monotonic() - self.touched >= self.idle_seconds and not self.at_home():
+            self.touched = self.terminal.clock.monotonic()
             self.call_later(self.reset, self.home_lang)
 
     def at_home(self) -> bool:
@@ -79,7 +78,7 @@ class KioskApp(BeffroiApp):
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(WelcomeScreen())
-        self.touched = time.monotonic()
+        self.touched = self.terminal.clock.monotonic()
 
     def action_home(self) -> None:
         # Screens call this from their own handlers: reset once they are done.

@@ -7,7 +7,6 @@ valid, it only shows the hub's per-field French or English message.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from textual.app import ComposeResult
@@ -98,7 +97,7 @@ class ServiceForm(FieldErrors):
         """The hub's verdict on one field, shown as soon as the agent leaves it."""
         field = next(f for f in self.service.fields if f.key == key)
         try:
-            field.clean(self.values()[key], dt.date.today())
+            field.clean(self.values()[key], self.app.terminal.today())
         except FieldError as error:
             self.show_error(key, field_message(error))
         else:

@@ -28,7 +28,7 @@ class LoginScreen(Page):
         yield ModeBanner()
         with Center():
             with Vertical(id="login-box"):
-                yield Static(self.app.terminal.config.get("city", ""), classes="title")
+                yield Static(self.app.terminal.city, classes="title")
                 yield Label(_("Counter — sign in"), classes="big")
                 if method.asks_agent_id:
                     yield Label(_("Agent id"), classes="field-label")

@@ -112,7 +112,7 @@ class RequestScreen(Page):
         problems.update("")
         values = form.values()
         try:
-            clean = self.service.clean(values)
+            clean = self.service.clean(values, self.app.terminal.today())
         except FormErrors as errors:
             form.show_errors(errors)
             problems.update(_("Please correct the fields marked ⚠."))

@@ -25,7 +25,7 @@ class WelcomeScreen(Page):
         yield ModeBanner()
         with Center():
             with Vertical(id="welcome"):
-                yield Static(self.app.terminal.config.get("city", ""), id="city")
+                yield Static(self.app.terminal.city, id="city")
                 yield Static(_("Welcome. What would you like to do?"), id="greeting")
                 yield Button(_("1  Take a queue ticket"), id="ticket", variant="primary")
                 yield Button(_("2  Follow a request"), id="check", variant="primary")
