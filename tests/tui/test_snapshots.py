@@ -17,7 +17,7 @@ from .conftest import SIZE, frozen_clock, set_mode
 # directly where typing is not what the screenshot shows, to keep this fast.
 async def sign_in(pilot) -> None:
     pilot.app.screen.query_one("#agent").value = "agent"
-    pilot.app.screen.query_one("#secret").value = "1234"
+    pilot.app.screen.query_one("#secret").value = "246810"
     pilot.app.screen.query_one("#secret").focus()
     await pilot.press("enter")
     await pilot.pause()
@@ -36,7 +36,7 @@ async def open_helene(pilot) -> None:
 
 
 async def login(pilot) -> None:
-    await pilot.press(*"agent", "enter", *"9999", "enter")   # a wrong PIN shows the tries left
+    await pilot.press(*"agent", "enter", *"999999", "enter")   # a wrong PIN shows the tries left
 
 
 async def desk(pilot) -> None:
