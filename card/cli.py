@@ -167,10 +167,13 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_change_pin(args: argparse.Namespace) -> int:
-    from .pins import change_pin
+    from .errors import FactoryPin
+    from .pins import FACTORY_PIN, change_pin
     from .piv import pin_block
     old, new = _secrets(args, "pin", "new_pin")
     pin_block(old), pin_block(new)
+    if new == FACTORY_PIN:
+        raise FactoryPin()
     try:
         reader = change_pin(old, new, args.reader)
     except CardError as exc:
@@ -180,10 +183,13 @@ def cmd_change_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_unblock(args: argparse.Namespace) -> int:
-    from .pins import unblock
+    from .errors import FactoryPin
+    from .pins import FACTORY_PIN, unblock
     from .piv import pin_block, puk_block
     puk, new = _secrets(args, "puk", "new_pin")
     puk_block(puk), pin_block(new)
+    if new == FACTORY_PIN:
+        raise FactoryPin()
     try:
         reader = unblock(puk, new, args.reader)
     except CardError as exc:

@@ -28,7 +28,7 @@ from hub.durable import write_private
 from hub.roles import Principal
 
 from . import ca, management, objects
-from .errors import CardError
+from .errors import CardError, FactoryPin
 from .login import challenge, verify_signature
 from .piv import ALG_ECC_P256, SLOT_9A, PivCard, pin_block, puk_block
 from .reader import Pcsc
@@ -79,8 +79,7 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
     home = terminal.home
     pin_block(new_pin)  # refused here, before the card is touched
     if new_pin == DEFAULT_PIN:
-        raise CardError("choose a PIN other than the factory PIN 123456",
-                        "choisissez un code PIN autre que le code d'usine 123456", "default_pin")
+        raise FactoryPin()
     pin_block(current_pin)
     puk_block(current_puk)
     city = terminal.city

@@ -94,6 +94,14 @@ class BadPin(CardError):
         super().__init__("a PIN is 6 to 8 digits", "un code PIN compte 6 à 8 chiffres")
 
 
+class FactoryPin(CardError):
+    code = "factory_pin"
+
+    def __init__(self) -> None:
+        super().__init__("choose a PIN other than the factory PIN 123456, which every new card has",
+                         "choisissez un code PIN autre que le code d'usine 123456, commun à toutes les cartes neuves")
+
+
 class BadPuk(CardError):
     code = "invalid_puk"
 

@@ -232,3 +232,23 @@ def test_card_login_screen(snap_compare, city, lang, frozen):
     app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"), **frozen.app)
     app.city = data
     assert snap_compare(app, terminal_size=SIZE, run_before=card_login_removed)
+
+
+async def pin_change_offered(pilot) -> None:
+    """Right after a sign-in with a card that still has its factory PIN."""
+    from hub.roles import Principal
+    from tui.counter.screens.pin_change import PinChangeScreen
+    pilot.app.signed_in(Principal.agent("agent"))
+    await pilot.pause()
+    pilot.app.push_screen(PinChangeScreen())
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_pin_change_screen(snap_compare, city, lang, frozen):
+    """The PIN change the counter offers when the card has its factory PIN."""
+    from tui.login import CardLogin
+    home, data = city
+    app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"), **frozen.app)
+    app.city = data
+    assert snap_compare(app, terminal_size=SIZE, run_before=pin_change_offered)

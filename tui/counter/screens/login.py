@@ -70,3 +70,6 @@ class LoginScreen(Page):
             return
         secret.value = ""
         self.app.signed_in(principal)
+        if getattr(method, "factory_pin", False):
+            from .pin_change import PinChangeScreen
+            self.app.push_screen(PinChangeScreen())
