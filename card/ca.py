@@ -206,8 +206,10 @@ def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = D
     card.update({"uid": uid, "name": name.strip(), "role": role, "pin": hash_pin(pin)})
     card["keys"]["9A"] = {"alg": 0x11, "pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                               serialization.NoEncryption()).decode()}
+    chuid = objects.chuid(os.urandom(16), cert.not_valid_after_utc.date())
     card["objects"] = {
-        "5FC102": objects.chuid(os.urandom(16), cert.not_valid_after_utc.date()).hex(),
+        "5FC102": chuid.hex(),
+        "5FC106": security_object(home, audience_of(role), chuid).hex(),
         "5FC107": objects.ccc(os.urandom(14)).hex(),
         "5FC105": objects.certificate(cert).hex(),
     }
@@ -216,6 +218,13 @@ def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = D
     if previous is not None and certificate_of(previous) is not None:
         revoke_serial(home, audience_of(previous.get("role", role)), certificate_of(previous).serial_number)
     return describe(card)
+
+
+def security_object(home: Path, audience: str, chuid: bytes) -> bytes:
+    """The card's security object, signed by the city CA of ``audience``."""
+    from . import objects
+    cert, key = _load(home, audience)
+    return objects.security({1: chuid}, cert, key)
 
 
 def certificate_of(card: dict[str, Any]) -> x509.Certificate | None:

@@ -6,6 +6,7 @@ PIV card or a YubiKey."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from card import ca
 from card.login import authenticate
 from card.virtual import ATR
+from hub.terminal import Terminal
 
 PKCS11 = next((p for p in ("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
                            "/usr/lib/opensc-pkcs11.so") if Path(p).exists()), None)
@@ -128,3 +130,37 @@ def test_both_tools_read_the_same_certificate(counter, reader, tools, tmp_path):
     pem = tools("yubico-piv-tool", "-r", reader.name, "-a", "read-certificate", "-s", "9a").stdout
     assert x509.load_pem_x509_certificate(listed.encode()) == x509.load_pem_x509_certificate(pem.encode()) \
         == card_cert(counter.home)
+
+
+def test_the_security_object_verifies_with_openssl_after_enrolment(tmp_path, reader, tools):
+    """Enrol a factory card, read its security object back through pcscd, and
+    have OpenSSL (not our code) check the CMS signature against the city CA and
+    the hash of the CHUID it covers."""
+    from card import objects, tlv
+    from card.enrolment import enrol
+    from card.piv import PivCard
+    from card.reader import Pcsc
+    with Terminal.init(tmp_path / "home", "MAIRIE-01") as t:
+        ca.ensure(t.home)
+        ca.blank(t.home, "spare1")
+        reader.insert(t.home, "spare1")
+        enrol(t, reader.name, "claire", "Claire Moreau", "agent", "246810")
+        with Pcsc() as pcsc, pcsc.connect(reader.name) as link:
+            piv = PivCard(link)
+            piv.select()
+            chuid, security = piv.get_data(objects.CHUID), piv.get_data(objects.SECURITY)
+        assert tlv.find(security, 0xBA) == bytes.fromhex("013000")  # data group 1 is the CHUID container
+        (tmp_path / "so.der").write_bytes(tlv.find(security, 0xBB))
+        tools("openssl", "cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "so.der"), "-purpose", "any",
+              "-CAfile", str(t.home / "ca" / "agent-ca.pem"), "-out", str(tmp_path / "lds.der"))
+        version, algorithm, hashed = tlv.parse(tlv.one((tmp_path / "lds.der").read_bytes(), 0x30))
+        [(_, group)] = tlv.parse(hashed[1])  # one data group: SEQUENCE { INTEGER 1, OCTET STRING hash }
+        assert tlv.parse(group) == [(0x02, b"\x01"), (0x04, hashlib.sha256(chuid).digest())]
+        # Tampering with the signed object: OpenSSL refuses it.
+        tampered = bytearray(tlv.find(security, 0xBB))
+        tampered[-5] ^= 0x01
+        (tmp_path / "bad.der").write_bytes(bytes(tampered))
+        refused = tools("openssl", "cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "bad.der"),
+                        "-purpose", "any", "-CAfile", str(t.home / "ca" / "agent-ca.pem"), "-out", str(tmp_path / "x"),
+                        check=False)
+        assert refused.returncode != 0 and "Verification successful" not in refused.stdout + refused.stderr

@@ -57,7 +57,7 @@ def test_a_factory_card_is_enrolled_then_logs_in_with_the_chosen_pin(home, reade
     assert out["uid"] == "claire" and out["role"] == "agent" and len(out["puk"]) == 8 and len(out["management_key"]) == 48
     card = ca.read_card(home, "spare1")
     assert card["management"]["key"] == out["management_key"] != "010203040506070801020304050607080102030405060708"
-    assert set(card["keys"]) == {"9A"} and {"5FC102", "5FC107", "5FC105"} <= set(card["objects"])
+    assert set(card["keys"]) == {"9A"} and {"5FC102", "5FC106", "5FC107", "5FC105"} <= set(card["objects"])
     assert out["guid"] in card["objects"]["5FC102"].lower()
     with Terminal.open(home) as t:
         login = authenticate(t, "246810", reader.name)

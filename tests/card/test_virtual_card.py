@@ -153,6 +153,7 @@ def test_mandatory_objects_are_there(applet):
     assert tlv.find(piv.get_data(objects.CCC), 0xF0)[:5] == bytes.fromhex("A000000116")
     discovery = Response.parse(applet.process(Command(0, 0xCB, 0x3F, 0xFF, tlv.encode(0x5C, b"\x7e"), le=256).to_bytes()))
     assert tlv.find(tlv.one(discovery.data, 0x7E), 0x4F) == objects.PIV_AID
+    assert tlv.find(piv.get_data(objects.SECURITY), 0xBA) == bytes.fromhex("013000")  # signs the CHUID
     assert piv.get_data(objects.CERT_9C) is None  # absent objects answer 6A82
 
 
