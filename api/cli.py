@@ -8,6 +8,7 @@ import ipaddress
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.plugins import Commands
 from hub.terminal import Terminal
 
 from . import keys
@@ -88,7 +89,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_list)
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
 from hub.errors import HubError
+from hub.plugins import Commands
 
 from . import ca
 from .errors import CardError
@@ -329,5 +330,5 @@ def prepare_demo(home: Path):
     return undo
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register, "demo": prepare_demo}
+def commands() -> Commands:
+    return Commands(register, prepare_demo=prepare_demo)

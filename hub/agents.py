@@ -10,13 +10,16 @@ import base64
 import hmac
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import Forbidden, Invalid, NotFound
 from .projections import row_dicts
 from .roles import Principal
+
+if TYPE_CHECKING:
+    from .session import Session
 
 MAX_TRIES = 3
 LOCK_SECONDS = 15 * 60
@@ -46,7 +49,7 @@ class LoginRefused(Forbidden):
 
 
 class Agents:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def enroll(self, agent_id: str, name: str, pin: str | None, role: str = "agent") -> dict[str, Any]:

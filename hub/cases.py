@@ -6,11 +6,15 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ids
 from .errors import Forbidden, Invalid, NotFound
 from .projections import loads, row_dicts
+
+if TYPE_CHECKING:
+    from .roles import Principal
+    from .session import Session
 
 LOOKUP_LIMIT = 5          # wrong tracking-code checks a kiosk may make…
 LOOKUP_WINDOW = 300.0     # …within this many seconds before it is locked out
@@ -39,11 +43,11 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class Cases:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     @property
-    def _who(self):
+    def _who(self) -> Principal:
         return self.session.principal
 
     def open(self, service_code: str, citizen_id: str | None, fields: dict[str, Any],
@@ -69,8 +73,9 @@ class Cases:
         terminal = self.session.terminal
         clean = service.clean(fields, terminal.today())
         kind, value = _verification_for(citizen, terminal.entropy.bytes)
-        data = {
-            "id": terminal.new_id(), "service": service.code, "citizen_id": citizen_id, "status": service.initial,
+        case_id = terminal.new_id()
+        data: dict[str, Any] = {
+            "id": case_id, "service": service.code, "citizen_id": citizen_id, "status": service.initial,
             "fields": clean, "tracking_code": terminal.new_tracking_code(), "verify_kind": kind, "verify_value": value,
         }
         if contact:
@@ -78,8 +83,8 @@ class Cases:
         with self.session.terminal.writing() as w:
             w.record(who, "case.opened", f"case:{data['id']}", data)
         if who.role == "kiosk":
-            self.session.narrow(case_id=data["id"])
-        return self.get(data["id"])
+            self.session.narrow(case_id=case_id)
+        return self.get(case_id)
 
     def _row(self, key: str) -> dict[str, Any]:
         code = ids.normalize_tracking_code(key) if len(key) != 26 else None
@@ -234,4 +239,4 @@ class Cases:
                      {"conflict_id": conflict_id, "resolution": str(resolution)[:500]})
 
     def count(self) -> int:
-        return self.session.conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        return int(self.session.conn.execute("SELECT count(*) FROM cases").fetchone()[0])

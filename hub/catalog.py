@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -103,7 +104,7 @@ class Field:
         choices = self.spec["choices"]
         if raw not in choices:
             raise _err(self.key, f"must be one of: {', '.join(choices)}", f"doit être l'une de : {', '.join(choices)}")
-        return raw
+        return str(raw)
 
     def _clean_slot(self, raw: Any, today: dt.date) -> dict[str, str]:
         if isinstance(raw, dict):
@@ -243,7 +244,7 @@ class Catalog:
             raise NotFound(f"unknown service {code!r}; `beffroi services` lists them",
                            f"démarche inconnue {code!r} ; `beffroi services` les liste", "unknown_service") from None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Service]:
         return iter(self.services.values())
 
     def status_label(self, status: str, lang: str = "fr") -> str:

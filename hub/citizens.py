@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import parse_date
 from .errors import FieldError, FormErrors, NotFound
 from .projections import CITIZEN_FIELDS, row_dicts
 from .text import folded, phone_digits
+
+if TYPE_CHECKING:
+    from .session import Session
 
 _POSTCODE = re.compile(r"^\d{5}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -86,7 +89,7 @@ def match_query(query: str) -> str | None:
 
 
 class Citizens:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def register(self, **fields: Any) -> dict[str, Any]:
@@ -139,4 +142,4 @@ class Citizens:
 
     def count(self) -> int:
         self.session.principal.require("citizen.read")
-        return self.session.conn.execute("SELECT count(*) FROM citizens").fetchone()[0]
+        return int(self.session.conn.execute("SELECT count(*) FROM citizens").fetchone()[0])

@@ -13,11 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import ids
+from . import ids, plugins
 from .errors import HubError
 from .roles import Principal
 from .terminal import DEFAULT_CITY, Terminal, default_home
@@ -123,6 +122,23 @@ def cmd_citizen_search(args: argparse.Namespace) -> int:
     with open_terminal(args) as t:
         found = t.session(cli_principal()).citizens.search(args.query, limit=args.limit)
     emit(args, found, lambda d: "\n".join(map(_citizen_line, d)) or "no citizen found")
+    return 0
+
+
+def cmd_citizen_export(args: argparse.Namespace) -> int:
+    from .access import export
+    from .durable import write_private
+    with open_terminal(args) as t:
+        data = export(t.session(cli_principal()), args.id)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent} is not a folder")
+    write_private(out, text.encode())   # personal data: readable by its owner only
+    print(f"{len(data['cases'])} case(s), {len(data['events'])} event(s) written to {out}")
     return 0
 
 
@@ -285,16 +301,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_ui:
         emit(args, summary, lambda s: f"demo home ready in {s['home']}: {s['citizens']} citizens, {s['cases']} cases")
         return 0
-    plugins = _plugin_commands()
-    launch = plugins.get("counter", {}).get("run")
-    if launch is None:
+    plugins = plugins_loaded()
+    counter = plugins.get("counter")
+    if counter is None:
         print(f"demo home ready in {home}; the counter app is not installed", file=sys.stderr)
         return 0
     # Plugins prepare the demo (the card plugin inserts the demo agent's
     # virtual card) and hand back what undoes it when the app closes.
-    cleanups = [undo for p in plugins.values() if "demo" in p for undo in [p["demo"](home)] if undo]
+    cleanups = [undo for p in plugins.values() for undo in [p.demo(home)] if undo]
     try:
-        return launch(home)
+        return counter.run(home) or 0
     finally:
         for undo in cleanups:
             undo()
@@ -302,19 +318,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser ---------------------------------------------------------------
 
-def _plugin_commands() -> dict[str, dict[str, Any]]:
-    """Commands other packages provide: ``{name: {"register": fn, "run": fn?, "demo": fn?}}``.
+_loaded: dict[str, plugins.Plugin] | None = None
 
-    ``run(home)`` opens an app (the counter, for `beffroi demo`); ``demo(home)``
-    prepares the demo and returns a callable that undoes it, or None."""
-    found = {}
-    for ep in entry_points(group="beffroi.commands"):
-        try:
-            found[ep.name] = ep.load()()
-        except ImportError as exc:  # a package whose optional dependency is missing
-            found[ep.name] = {"error": str(exc)}
-            continue
-    return found
+
+def plugins_loaded() -> dict[str, plugins.Plugin]:
+    """The commands other packages provide (see :mod:`hub.plugins`), loaded once."""
+    global _loaded
+    if _loaded is None:
+        _loaded = plugins.load()
+    return _loaded
 
 
 def build_parser() -> Parser:
@@ -322,12 +334,13 @@ def build_parser() -> Parser:
     parser = Parser(prog="beffroi", description="Beffroi municipal service hub")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable, help: str, parent=sub) -> Parser:
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
+            parent: argparse._SubParsersAction[Any] = sub) -> Parser:
+        p: Parser = parent.add_parser(name, parents=[common], help=help, description=help)
         p.set_defaults(func=func)
         return p
 
-    def group(name: str, help: str) -> argparse._SubParsersAction:
+    def group(name: str, help: str) -> argparse._SubParsersAction[Any]:
         p = sub.add_parser(name, help=help, description=help)
         return p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -351,6 +364,9 @@ def build_parser() -> Parser:
     p.add_argument("--limit", type=int, default=20)
     p = add("show", cmd_citizen_show, "show a citizen with their cases", citizen)
     p.add_argument("id")
+    p = add("export", cmd_citizen_export, "everything held about a citizen, as JSON (right of access)", citizen)
+    p.add_argument("id")
+    p.add_argument("--out", metavar="FILE", help="write to FILE (mode 0600) instead of standard output")
 
     case = group("case", "open and follow cases")
     p = add("new", cmd_case_new, "open a case", case)
@@ -413,9 +429,8 @@ def build_parser() -> Parser:
     p.add_argument("--reset", action="store_true", help="recreate the demo home from scratch")
     p.add_argument("--citizens", type=int, default=300)
 
-    for _name, plugin in sorted(_plugin_commands().items()):
-        if "register" in plugin:
-            plugin["register"](sub, common)
+    for _name, plugin in sorted(plugins_loaded().items()):
+        plugin.register(sub, common)
     return parser
 
 
@@ -423,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return args.func(args)
+        return int(args.func(args))
     except UsageError as exc:
         print(f"beffroi: error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -13,6 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from .catalog import Service
 from .roles import Principal
 from .terminal import Terminal
 
@@ -94,9 +95,9 @@ def sample_fields(code: str, rng: random.Random, citizen: dict[str, Any], today:
     raise ValueError(f"no demo fields for {code}")
 
 
-def _paths(service) -> dict[str, list[str]]:
+def _paths(service: Service) -> dict[str, list[str]]:
     """Shortest move sequence from the initial status to every status."""
-    paths = {service.initial: []}
+    paths: dict[str, list[str]] = {service.initial: []}
     todo = deque([service.initial])
     while todo:
         status = todo.popleft()

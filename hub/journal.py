@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,7 @@ class Event:
         return cls(**{name: raw[name] for name in COLUMNS})
 
     @classmethod
-    def from_row(cls, row: tuple) -> "Event":
+    def from_row(cls, row: tuple[Any, ...]) -> "Event":
         origin, seq, hlc, actor, type_, aggregate, data, prev, hash_ = row
         return cls(origin, seq, hlc, actor, type_, aggregate, json.loads(data), prev, hash_)
 
@@ -167,7 +167,7 @@ class Journal:
         self.origin = origin
         self.clock = HybridClock(wall=wall)
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.conn)
 
     def _head(self, origin: str) -> tuple[int, str]:
@@ -209,7 +209,7 @@ class Journal:
         if not self.conn.in_transaction:
             raise JournalError("accept outside a transaction")
         added: list[Event] = []
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         heads: dict[str, tuple[int, str]] = {}
         for event in sorted(events, key=lambda e: (e.origin, e.seq)):
             if event.origin == self.origin:
@@ -261,7 +261,7 @@ class Journal:
         return (Event.from_row(row) for row in cursor)
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def _verify(conn: sqlite3.Connection) -> Problem | None:
     return None
 
 
-def _check_row(row: tuple, want_seq: int, want_prev: str) -> str | None:
+def _check_row(row: tuple[Any, ...], want_seq: int, want_prev: str) -> str | None:
     seq, hlc = row[1], row[2]
     if not isinstance(seq, int) or not isinstance(hlc, int):
         return "seq or hlc is not an integer"

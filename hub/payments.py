@@ -3,10 +3,13 @@ gapless sequence; a refund is a new event with its own receipt, never an edit.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Invalid, NotFound
 from .projections import row_dicts
+
+if TYPE_CHECKING:
+    from .session import Session
 
 METHODS = ("cash", "card", "cheque")
 MAX_CENTS = 10_000_000  # 100,000 € : beyond this a counter payment is a typing mistake
@@ -25,7 +28,7 @@ def _check(amount_cents: Any, method: str) -> int:
 
 
 class Payments:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def _next_receipt(self) -> tuple[int, str]:

@@ -210,7 +210,7 @@ def _citizen_registered(conn: sqlite3.Connection, e: Event) -> None:
         (c["id"], c["first_name"], c["last_name"], c.get("birth_date"), c.get("postcode"), c.get("phone"),
          c.get("address"), c.get("email"), e.hlc, e.hlc),
     )
-    if cursor.rowcount:
+    if cursor.rowcount and cursor.lastrowid is not None:
         _index_citizen(conn, cursor.lastrowid, c)
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Invalid, NotFound
 from .projections import row_dicts
+
+if TYPE_CHECKING:
+    from .session import Session
 
 OUTCOMES = ("served", "no_show")
 
 
 class Queue:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     def _family(self, family: str) -> str:

@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 from .roles import Principal
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .agents import Agents
     from .cases import Cases
+    from .catalog import Catalog
     from .citizens import Citizens
     from .payments import Payments
     from .queue import Queue
@@ -27,11 +30,11 @@ class Session:
         self.principal = principal
 
     @property
-    def conn(self):
+    def conn(self) -> "sqlite3.Connection":
         return self.terminal.conn
 
     @property
-    def catalog(self):
+    def catalog(self) -> "Catalog":
         return self.terminal.catalog
 
     def narrow(self, case_id: str | None = None, citizen_id: str | None = None) -> None:

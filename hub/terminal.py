@@ -204,8 +204,8 @@ class Terminal:
     # --- local security state ---------------------------------------------
 
     def failures(self, subject: str, since: float) -> int:
-        return self.conn.execute("SELECT count(*) FROM local_failures WHERE subject=? AND at>=?",
-                                 (subject, since)).fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM local_failures WHERE subject=? AND at>=?",
+                                     (subject, since)).fetchone()[0])
 
     def record_failure(self, subject: str, at: float) -> None:
         self.conn.execute("INSERT INTO local_failures VALUES (?,?)", (subject, at))

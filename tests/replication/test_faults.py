@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,6 +17,7 @@ from replication.client import Unreachable
 from replication.index import Index
 from replication.keys import device_keys
 from replication.sync import Replicator
+from tests.waiting import wait_until
 
 from .conftest import City, start_process_sor, stop_process
 from .faultproxy import FaultProxy
@@ -115,9 +115,8 @@ def test_kill_9_during_uploads_keeps_every_acknowledged_segment(tmp_path, sor_ho
 
     thread = threading.Thread(target=lambda: asyncio.run(upload()))
     thread.start()
-    deadline = time.time() + 30
-    while len(acked) < len(pending) // 3 and time.time() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(acked) >= len(pending) // 3, within=30, what="a third of the uploads to be acknowledged",
+               every=0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     thread.join(30)

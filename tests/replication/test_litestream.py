@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
+import sqlite3
+import subprocess
 import urllib.request
 
 import pytest
 
 from hub.demo import populate
 from hub.roles import Principal
+from replication import litestream
 from tests.conftest import run_cli
+from tests.waiting import wait_until
 
 from .conftest import City, start_process_sor, stop_process
 
@@ -24,13 +27,20 @@ def health(url: str) -> dict:
 
 
 def wait_for(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(check, within=timeout, what=what, every=0.1)
+
+
+def replica_segments(sor_home, out) -> int | None:
+    """How many segments the litestream replica would bring back now (a real
+    restore into a scratch file, beside the running SoR)."""
+    out.unlink(missing_ok=True)
+    done = subprocess.run([litestream.binary(), "restore", "-config", str(sor_home / "litestream.yml"), "-o", str(out),
+                           str((sor_home / "index.db").resolve())], capture_output=True, env=litestream.environment(),
+                          timeout=60)
+    if done.returncode != 0 or not out.exists():
+        return None
+    with sqlite3.connect(out) as conn:
+        return conn.execute("SELECT count(*) FROM segments").fetchone()[0]
 
 
 def test_litestream_is_supervised_and_the_index_comes_back(tmp_path, sor_home):
@@ -52,8 +62,8 @@ def test_litestream_is_supervised_and_the_index_comes_back(tmp_path, sor_home):
             first_name="Jean", last_name="Petit", birth_date="1970-01-01")
         city.sync(t1)
         wait_for(lambda: health(url)["litestream"]["lag_seconds"] == 0, what="replica to catch up after restart")
-        time.sleep(0.6)                           # one more sync interval for the last frames
         segments = health(url)["segments"]
+        wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the replica's last frames")
         litestream_pid = health(url)["litestream"]["pid"]
         os.kill(proc.pid, signal.SIGKILL)         # the SoR dies hard: its litestream must not outlive it
         proc.wait(10)
@@ -102,7 +112,9 @@ def test_no_plaintext_reaches_any_byte_the_sor_holds(tmp_path, sor_home):
         city.sync(t1), city.sync(t2)
         assert t2.state_hash() == t1.state_hash()
         wait_for(lambda: health(url)["litestream"]["lag_seconds"] == 0, what="replica")
-        time.sleep(0.6)
+        segments = health(url)["segments"]
+        wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the replica's last frames")
+        (tmp_path / "probe.db").unlink()
         words = needles(t1)
         assert len(words) > 100
         terminal_bytes = b"".join(p.read_bytes() for p in t1.home.glob("journal.db*"))
@@ -129,8 +141,8 @@ def test_litestream_replica_in_s3_brings_the_index_back(tmp_path, sor_home, seaw
         city.sync(t1)
         state = health(url)["litestream"]
         assert state["running"] and state["replica"] == "s3" and state["lag_seconds"] is None
-        time.sleep(1.5)                           # a few sync intervals
         segments = health(url)["segments"]
+        wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the S3 replica")
     finally:
         city.close()
         stop_process(proc)

@@ -47,9 +47,10 @@ def test_a_missing_home_is_refused_before_any_screen(tmp_path, command):
 
 
 def test_commands_entry_point_gives_the_demo_a_runner():
+    from hub.plugins import Plugin
     from tui.cli import commands, run_counter
     plugin = commands()
-    assert plugin["run"] is run_counter and callable(plugin["register"])
+    assert isinstance(plugin, Plugin) and plugin.app is run_counter
 
 
 @pytest.mark.parametrize("entry", [None, "nonsense", 42, {"name": "flying"}, {"name": "isolated", "since": "hier"}])

@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/bootstrap")
 
@@ -28,13 +29,13 @@ class Tmux:
     def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
         """The screen once every text is on it: a capture can fall between two
         paints (the login box drawn, the mode banner not yet)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if all(text in shown for text in texts):
-                return shown
-            time.sleep(0.2)
-        raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{self.screen()}")
+        try:
+            def complete() -> str | None:
+                shown = self.screen()
+                return shown if all(text in shown for text in texts) else None
+            return wait_until(complete, within=timeout, what=repr(texts), every=0.2)
+        except AssertionError:
+            raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{self.screen()}") from None
 
 
 def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
@@ -53,7 +54,7 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
             # Every vpcd reader was taken (by card tests running beside this one): agent id + PIN.
             assert "Identifiant agent" in login
             tmux("send-keys", "-t", "demo", "agent", "Enter")
-            time.sleep(0.3)
+            tmux.wait_for("agent")
         tmux("send-keys", "-t", "demo", "246810", "Enter")
         desk = tmux.wait_for("f2 Appeler")
         assert "Claire Moreau" in desk and "Rechercher un citoyen" in desk
@@ -62,9 +63,6 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
         found = tmux.wait_for("12/03/1985")
         assert "Dupont" in found and "Hélène" in found
         tmux("send-keys", "-t", "demo", "C-q")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "demo" in tmux("list-sessions"):
-            time.sleep(0.2)
-        assert "demo" not in tmux("list-sessions"), "ctrl+q quits the counter"
+        wait_until(lambda: "demo" not in tmux("list-sessions"), within=10, what="ctrl+q to quit the counter")
     finally:
         tmux("kill-server")
