@@ -147,3 +147,22 @@ def test_change_pin_then_a_wrong_old_pin_costs_a_try(home, reader):
     short = beffroi(home, "card", "change-pin", "--pin", "771177", "--new-pin", "1234", "--reader", reader.name)
     assert short.returncode == 2 and short.stderr == "beffroi: error: a PIN is 6 to 8 digits\n"
     assert ca.read_card(home, "claire")["pin_tries"] == 2  # refused before the card
+
+
+def test_a_citizen_vault_card_is_enrolled_and_opens_only_at_a_kiosk_audience(tmp_path, reader):
+    from card.enrolment import enrol as enrol_card
+    from card.errors import Untrusted
+    from card.login import login
+    from hub.roles import Principal
+    with Terminal.init(tmp_path / "kiosk", "BORNE-01") as kiosk:
+        ca.ensure(kiosk.home)
+        ca.blank(kiosk.home, "spare1")
+        reader.insert(kiosk.home, "spare1")
+        done = enrol_card(kiosk, reader.name, "01HCITIZEN0000000000000000", "Hélène Dupont", "citizen", "482016",
+                          random=lambda n: bytes(range(n)))  # injected randomness: the PUK and GUID follow from it
+        assert done.guid == bytes(range(16)).hex() and done.puk.isdigit() and len(done.puk) == 8
+        principal = login(kiosk, "482016", reader.name, audience="citizen")
+        assert principal == Principal.kiosk("BORNE-01").narrowed(citizen_id="01HCITIZEN0000000000000000")
+        with pytest.raises(Untrusted):
+            login(kiosk, "482016", reader.name)  # a citizen card is no agent card
+        assert [e["uid"] for e in journal(kiosk.home, "card.enrolled")] == ["01HCITIZEN0000000000000000"]
