@@ -150,12 +150,13 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         raise UsageError("a citizen card has no --role")
     pin, key, current_pin, current_puk = _secrets(args, "pin", "management_key", "current_pin", "current_puk")
     pin_block(pin), pin_block(current_pin), puk_block(current_puk)
-    key = management.parse_key(key) if key is not None else management.DEFAULT_KEY
+    algorithm = management.BY_NAME[args.management_algorithm] if args.management_algorithm else None
+    key = management.parse_key(key, algorithm or management.ALG_3DES) if key is not None else management.DEFAULT_KEY
     uid = args.agent or args.citizen
     role = "citizen" if args.citizen else (args.role or "agent")
     from hub.cli import cli_principal
     with open_terminal(args) as t:
-        done = enrol(t, args.reader, uid, args.name or uid, role, pin, management_key=key,
+        done = enrol(t, args.reader, uid, args.name or uid, role, pin, management_key=key, algorithm=algorithm,
                      current_pin=current_pin, current_puk=current_puk, by=cli_principal())
     emit(args, {"ok": True, **done.to_dict()}, lambda d: (
         f"card in {d['reader']} enrolled for {d['name']} ({d['role']} {d['uid']}), certificate serial {d['serial']}, "
@@ -294,6 +295,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                                 "standard input")
     p.add_argument("--management-key", metavar="HEX", help="the card's current management key, 48 hex digits, or - "
                                                            "(default: the factory key 0102…08)")
+    p.add_argument("--management-algorithm", choices=sorted(management_names()),
+                   help="the management key's algorithm (default: 3DES, then AES-192 as YubiKeys 5.7+ ship)")
     p.add_argument("--current-pin", default="123456", help="the card's current PIN (default: factory 123456), or -")
     p.add_argument("--current-puk", default="12345678", help="the card's current PUK (default: factory 12345678), "
                                                             "or -")
@@ -308,6 +311,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add("blank", cmd_blank, "create a factory-fresh virtual card (PIN 123456, PUK 12345678, default management "
                                 "key) to enrol like a new YubiKey (development and tests)")
     p.add_argument("--card", required=True, metavar="LABEL", help="the card file's name, e.g. spare1")
+
+
+def management_names() -> list[str]:
+    from .management import BY_NAME
+    return list(BY_NAME)
 
 
 def prepare_demo(home: Path):

@@ -73,7 +73,7 @@ def _digits(random: Callable[[int], bytes], count: int) -> str:
 
 
 def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin: str, *,
-          management_key: bytes = management.DEFAULT_KEY, current_pin: str = DEFAULT_PIN,
+          management_key: bytes = management.DEFAULT_KEY, algorithm: int | None = None, current_pin: str = DEFAULT_PIN,
           current_puk: str = DEFAULT_PUK, by: Principal | None = None,
           random: Callable[[int], bytes] = os.urandom, now: Callable[[], dt.datetime] | None = None) -> Enrolment:
     home = terminal.home
@@ -84,14 +84,14 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
     puk_block(current_puk)
     city = terminal.city
     ca.check_identity(home, uid, name, role, city, create=False)  # before the card changes
-    new_puk, new_key = _digits(random, 8), random(24)
+    new_puk = _digits(random, 8)
     with Pcsc() as pcsc:
         reader = pcsc.pick(reader)
         with pcsc.connect(reader) as link, link.transaction():
             counted = Counted(link)
             piv = PivCard(counted)
             piv.select()
-            piv.authenticate_management(management_key, random=random)
+            algorithm = _authenticate(piv, management_key, algorithm, random)
             piv.change_pin(current_pin, new_pin)
             piv.change_puk(current_puk, new_puk)
             public = piv.generate(SLOT_9A, ALG_ECC_P256)
@@ -102,7 +102,8 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
             piv.put_data(objects.SECURITY, ca.security_object(home, ca.audience_of(role), chuid))
             piv.put_data(objects.CCC, objects.ccc(random(14)))
             piv.put_data(objects.CERT_9A, objects.certificate(cert))
-            piv.set_management_key(new_key)
+            new_key = random(management.KEY_SIZES[algorithm])
+            piv.set_management_key(new_key, algorithm)
             # Proof that the card now logs in: its certificate reads back, the new
             # PIN opens it, and its key signs a challenge the certificate verifies.
             if piv.certificate() != cert:
@@ -119,6 +120,23 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
                   "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert),
                   "not_after": cert.not_valid_after_utc.isoformat()})
     return Enrolment(uid, name.strip(), role, reader, guid.hex(), cert, new_puk, new_key.hex(), counted.apdus)
+
+
+def _authenticate(piv: PivCard, key: bytes, algorithm: int | None, random) -> int:
+    """Authenticate with the management key; without a stated algorithm, try the
+    ones cards leave the factory with (the card says 6A86 to a wrong one)."""
+    for alg in (algorithm,) if algorithm is not None else management.FACTORY_ALGORITHMS:
+        if len(key) != management.KEY_SIZES[alg]:
+            continue
+        try:
+            piv.authenticate_management(key, alg, random=random)
+            return alg
+        except CardError as refused:
+            if refused.code != "management_algorithm" or algorithm is not None:
+                raise
+    raise CardError("the card accepts none of the management key algorithms tried; give --management-algorithm",
+                    "la carte n'accepte aucun des algorithmes de clé de gestion essayés ; indiquez "
+                    "--management-algorithm", "management_algorithm")
 
 
 def _remember(home, uid: str, name: str, role: str, cert: x509.Certificate, guid: bytes, when: dt.datetime) -> None:

@@ -15,6 +15,10 @@ from .errors import CardError
 
 ALG_3DES, ALG_AES128, ALG_AES192, ALG_AES256 = 0x03, 0x08, 0x0A, 0x0C
 KEY_SIZES = {ALG_3DES: 24, ALG_AES128: 16, ALG_AES192: 24, ALG_AES256: 32}
+NAMES = {ALG_3DES: "3DES", ALG_AES128: "AES-128", ALG_AES192: "AES-192", ALG_AES256: "AES-256"}
+BY_NAME = {"3des": ALG_3DES, "aes128": ALG_AES128, "aes192": ALG_AES192, "aes256": ALG_AES256}
+# Cards ship a 3DES key; YubiKeys from firmware 5.7 the same key value as AES-192.
+FACTORY_ALGORITHMS = (ALG_3DES, ALG_AES192)
 # The factory management key of PIV cards and YubiKeys (3DES); public, so it must be changed.
 DEFAULT_KEY = bytes.fromhex("010203040506070801020304050607080102030405060708")
 KEY_REF = 0x9B

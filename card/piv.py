@@ -154,6 +154,9 @@ class PivCard:
         card's witness, and check the card encrypts our challenge with the same key."""
         ask = tlv.encode(0x7C, tlv.encode(0x80, b""))
         answer = self.send(Command(0x00, 0x87, alg, management.KEY_REF, ask, le=256))
+        if answer.sw in (0x6A80, 0x6A81, 0x6A86):
+            raise CardError(f"the card's management key is not {management.NAMES[alg]}",
+                            f"la clé de gestion de la carte n'est pas {management.NAMES[alg]}", "management_algorithm")
         if answer.sw != OK:
             raise refusal(answer.sw, ("start the management key authentication",
                                       "commencer l'authentification par clé de gestion"))

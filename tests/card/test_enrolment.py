@@ -90,19 +90,41 @@ def test_a_wrong_management_key_changes_nothing(home, reader):
     assert card_bytes(home, "spare1") == before and journal(home, "card.enrolled") == []
 
 
-@pytest.mark.parametrize(("pin", "extra", "said"), [
+BAD_INPUT = [
     ("1234", (), "a PIN is 6 to 8 digits"),
     ("123456", (), "other than the factory PIN"),
     ("246810", ("--management-key", "0102"), "48 hexadecimal digits"),
+    ("246810", ("--management-algorithm", "aes256"), "64 hexadecimal digits"),
     ("246810", ("--current-puk", "12"), "a PUK is 6 to 8 digits"),
-])
-def test_bad_input_is_refused_before_the_card_is_touched(home, reader, pin, extra, said):
+]
+
+
+def test_bad_input_is_refused_before_the_card_is_touched(home, reader):
     beffroi(home, "card", "blank", "--card", "spare1")
     reader.insert(home, "spare1")
     before = card_bytes(home, "spare1")
-    done = enrol(home, reader.name, *extra, pin=pin)
-    assert done.returncode == 2 and said in done.stderr, done.stderr
+    for pin, extra, said in BAD_INPUT:
+        extra = (*extra, "--management-key", "01" * 24) if "--management-algorithm" in extra else extra
+        done = enrol(home, reader.name, *extra, pin=pin)
+        assert done.returncode == 2 and said in done.stderr, (pin, extra, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
     assert card_bytes(home, "spare1") == before
+
+
+def test_a_yubikey_whose_factory_key_is_aes192_is_enrolled_too(home, reader):
+    """YubiKeys from firmware 5.7 ship the same default key value as AES-192:
+    enrolment finds out from the card's 6A86 and goes on with AES."""
+    ca.blank(home, "yk57")
+    card = json.loads(ca.card_path(home, "yk57").read_text())
+    card["management"]["alg"] = 0x0A
+    ca.card_path(home, "yk57").write_text(json.dumps(card))
+    reader.insert(home, "yk57")
+    done = enrol(home, reader.name)
+    assert done.returncode == 0, done.stderr
+    assert ca.read_card(home, "yk57")["management"] == {"alg": 0x0A, "key": json.loads(done.stdout)["management_key"]}
+    stated = enrol(home, reader.name, "--management-algorithm", "3des", "--management-key",
+                   json.loads(done.stdout)["management_key"], "--current-pin", "246810", pin="135790")
+    assert stated.returncode == 2 and "is not 3DES" in stated.stderr
 
 
 def test_enrolment_needs_the_city_ca(tmp_path, reader):
