@@ -4,6 +4,7 @@ Then the agent's own commands: change the PIN, unblock it with the PUK."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -99,15 +100,21 @@ BAD_INPUT = [
 ]
 
 
-def test_bad_input_is_refused_before_the_card_is_touched(home, reader):
-    beffroi(home, "card", "blank", "--card", "spare1")
+def test_bad_input_is_refused_before_the_card_is_touched(home, reader, capsys, monkeypatch):
+    """The same `main` the console script runs, in this process (one CLI start
+    per case would cost seconds on a loaded machine)."""
+    from hub.cli import main
+    ca.blank(home, "spare1")
     reader.insert(home, "spare1")
     before = card_bytes(home, "spare1")
     for pin, extra, said in BAD_INPUT:
         extra = (*extra, "--management-key", "01" * 24) if "--management-algorithm" in extra else extra
-        done = enrol(home, reader.name, *extra, pin=pin)
-        assert done.returncode == 2 and said in done.stderr, (pin, extra, done.stderr)
-        assert len(done.stderr.strip().splitlines()) == 1
+        monkeypatch.setattr(sys, "stdin", io.StringIO(pin + "\n"))
+        code = main(["card", "enrol", "--agent", "claire", "--reader", reader.name, "--pin", "-", *extra,
+                     "--home", str(home)])
+        err = capsys.readouterr().err
+        assert code == 2 and said in err and err.startswith("beffroi: error: "), (pin, extra, err)
+        assert len(err.strip().splitlines()) == 1
     assert card_bytes(home, "spare1") == before
 
 
