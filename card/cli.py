@@ -162,8 +162,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         f"card in {d['reader']} enrolled for {d['name']} ({d['role']} {d['uid']}), certificate serial {d['serial']}, "
         f"card GUID {d['guid']}.\n"
         f"  PUK (give it to the agent, sealed; it unblocks the PIN): {d['puk']}\n"
-        f"  management key (keep it in the city's card register; needed to enrol this card again): "
-        f"{d['management_key']}\n"
+        + (f"  management key (keep it in the city's card register; needed to enrol this card again): "
+           f"{d['management_key']}\n" if d["management_key"] else
+           "  management key unchanged: this card has no command to change it (SP 800-73-4 leaves it to card "
+           "makers); it keeps the key it had\n") +
         "  These two are shown once and stored nowhere on this terminal."))
     return 0
 

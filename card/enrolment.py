@@ -57,7 +57,7 @@ class Enrolment:
     guid: str
     certificate: x509.Certificate
     puk: str
-    management_key: str
+    management_key: str | None  # None: the card has no command to change it, it keeps the one it had
     apdus: int
 
     def to_dict(self) -> dict:
@@ -92,8 +92,7 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
             piv = PivCard(counted)
             piv.select()
             algorithm = _authenticate(piv, management_key, algorithm, random)
-            piv.change_pin(current_pin, new_pin)
-            piv.change_puk(current_puk, new_puk)
+            piv.verify_pin(current_pin)  # a wrong current PIN stops here, before anything changes
             public = piv.generate(SLOT_9A, ALG_ECC_P256)
             cert = ca.certify(home, uid, name, role, public, city=city, create=False)
             guid = random(16)
@@ -102,16 +101,26 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
             piv.put_data(objects.SECURITY, ca.security_object(home, ca.audience_of(role), chuid))
             piv.put_data(objects.CCC, objects.ccc(random(14)))
             piv.put_data(objects.CERT_9A, objects.certificate(cert))
-            new_key = random(management.KEY_SIZES[algorithm])
-            piv.set_management_key(new_key, algorithm)
-            # Proof that the card now logs in: its certificate reads back, the new
-            # PIN opens it, and its key signs a challenge the certificate verifies.
-            if piv.certificate() != cert:
-                raise CardError("the certificate read back from the card is not the one written",
-                                "le certificat relu sur la carte n'est pas celui écrit", "enrol_mismatch")
-            piv.verify_pin(new_pin)
-            digest = challenge(terminal.id, "enrolment", random(32))
-            verify_signature(cert, digest, piv.sign(digest))
+            # The secrets change last, so a failure before leaves a card that can be enrolled again as it was.
+            piv.change_pin(current_pin, new_pin)
+            piv.change_puk(current_puk, new_puk)
+            try:
+                new_key = random(management.KEY_SIZES[algorithm])
+                if not piv.set_management_key(new_key, algorithm):
+                    new_key = None  # SP 800-73-4 has no command for it: the card keeps its key
+                # Proof that the card now logs in: its certificate reads back, the new
+                # PIN opens it, and its key signs a challenge the certificate verifies.
+                if piv.certificate() != cert:
+                    raise CardError("the certificate read back from the card is not the one written",
+                                    "le certificat relu sur la carte n'est pas celui écrit", "enrol_mismatch")
+                piv.verify_pin(new_pin)
+                digest = challenge(terminal.id, "enrolment", random(32))
+                verify_signature(cert, digest, piv.sign(digest))
+            except CardError as failed:
+                raise CardError(f"{failed.en}; the card's PIN and PUK were already changed: its new PUK is {new_puk}, "
+                                "keep it to enrol the card again",
+                                f"{failed.fr} ; le PIN et le PUK de la carte étaient déjà changés : son nouveau PUK est "
+                                f"{new_puk}, gardez-le pour enrôler la carte de nouveau", failed.code) from None
     Trust(home).check(cert, ca.audience_of(role))
     _remember(home, uid, name, role, cert, guid, (now or (lambda: dt.datetime.now(dt.UTC)))())
     with terminal.writing() as w:
@@ -119,7 +128,8 @@ def enrol(terminal, reader: str | None, uid: str, name: str, role: str, new_pin:
                  {"uid": uid, "role": role, "terminal": terminal.name, "reader": reader, "guid": guid.hex(),
                   "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert),
                   "not_after": cert.not_valid_after_utc.isoformat()})
-    return Enrolment(uid, name.strip(), role, reader, guid.hex(), cert, new_puk, new_key.hex(), counted.apdus)
+    return Enrolment(uid, name.strip(), role, reader, guid.hex(), cert, new_puk, new_key.hex() if new_key else None,
+                     counted.apdus)
 
 
 def _authenticate(piv: PivCard, key: bytes, algorithm: int | None, random) -> int:

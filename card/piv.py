@@ -178,13 +178,17 @@ class PivCard:
                             "la carte n'a pas prouvé qu'elle détient la même clé de gestion ; elle est peut-être "
                             "contrefaite", "card_not_authentic")
 
-    def set_management_key(self, key: bytes, alg: int = management.ALG_3DES) -> None:
-        """YubiKey's SET MANAGEMENT KEY (the standard leaves it to card makers)."""
+    def set_management_key(self, key: bytes, alg: int = management.ALG_3DES) -> bool:
+        """YubiKey's SET MANAGEMENT KEY (the standard leaves it to card makers);
+        False when the card has no such instruction."""
         if len(key) != management.KEY_SIZES[alg]:
             raise ValueError("wrong management key size")
         sw = self.send(Command(0x00, 0xFF, 0xFF, 0xFF, bytes([alg, management.KEY_REF, len(key)]) + key)).sw
+        if sw in (0x6D00, 0x6E00):
+            return False
         if sw != OK:
             raise refusal(sw, ("change its management key", "changer sa clé de gestion"))
+        return True
 
     def generate(self, slot: int = SLOT_9A, alg: int = ALG_ECC_P256) -> ec.EllipticCurvePublicKey:
         """GENERATE ASYMMETRIC KEY PAIR: the private key is made on the card and stays there."""

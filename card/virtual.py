@@ -53,7 +53,9 @@ def _atr() -> bytes:
 
 ATR = _atr()
 FULL_AID = objects.PIV_AID
-BEHAVIOURS = ("honest", "replay", "other-challenge", "legacy")  # faulty or old cards, for tests
+# Faulty, old or plain-PIV cards, for tests: "piv-only" lacks YubiKey's extensions.
+BEHAVIOURS = ("honest", "replay", "other-challenge", "legacy", "piv-only")
+YUBIKEY_EXTENSIONS = (0xFD, 0xF8, 0xFF)  # GET VERSION, GET SERIAL, SET MANAGEMENT KEY
 CURVES = {ALG_ECC_P256: ec.SECP256R1(), ALG_ECC_P384: ec.SECP384R1()}
 DIGEST = {ALG_ECC_P256: (32, hashes.SHA256()), ALG_ECC_P384: (48, hashes.SHA384())}
 KEY_SLOTS = (0x9A, 0x9C, 0x9D, 0x9E)
@@ -157,6 +159,8 @@ class VirtualCard:
             return self._select(cmd, data)
         if not self.selected:
             return _sw(0x6985)
+        if self.behaviour == "piv-only" and cmd.ins in YUBIKEY_EXTENSIONS:
+            return _sw(0x6D00)
         handler = {0xCB: self._get_data, 0x20: self._verify, 0x24: self._change, 0x2C: self._reset_retry,
                    0x87: self._authenticate, 0x47: self._generate, 0xDB: self._put_data,
                    0xFD: self._version, 0xF8: self._serial, 0xFF: self._set_management_key}.get(cmd.ins)

@@ -195,3 +195,30 @@ def test_a_citizen_vault_card_is_enrolled_and_opens_only_at_a_kiosk_audience(tmp
         with pytest.raises(Untrusted):
             login(kiosk, "482016", reader.name)  # a citizen card is no agent card
         assert [e["uid"] for e in journal(kiosk.home, "card.enrolled")] == ["01HCITIZEN0000000000000000"]
+
+
+def test_a_plain_piv_card_keeps_its_management_key_and_says_so(home, reader):
+    """SP 800-73-4 has no command to change the management key (YubiKeys have
+    their own): a card without it is still enrolled, and the output says the key
+    is unchanged rather than print a key the card does not have."""
+    beffroi(home, "card", "blank", "--card", "plain")
+    reader.insert(home, "plain", behaviour="piv-only")
+    done = enrol(home, reader.name)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["management_key"] is None
+    assert ca.read_card(home, "plain")["management"]["key"] == "010203040506070801020304050607080102030405060708"
+    text = beffroi(home, "card", "enrol", "--agent", "bruno", "--reader", reader.name, "--pin", "-",
+                   "--current-pin", "246810", "--current-puk", json.loads(done.stdout)["puk"], input="135790\n")
+    assert text.returncode == 0 and "management key unchanged" in text.stdout, text.stderr
+    with Terminal.open(home) as t:
+        assert authenticate(t, "135790", reader.name).identity.uid == "bruno"
+
+
+def test_a_wrong_current_pin_stops_before_anything_changes(home, reader):
+    beffroi(home, "card", "blank", "--card", "spare1")
+    reader.insert(home, "spare1")
+    before = ca.read_card(home, "spare1")
+    done = enrol(home, reader.name, "--current-pin", "654321")
+    assert done.returncode == 2 and "wrong PIN: 2 tries left" in done.stderr
+    after = ca.read_card(home, "spare1")
+    assert after["pin_tries"] == 2 and {**after, "pin_tries": 3} == before  # only the try it cost
