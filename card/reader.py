@@ -164,6 +164,16 @@ class Link:
         VERIFY and our signature. Ending leaves the card as it is; :meth:`close`
         resets it."""
         rc = scard.SCardBeginTransaction(self.handle)
+        for _ in range(3):
+            # Another program reset the card since we connected (pcsc-lite says so
+            # once per handle): take the card as it now is, then begin again.
+            if _code(rc) != _code(scard.SCARD_W_RESET_CARD):
+                break
+            rc, self.protocol = scard.SCardReconnect(self.handle, scard.SCARD_SHARE_SHARED,
+                                                     scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                                                     scard.SCARD_LEAVE_CARD)
+            if rc == scard.SCARD_S_SUCCESS:
+                rc = scard.SCardBeginTransaction(self.handle)
         if rc != scard.SCARD_S_SUCCESS:
             raise fail(rc, self.reader)
         try:

@@ -296,3 +296,16 @@ def test_login_holds_the_card_between_pin_and_signature(counter, reader):
         stop.set()
         meddler.join(10)
     assert b"\x90\x00" in sent
+
+
+def test_a_transaction_begins_after_another_program_reset_the_card(counter, reader):
+    """pcsc-lite tells each other connection once that the card was reset: the
+    transaction reconnects and goes on instead of calling the card removed."""
+    from card.apdu import OK, Command, Response
+    reader.insert(counter.home, "claire")
+    with Pcsc() as pcsc, pcsc.connect(reader.name) as ours:
+        pcsc.connect(reader.name).close()  # another program's disconnect resets the card
+        with ours.transaction():
+            answer = Response.parse(ours.transmit(Command(0, 0xA4, 4, 0, bytes.fromhex("A000000308")).to_bytes()))
+            assert answer.sw == OK
+    assert authenticate(counter, "246810", reader.name).identity.uid == "claire"
