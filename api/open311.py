@@ -15,10 +15,12 @@ Open311 services' cases; writing needs an API key (``beffroi apikey create``).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +41,13 @@ CONTACT_LIMIT = 200      # cases keep contact values up to this length; longer i
 _ADDRESS_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[0-9+().\s-]{6,30}$")
+_DEGREES = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]{1,15})?$")  # plain decimal degrees, as the spec's examples
 _ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
 ADDRESS_ID_PREFIX = "address_id:"
 MODES = ("realtime", "batch")
+RENDERED = 32            # list answers kept rendered until the journal changes
+SENDING = 4              # list answers being rendered or sent at once; more wait their turn off the loop's queue
+PIECE = 64 * 1024        # sent a piece at a time, so a health check slips in between
 
 
 class Refused(Exception):
@@ -164,6 +170,9 @@ class Open311:
     def __init__(self, server) -> None:
         self.server = server
         self.services = mappings(server.catalog)
+        self.rendered: dict[tuple, tuple[tuple, bytes, str]] = {}
+        self.rendering = threading.Lock()
+        self.sending = asyncio.Semaphore(SENDING)
 
     # --- helpers ------------------------------------------------------------
 
@@ -241,7 +250,16 @@ class Open311:
         async def handle(fmt: str) -> web.Response:
             params = request.query.copy()
             try:
-                form = await request.post()
+                form = await asyncio.wait_for(request.post(), self.server.body_seconds)
+            except TimeoutError:
+                raise Refused(408, both(f"the body did not arrive within {self.server.body_seconds:g} s",
+                                        f"le corps n'est pas arrivé en {self.server.body_seconds:g} s")) from None
+            except LookupError:  # charset=x-bogus: no codec by that name
+                raise Refused(400, both("the form's charset is unknown: send UTF-8",
+                                        "le jeu de caractères du formulaire est inconnu : envoyez de l'UTF-8")) from None
+            except UnicodeDecodeError:
+                raise Refused(400, both("the form is not valid in its charset: send UTF-8",
+                                        "le formulaire n'est pas valide dans son jeu de caractères : envoyez de l'UTF-8")) from None
             except ValueError:  # e.g. multipart without a boundary
                 raise Refused(400, both("the body must be form-encoded (application/x-www-form-urlencoded)",
                                         "le corps doit être un formulaire (application/x-www-form-urlencoded)")) from None
@@ -253,7 +271,12 @@ class Open311:
                                                 f"{name} doit être une valeur de formulaire, pas un fichier"))
                     params.add(name, value)
             self._jurisdiction(params)
-            key = keys.check(self.server.reader.conn, _one(params, "api_key"))
+            for name, value in params.items():
+                if not _storable(name) or not _storable(value):
+                    raise Refused(400, both("the form holds text that is not valid Unicode",
+                                            "le formulaire contient du texte qui n'est pas de l'Unicode valide"))
+            presented = _one(params, "api_key")
+            key = await self.server.readers.run(lambda t: keys.check(t.conn, presented))
             mapping = self._mapping(_one(params, "service_code"))
             fields, contact = self.form_of(mapping, params)
             clean = mapping.service.clean(fields, self.server.reader.today())  # refuse bad input before it takes a write slot
@@ -334,12 +357,12 @@ class Open311:
         address = (_one(params, "address_string") or "").strip()
         address_id = (_one(params, "address_id") or "").strip()
         if lat is not None or long is not None:
-            try:
-                lat_value, long_value = float(lat), float(long)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            # float() alone would take 4_7, 1e-05, nan and infinity
+            if not (lat and long and _DEGREES.match(lat.strip()) and _DEGREES.match(long.strip())):
                 raise Refused(400, both("lat and long must both be given as decimal degrees, e.g. lat=47.47&long=-0.55",
                                         "lat et long doivent être donnés tous deux en degrés décimaux, "
-                                        "ex. lat=47.47&long=-0.55")) from None
+                                        "ex. lat=47.47&long=-0.55"))
+            lat_value, long_value = float(lat), float(long)
             if not (math.isfinite(lat_value) and math.isfinite(long_value)
                     and -90 <= lat_value <= 90 and -180 <= long_value <= 180):
                 raise Refused(400, both("lat must be within ±90 and long within ±180",
@@ -359,18 +382,18 @@ class Open311:
 
     # --- reading requests -----------------------------------------------------------
 
-    def _media(self, rows: list[tuple]) -> dict[str, str]:
+    def _media(self, conn, rows: list[tuple]) -> dict[str, str]:
         """The reporters' photo links, kept with the rest of their contact in
         the case's opening event (the only public part of it)."""
         if not rows:
             return {}
-        found = self.server.reader.conn.execute(
+        found = conn.execute(
             f"SELECT aggregate, json_extract(data, '$.contact.media_url') FROM events WHERE aggregate IN"
             f" ({','.join('?' * len(rows))}) AND type='case.opened'", [f"case:{r[0]}" for r in rows])
         return {aggregate[5:]: url for aggregate, url in found if url}
 
-    def _answer(self, rows: list[tuple], lang: str) -> list[dict[str, Any]]:
-        media = self._media(rows)
+    def _answer(self, conn, rows: list[tuple], lang: str) -> list[dict[str, Any]]:
+        media = self._media(conn, rows)
         return [{**self._public(r, lang), "media_url": media.get(r[0])} for r in rows]
 
     def _public(self, row: tuple, lang: str) -> dict[str, Any]:
@@ -405,8 +428,9 @@ class Open311:
             "media_url": None,
         }
 
-    def _select(self, where: str, args: list[Any]) -> list[tuple]:
-        return self.server.reader.conn.execute(
+    @staticmethod
+    def _select(conn, where: str, args: list[Any]) -> list[tuple]:
+        return conn.execute(
             f"SELECT id, service, status, fields, opened_hlc, updated_hlc FROM cases WHERE {where}"
             f" ORDER BY opened_hlc DESC LIMIT {MAX_RESULTS}", args).fetchall()
 
@@ -415,21 +439,51 @@ class Open311:
             params = request.query
             self._jurisdiction(params)
             codes = list(self.services)
+            lang = self.lang(request)
             ids_text = _one(params, "service_request_id")
             if ids_text is not None:  # the spec: it overrides every other filter
                 wanted = [i.strip() for i in ids_text.split(",") if i.strip()]
                 if not wanted or len(wanted) > MAX_IDS:
                     raise Refused(400, both(f"service_request_id takes 1 to {MAX_IDS} comma-separated ids",
                                             f"service_request_id prend de 1 à {MAX_IDS} identifiants séparés par des virgules"))
-                rows = self._select(f"id IN ({','.join('?' * len(wanted))}) AND service IN ({','.join('?' * len(codes))})",
-                                    [*wanted, *codes])
+                where = f"id IN ({','.join('?' * len(wanted))}) AND service IN ({','.join('?' * len(codes))})"
+                query, args = where, [*wanted, *codes]
             else:
-                rows = self._filtered(params, codes)
-            lang = self.lang(request)
-            return respond(fmt, self._answer(rows, lang), "service_requests", "request")
+                query, args = self._filtered(params, codes)
+            key = (fmt, lang, query, tuple(args))
+
+            def render(terminal) -> tuple[tuple, bytes, str]:
+                """The answer's bytes, rendered once per journal change: the
+                list is the heaviest public read, and the same for everyone."""
+                # The mark is read first: rows are at least as new as it, so a
+                # write in between only costs one more rendering.
+                # Each event moves its origin's head: the heads' sum moves with any change.
+                mark = terminal.conn.execute("SELECT count(*), total(seq) FROM heads").fetchone()
+                with self.rendering:
+                    cached = self.rendered.get(key)
+                if cached and cached[0] == mark:
+                    return cached
+                rows = self._select(terminal.conn, query, args) if query else []
+                answer = respond(fmt, self._answer(terminal.conn, rows, lang), "service_requests", "request")
+                fresh = (mark, answer.body, answer.content_type)
+                with self.rendering:
+                    self.rendered[key] = fresh
+                    while len(self.rendered) > RENDERED:
+                        self.rendered.pop(next(iter(self.rendered)))
+                return fresh
+            async with self.sending:
+                _, body, content_type = await self.server.readers.run(render)
+                answer = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8"})
+                answer.content_length = len(body)
+                await answer.prepare(request)
+                for at in range(0, len(body), PIECE):
+                    await answer.write(body[at:at + PIECE])
+                await answer.write_eof()
+            return answer
         return await self._guarded(request, handle)
 
-    def _filtered(self, params, codes: list[str]) -> list[tuple]:
+    def _filtered(self, params, codes: list[str]) -> tuple[str, list[Any]]:
+        """The WHERE clause and its arguments; an empty clause matches nothing."""
         problems: list[str] = []
         code_text = _one(params, "service_code")
         if code_text is not None:
@@ -461,8 +515,8 @@ class Open311:
                     end = value
         if problems:
             raise Refused(400, *problems)
-        if start is None and end is None:
-            end = dt.datetime.now(dt.UTC)
+        if start is None and end is None:  # to the minute, so the rendering can be kept a while
+            end = dt.datetime.now(dt.UTC).replace(second=59, microsecond=999999)
         if start is None:
             start = end - MAX_SPAN
         if end is None:
@@ -479,36 +533,49 @@ class Open311:
             pairs = [f"{c}/{s}" for c in codes for s in self.services[c].service.transitions
                      if self.services[c].service.is_final(s) == closed]
             if not pairs:
-                return []
+                return "", []
             where.append(f"(service || '/' || status) IN ({','.join('?' * len(pairs))})")
             args += pairs
-        return self._select(" AND ".join(where), args)
+        return " AND ".join(where), args
 
     async def request_one(self, request: web.Request) -> web.Response:
         async def handle(fmt: str) -> web.Response:
             self._jurisdiction(request.query)
             codes = list(self.services)
-            rows = self._select(f"id=? AND service IN ({','.join('?' * len(codes))})",
-                                [request.match_info["service_request_id"], *codes])
-            if not rows:
-                raise Refused(404, both(f"service_request_id {request.match_info['service_request_id']!r} not found",
-                                        f"service_request_id {request.match_info['service_request_id']!r} introuvable"))
-            return respond(fmt, self._answer(rows[:1], self.lang(request)), "service_requests", "request")
+            wanted, lang = request.match_info["service_request_id"], self.lang(request)
+
+            def find(terminal) -> list[dict[str, Any]]:
+                rows = self._select(terminal.conn, f"id=? AND service IN ({','.join('?' * len(codes))})",
+                                    [wanted, *codes])
+                return self._answer(terminal.conn, rows[:1], lang)
+            found = await self.server.readers.run(find)
+            if not found:
+                raise Refused(404, both(f"service_request_id {wanted!r} not found",
+                                        f"service_request_id {wanted!r} introuvable"))
+            return respond(fmt, found, "service_requests", "request")
         return await self._guarded(request, handle)
 
     async def token(self, request: web.Request) -> web.Response:
         async def handle(fmt: str) -> web.Response:
             self._jurisdiction(request.query)
-            found = intake.lookup(self.server.reader.conn, request.match_info["token"])
+            wanted = request.match_info["token"]
+            found = await self.server.readers.run(lambda t: intake.lookup(t.conn, wanted))
             if found is None:
-                raise Refused(404, both(f"token {request.match_info['token']!r} not found",
-                                        f"jeton {request.match_info['token']!r} introuvable"))
+                raise Refused(404, both(f"token {wanted!r} not found", f"jeton {wanted!r} introuvable"))
             entry = {"token": found["token"], "service_request_id": found["service_request_id"]}
             if found["error"]:
                 entry["service_notice"] = both(f"refused when filed: {found['error']}",
                                                f"refusée à l'enregistrement : {found['error']}")
             return respond(fmt, [entry], "service_requests", "request")
         return await self._guarded(request, handle)
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _contact_problem(name: str, value: str) -> str | None:

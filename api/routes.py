@@ -9,6 +9,7 @@ committer and are answered once durable.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,49 @@ def hub_refusal(exc: HubError) -> Refused:
     elif not isinstance(exc, (Invalid, NotFound, Forbidden)):
         status = 409
     return Refused(status, exc.code, exc.en, exc.fr, fields)
+
+
+MAX_DEPTH = 16           # nesting of a JSON body; no call of this API needs more than 3
+
+
+async def read_within(request: web.Request, seconds: float) -> bytes:
+    """The body, or 408 when the sender trickles it (slowloris)."""
+    try:
+        return await asyncio.wait_for(request.read(), seconds)
+    except TimeoutError:
+        raise Refused(408, "too_slow", f"the body did not arrive within {seconds:g} s",
+                      f"le corps n'est pas arrivé en {seconds:g} s") from None
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON no deeper than MAX_DEPTH whose every string can be stored (a lone
+    surrogate such as "\\ud800" cannot be written as UTF-8)."""
+    try:
+        value = json.loads(raw or b"{}")
+    except RecursionError:  # thousands of "[": the parser gives up before we can count
+        value = _TOO_DEEP
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "bad_json", "the body must be a JSON object", "le corps doit être un objet JSON") from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH or item is _TOO_DEEP:
+            raise Refused(400, "bad_json", f"the body nests deeper than {MAX_DEPTH} levels",
+                          f"le corps est imbriqué sur plus de {MAX_DEPTH} niveaux")
+        if isinstance(item, dict):
+            stack.extend((inner, depth + 1) for pair in item.items() for inner in pair)
+        elif isinstance(item, list):
+            stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Refused(400, "bad_text", "the body holds text that is not valid Unicode (a lone surrogate)",
+                              "le corps contient du texte qui n'est pas de l'Unicode valide (substitut isolé)") from None
+    return value
+
+
+_TOO_DEEP = object()
 
 
 def data(value: Any, status: int = 200) -> web.Response:
@@ -89,7 +133,7 @@ class Desk:
 
     # --- plumbing -------------------------------------------------------------
 
-    def principal(self, request: web.Request) -> Principal:
+    async def principal(self, request: web.Request) -> Principal:
         header = request.headers.get("Authorization", "")
         presented = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("X-API-Key")
         if not presented:
@@ -97,16 +141,15 @@ class Desk:
                           "cette API demande une clé : envoyez `Authorization: Bearer <clé>`",
                           headers={"WWW-Authenticate": "Bearer"})
         try:
-            return keys.check(self.server.reader.conn, presented).principal()
+            return await self.server.readers.run(lambda t: keys.check(t.conn, presented).principal())
         except Forbidden as exc:
             raise Refused(401, exc.code, exc.en, exc.fr, headers={"WWW-Authenticate": "Bearer"}) from None
 
-    async def body(self, request: web.Request, spec: Spec) -> dict[str, Any]:
-        raw = await request.read()
-        try:
-            value = json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "bad_json", "the body must be a JSON object", "le corps doit être un objet JSON") from None
+    async def body(self, request: web.Request, spec: Spec) -> tuple[Principal, dict[str, Any]]:
+        """The caller (checked first: an anonymous caller learns nothing of
+        the fields) and the body, checked against ``spec``."""
+        principal = await self.principal(request)
+        value = parse_json(await read_within(request, self.server.body_seconds))
         if not isinstance(value, dict):
             raise Refused(400, "bad_json", "the body must be a JSON object", "le corps doit être un objet JSON")
         problems = []
@@ -126,17 +169,19 @@ class Desk:
         if problems:
             raise Refused(400, "invalid", "; ".join(f"{p['field']}: {p['en']}" for p in problems),
                           "; ".join(f"{p['field']} : {p['fr']}" for p in problems), problems)
-        return value
+        return principal, value
 
-    def read(self, request: web.Request, call: Callable[[Any], Any], status: int = 200) -> web.Response:
-        session = self.server.reader.session(self.principal(request))
-        try:
-            return data(call(session), status)
-        except HubError as exc:
-            raise hub_refusal(exc) from None
+    async def read(self, request: web.Request, call: Callable[[Any], Any], status: int = 200) -> web.Response:
+        principal = await self.principal(request)
 
-    async def write(self, request: web.Request, call: Callable[[Any], Any], status: int = 200) -> web.Response:
-        principal = self.principal(request)
+        def work(terminal) -> web.Response:
+            try:
+                return data(call(terminal.session(principal)), status)
+            except HubError as exc:
+                raise hub_refusal(exc) from None
+        return await self.server.readers.run(work)
+
+    async def write(self, principal: Principal, call: Callable[[Any], Any], status: int = 200) -> web.Response:
         try:
             result = await self.server.committer.run(lambda: call(self.server.writer.session(principal)))
         except HubError as exc:
@@ -152,13 +197,13 @@ class Desk:
         def call(s):
             s.principal.require("catalog.read")
             return [service.describe() for service in s.catalog]
-        return self.read(request, call)
+        return await self.read(request, call)
 
     async def service(self, request: web.Request) -> web.Response:
         def call(s):
             s.principal.require("catalog.read")
             return s.catalog.get(request.match_info["code"]).describe()
-        return self.read(request, call)
+        return await self.read(request, call)
 
     async def citizen_search(self, request: web.Request) -> web.Response:
         query = request.query.get("q", "")
@@ -166,71 +211,71 @@ class Desk:
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
             raise Refused(400, "invalid", "limit must be a whole number from 1 to 100",
                           "limit doit être un nombre entier de 1 à 100")
-        return self.read(request, lambda s: s.citizens.search(query, limit=int(limit_text)))
+        return await self.read(request, lambda s: s.citizens.search(query, limit=int(limit_text)))
 
     async def citizen_register(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {k: ((str,), k in ("first_name", "last_name", "birth_date"))
+        who, body = await self.body(request, {k: ((str,), k in ("first_name", "last_name", "birth_date"))
                                          for k in CITIZEN_FIELDS})
-        return await self.write(request, lambda s: s.citizens.register(**body), 201)
+        return await self.write(who, lambda s: s.citizens.register(**body), 201)
 
     async def citizen_get(self, request: web.Request) -> web.Response:
-        return self.read(request, lambda s: s.citizens.get(request.match_info["citizen_id"]))
+        return await self.read(request, lambda s: s.citizens.get(request.match_info["citizen_id"]))
 
     async def citizen_edit(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {k: ((str,), False) for k in CITIZEN_FIELDS})
-        return await self.write(request, lambda s: s.citizens.edit(request.match_info["citizen_id"], **body))
+        who, body = await self.body(request, {k: ((str,), False) for k in CITIZEN_FIELDS})
+        return await self.write(who, lambda s: s.citizens.edit(request.match_info["citizen_id"], **body))
 
     async def citizen_cases(self, request: web.Request) -> web.Response:
-        return self.read(request, lambda s: s.cases.for_citizen(request.match_info["citizen_id"]))
+        return await self.read(request, lambda s: s.cases.for_citizen(request.match_info["citizen_id"]))
 
     async def case_open(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"service": ((str,), True), "citizen_id": ((str,), False),
+        who, body = await self.body(request, {"service": ((str,), True), "citizen_id": ((str,), False),
                                          "fields": ((dict,), False), "contact": ((dict,), False)})
         contact = body.get("contact") or {}
         if any(not isinstance(v, str) or len(v) > 200 for v in contact.values()) or len(contact) > 10:
             raise Refused(400, "invalid", "contact: at most 10 text values of at most 200 characters",
                           "contact : au plus 10 valeurs texte de 200 caractères au plus")
-        return await self.write(request, lambda s: s.cases.open(body["service"], body.get("citizen_id"),
+        return await self.write(who, lambda s: s.cases.open(body["service"], body.get("citizen_id"),
                                                                 body.get("fields") or {}, contact=contact or None), 201)
 
     async def case_check(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"tracking_code": ((str,), True), "verification": ((str,), True)})
-        return await self.write(request, lambda s: s.cases.check(body["tracking_code"], body["verification"]))
+        who, body = await self.body(request, {"tracking_code": ((str,), True), "verification": ((str,), True)})
+        return await self.write(who, lambda s: s.cases.check(body["tracking_code"], body["verification"]))
 
     async def case_get(self, request: web.Request) -> web.Response:
-        return self.read(request, lambda s: s.cases.get(request.match_info["key"]))
+        return await self.read(request, lambda s: s.cases.get(request.match_info["key"]))
 
     async def case_move(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"status": ((str,), True), "reason": ((str,), False)})
-        return await self.write(request, lambda s: s.cases.move(request.match_info["key"], body["status"],
+        who, body = await self.body(request, {"status": ((str,), True), "reason": ((str,), False)})
+        return await self.write(who, lambda s: s.cases.move(request.match_info["key"], body["status"],
                                                                 body.get("reason")))
 
     async def case_note(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"text": ((str,), True)})
-        return await self.write(request, lambda s: s.cases.note(request.match_info["key"], body["text"]), 201)
+        who, body = await self.body(request, {"text": ((str,), True)})
+        return await self.write(who, lambda s: s.cases.note(request.match_info["key"], body["text"]), 201)
 
     async def payment_take(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"amount_cents": ((int,), True), "method": ((str,), True)})
-        return await self.write(request, lambda s: s.payments.take(request.match_info["key"], body["amount_cents"],
+        who, body = await self.body(request, {"amount_cents": ((int,), True), "method": ((str,), True)})
+        return await self.write(who, lambda s: s.payments.take(request.match_info["key"], body["amount_cents"],
                                                                    body["method"]), 201)
 
     async def payment_get(self, request: web.Request) -> web.Response:
-        return self.read(request, lambda s: s.payments.get(request.match_info["payment_id"]))
+        return await self.read(request, lambda s: s.payments.get(request.match_info["payment_id"]))
 
     async def payment_refund(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"amount_cents": ((int,), True), "reason": ((str,), True)})
-        return await self.write(request, lambda s: s.payments.refund(request.match_info["payment_id"],
+        who, body = await self.body(request, {"amount_cents": ((int,), True), "reason": ((str,), True)})
+        return await self.write(who, lambda s: s.payments.refund(request.match_info["payment_id"],
                                                                      body["amount_cents"], body["reason"]), 201)
 
     async def queue_waiting(self, request: web.Request) -> web.Response:
-        return self.read(request, lambda s: s.queue.waiting())
+        return await self.read(request, lambda s: s.queue.waiting())
 
     async def queue_issue(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"family": ((str,), True)})
-        return await self.write(request, lambda s: s.queue.issue(body["family"]), 201)
+        who, body = await self.body(request, {"family": ((str,), True)})
+        return await self.write(who, lambda s: s.queue.issue(body["family"]), 201)
 
     async def queue_call(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"families": ((list,), False), "desk": ((str,), False)})
+        who, body = await self.body(request, {"families": ((list,), False), "desk": ((str,), False)})
         families = body.get("families") or None
         if families is not None and not all(isinstance(f, str) for f in families):
             raise Refused(400, "invalid", "families must be a list of family codes",
@@ -238,11 +283,11 @@ class Desk:
         desk = body.get("desk")
         if desk is not None and len(desk) > 32:
             raise Refused(400, "invalid", "desk: at most 32 characters", "desk : 32 caractères au plus")
-        return await self.write(request, lambda s: {"ticket": s.queue.call_next(families, desk)})
+        return await self.write(who, lambda s: {"ticket": s.queue.call_next(families, desk)})
 
     async def queue_close(self, request: web.Request) -> web.Response:
-        body = await self.body(request, {"outcome": ((str,), True)})
-        return await self.write(request, lambda s: s.queue.close(request.match_info["ticket_id"], body["outcome"]))
+        who, body = await self.body(request, {"outcome": ((str,), True)})
+        return await self.write(who, lambda s: s.queue.close(request.match_info["ticket_id"], body["outcome"]))
 
 
 _KINDS = {str: ("text", "du texte"), int: ("a whole number", "un nombre entier"), dict: ("an object", "un objet"),

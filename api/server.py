@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +22,13 @@ from . import intake, keys, openapi
 from .commit import Committer
 from .formats import errors as open311_errors
 from .open311 import MODES, Open311
+from .readers import Readers
 from .routes import Desk, Refused
 
 MAX_BODY = 64 * 1024  # no form or JSON body of this API comes near it
+BODY_SECONDS = 10.0    # a body of at most MAX_BODY arrives within this on any working link
+SWITCH_SECONDS = 0.001
+HEADER_SECONDS = 15.0  # a connection sends its request line and headers within this, or is closed (slowloris)
 DRAIN_EVERY = 1.0     # seconds between intake checks in batch mode when nothing wakes the drain
 SERVER_KEY: web.AppKey["Server"] = web.AppKey("beffroi_server")
 ROUTING = {
@@ -43,12 +48,13 @@ def slug(text: str) -> str:
 
 class Server:
     def __init__(self, home: Path, open311_mode: str = "realtime", jurisdiction: str | None = None,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, body_seconds: float = BODY_SECONDS) -> None:
         if open311_mode not in MODES:
             raise ValueError(f"open311 mode must be one of {MODES}")
         self.home = Path(home)
         self.open311_mode = open311_mode
         self.max_body = max_body
+        self.body_seconds = body_seconds
         self.writer = Terminal.open(self.home)
         self.reader = Terminal.open(self.home)
         self.catalog = self.reader.catalog
@@ -59,14 +65,19 @@ class Server:
             intake.ensure(self.writer.conn)
             self.writer.conn.execute(OPEN311_INDEX)
         self.committer = Committer(self.writer)
+        self.readers = Readers(self.home)
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
+
+    def open311_cache_keys(self) -> list[tuple]:
+        return list(self.open311.rendered)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[self.errors])
         app[SERVER_KEY] = self
         app.add_routes(Desk(self).routes())
-        app.add_routes(Open311(self).routes())
+        self.open311 = Open311(self)
+        app.add_routes(self.open311.routes())
         app.add_routes([web.get("/openapi.json", self.openapi)])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -117,6 +128,7 @@ class Server:
             except asyncio.CancelledError:
                 pass
         self.committer.close()
+        self.readers.close()
         self.writer.close()
         self.reader.close()
 
@@ -140,11 +152,20 @@ def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Resp
 
 
 async def serve(home: Path, host: str = "127.0.0.1", port: int = 8311, open311_mode: str = "realtime",
-                jurisdiction: str | None = None, ready: Callable[[str], None] | None = None) -> None:
+                jurisdiction: str | None = None, ready: Callable[[str], None] | None = None,
+                header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
+                started: Callable[["Server"], None] | None = None) -> None:
     """Run until cancelled; ``ready`` gets the base URL once the port is bound
-    (port 0 picks a free one)."""
-    server = Server(home, open311_mode, jurisdiction)
-    runner = web.AppRunner(server.app(), access_log=None)
+    (port 0 picks a free one), ``started`` the server object (tests)."""
+    # Reading threads run Python too (rows to dicts, JSON): hand the GIL back to
+    # the loop every millisecond rather than every five, so health stays quick.
+    sys.setswitchinterval(SWITCH_SECONDS)
+    server = Server(home, open311_mode, jurisdiction, body_seconds=body_seconds)
+    if started is not None:
+        started(server)
+    # aiohttp's keep-alive timer also runs from the connection's start until a
+    # whole request head has arrived: it is our header deadline.
+    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=header_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

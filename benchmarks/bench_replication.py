@@ -80,9 +80,9 @@ def start_sor(home: Path, allow_plain: bool) -> tuple[subprocess.Popen, str]:
 
 
 def enrol(t: Terminal, url: str, sor_home: Path) -> None:
-    asyncio.run(enroll(t, url))
     index = Index(sor_home)
-    index.approve(admin_keys(sor_home), t.id)
+    shown = asyncio.run(enroll(t, url, index.invite(t.name)["code"]))
+    index.approve(admin_keys(sor_home), t.id, shown["device_fingerprint"])
     index.close()
 
 

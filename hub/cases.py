@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import ids
@@ -96,8 +97,9 @@ class Cases:
 
     def get(self, key: str) -> dict[str, Any]:
         """A case by id or tracking code, with its timeline, notes and payments."""
-        case = self._row(key)
-        self._who.require("case.read", case_id=case["id"], citizen_id=case["citizen_id"])
+        with self.probe(key):
+            case = self._row(key)
+            self._who.require("case.read", case_id=case["id"], citizen_id=case["citizen_id"])
         service = self.session.catalog.get(case["service"])
         case["allowed"] = list(service.transitions.get(case["status"], ()))
         case["timeline"] = self.timeline(case["id"])
@@ -111,6 +113,26 @@ class Cases:
         case["fee_cents"] = service.fee_cents(case["fields"])
         case["paid_cents"] = sum(p["amount_cents"] * (1 if p["kind"] == "payment" else -1) for p in case["payments"])
         return case
+
+    @contextmanager
+    def probe(self, key: str) -> Iterator[None]:
+        """A kiosk learns nothing from a record it may not see: "not yours" and
+        "does not exist" get the same answer, each counts as a wrong lookup,
+        and a locked kiosk is refused before anything is looked up."""
+        if self._who.role != "kiosk":
+            yield
+            return
+        terminal, subject = self.session.terminal, f"lookup:{self._who.actor}"
+        now = terminal.now()
+        if terminal.failures(subject, now - LOOKUP_WINDOW) >= LOOKUP_LIMIT:
+            raise LookupLocked("too many wrong codes: this kiosk refuses lookups for 5 minutes",
+                               "trop de codes erronés : cette borne refuse les consultations pendant 5 minutes")
+        try:
+            yield
+        except (NotFound, Forbidden):
+            terminal.record_failure(subject, now)
+            raise NotFound(f"no record {key} that this kiosk may show", f"aucun dossier {key} que cette borne puisse afficher",
+                           "not_found") from None
 
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
         """Every event of the case, from the journal itself."""

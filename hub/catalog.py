@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ class Field:
 
     def _clean_choice(self, raw: Any, today: dt.date) -> str:
         choices = self.spec["choices"]
-        if raw not in choices:
+        if not isinstance(raw, str) or raw not in choices:  # an object or list is no key (and may not hash)
             raise _err(self.key, f"must be one of: {', '.join(choices)}", f"doit être l'une de : {', '.join(choices)}")
         return str(raw)
 
@@ -112,8 +113,8 @@ class Field:
         else:
             date_text, _, period = str(raw).partition(" ")
         periods = self.spec.get("periods", ["matin", "apres-midi"])
-        day = parse_date(date_text)
-        if day is None or period.strip() not in periods:
+        day = parse_date(date_text) if isinstance(date_text, str) else None
+        if day is None or not isinstance(period, str) or period.strip() not in periods:
             raise _err(self.key, f"must be a date and one of {', '.join(periods)}, e.g. {today + dt.timedelta(days=7)} {periods[0]}",
                        f"doit être une date suivie de {', '.join(periods)}, ex. {(today + dt.timedelta(days=7)).strftime('%d/%m/%Y')} {periods[0]}")
         ahead = (day - today).days
@@ -128,22 +129,31 @@ class Field:
 
     def _clean_location(self, raw: Any, today: dt.date) -> dict[str, Any]:
         if isinstance(raw, dict):
-            if "lat" in raw and "long" in raw:
-                raw = f"{raw['lat']},{raw['long']}"
-            else:
-                raw = str(raw.get("address", ""))
-        match = _LATLONG.match(str(raw))
+            if "lat" in raw or "long" in raw:
+                return self._coordinates(raw.get("lat"), raw.get("long"))
+            raw = raw.get("address", "")
+        if not isinstance(raw, str):
+            raise _err(self.key, "give an address (5 to 200 characters) or latitude,longitude",
+                       "indiquez une adresse (5 à 200 caractères) ou latitude,longitude")
+        match = _LATLONG.match(raw)
         if match:
-            lat, long = float(match.group(1)), float(match.group(2))
-            if not (-90 <= lat <= 90 and -180 <= long <= 180):
-                raise _err(self.key, "latitude must be within ±90 and longitude within ±180",
-                           "la latitude doit être comprise entre -90 et 90, la longitude entre -180 et 180")
-            return {"lat": lat, "long": long}
-        text = str(raw)
+            return self._coordinates(float(match.group(1)), float(match.group(2)))
+        text = raw
         if len(text) < 5 or len(text) > 200 or not any(c.isalpha() for c in text):
             raise _err(self.key, "give an address (5 to 200 characters) or latitude,longitude",
                        "indiquez une adresse (5 à 200 caractères) ou latitude,longitude")
         return {"address": text}
+
+    def _coordinates(self, lat: Any, long: Any) -> dict[str, Any]:
+        """Numbers stay numbers: a bool is not a degree, and nothing is turned
+        into an address on the way."""
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, long)):
+            raise _err(self.key, "latitude and longitude must both be numbers in decimal degrees",
+                       "la latitude et la longitude doivent être deux nombres en degrés décimaux")
+        if not (-90 <= lat <= 90 and -180 <= long <= 180):
+            raise _err(self.key, "latitude must be within ±90 and longitude within ±180",
+                       "la latitude doit être comprise entre -90 et 90, la longitude entre -180 et 180")
+        return {"lat": float(lat), "long": float(long)}
 
     def _clean_parcel(self, raw: Any, today: dt.date) -> str:
         match = _PARCEL.match(str(raw).upper())

@@ -79,11 +79,12 @@ class Payments:
         return self.get(data["id"])
 
     def get(self, payment_id: str) -> dict[str, Any]:
-        rows = row_dicts(self.session.conn.execute("SELECT * FROM payments WHERE id=?", (payment_id,)))
-        if not rows:
-            raise NotFound(f"no payment {payment_id}", f"aucun paiement {payment_id}")
-        case = self.session.conn.execute("SELECT citizen_id FROM cases WHERE id=?", (rows[0]["case_id"],)).fetchone()
-        self.session.principal.require("case.read", case_id=rows[0]["case_id"], citizen_id=case and case[0])
+        with self.session.cases.probe(payment_id):  # a kiosk cannot tell "not yours" from "no such payment"
+            rows = row_dicts(self.session.conn.execute("SELECT * FROM payments WHERE id=?", (payment_id,)))
+            if not rows:
+                raise NotFound(f"no payment {payment_id}", f"aucun paiement {payment_id}")
+            case = self.session.conn.execute("SELECT citizen_id FROM cases WHERE id=?", (rows[0]["case_id"],)).fetchone()
+            self.session.principal.require("case.read", case_id=rows[0]["case_id"], citizen_id=case and case[0])
         return rows[0]
 
     def for_citizen(self, citizen_id: str) -> list[dict[str, Any]]:

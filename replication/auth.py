@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 from cryptography.exceptions import InvalidSignature
@@ -42,17 +43,25 @@ class AuthError(Exception):
         self.status, self.en, self.fr = status, en, fr
 
 
+STAMP = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")  # what sign_headers writes: no nan, inf, sign or exponent
+
+
+def fresh(headers, now: float | None = None) -> None:
+    """The timestamp is a plain decimal number within WINDOW of our clock
+    (checked on headers alone, before any body is read)."""
+    stamp = headers.get(TIME, "")
+    if not STAMP.match(stamp):
+        raise AuthError(401, "request timestamp missing or malformed", "horodatage de requête absent ou malformé")
+    if not abs((time.time() if now is None else now) - float(stamp)) <= WINDOW:
+        raise AuthError(401, "request timestamp is too far from the SoR's clock (replayed, or clock wrong)",
+                        "horodatage trop éloigné de l'horloge du SoR (requête rejouée, ou horloge fausse)")
+
+
 def check(headers, method: str, path_qs: str, body: bytes, public: Ed25519PublicKey, now: float | None = None) -> str:
     """Verify the signature and the timestamp; returns the nonce (the caller
     records it, refusing a second use)."""
+    fresh(headers, now)
     stamp, nonce, signature = headers.get(TIME, ""), headers.get(NONCE, ""), headers.get(SIGNATURE, "")
-    try:
-        sent = float(stamp)
-    except ValueError:
-        raise AuthError(401, "request timestamp missing or malformed", "horodatage de requête absent ou malformé")
-    if abs((now or time.time()) - sent) > WINDOW:
-        raise AuthError(401, "request timestamp is too far from the SoR's clock (replayed, or clock wrong)",
-                        "horodatage trop éloigné de l'horloge du SoR (requête rejouée, ou horloge fausse)")
     if len(nonce) != 32 or any(c not in "0123456789abcdef" for c in nonce):
         raise AuthError(401, "request nonce missing or malformed", "nonce de requête absent ou malformé")
     try:

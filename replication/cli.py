@@ -1,5 +1,5 @@
 """``beffroi`` commands for replication: the SoR (init, serve, restore,
-approve, devices), a terminal's enrol/sync/bundle, revoke and restore."""
+invite, approve, reject, devices), a terminal's enrol/sync/bundle, revoke and restore."""
 
 from __future__ import annotations
 
@@ -43,12 +43,27 @@ def _sor_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sor_invite(args: argparse.Namespace) -> int:
+    from .index import Index, load_city
+    load_city(home_of(args))
+    index = Index(home_of(args))
+    try:
+        info = index.invite(args.name, args.hours)
+    finally:
+        index.close()
+    emit(args, info, lambda i: (
+        f"invitation for terminal {i['name']}: {i['code']}\n"
+        f"valid until {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(i['expires']))}, once; at the terminal:\n"
+        f"  beffroi enroll --sor URL --invite {i['code']}"))
+    return 0
+
+
 def _sor_approve(args: argparse.Namespace) -> int:
     from .index import Index, admin_keys, load_city
     load_city(home_of(args))
     index = Index(home_of(args))
     try:
-        device = index.approve(admin_keys(home_of(args)), args.terminal)
+        device = index.approve(admin_keys(home_of(args)), args.terminal, args.fingerprint)
     finally:
         index.close()
     from .keys import fingerprint, unb64
@@ -58,18 +73,40 @@ def _sor_approve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sor_reject(args: argparse.Namespace) -> int:
+    from .index import Index, load_city
+    load_city(home_of(args))
+    index = Index(home_of(args))
+    try:
+        info = index.reject(args.terminal)
+    finally:
+        index.close()
+    emit(args, info, lambda i: f"request of terminal {i['name']} ({i['terminal']}) rejected" if "terminal" in i
+         else f"{i['invitations_cancelled']} invitation(s) for {i['name']} cancelled")
+    return 0
+
+
 def _sor_devices(args: argparse.Namespace) -> int:
     from .index import Index, load_city
     from .keys import fingerprint, unb64
     load_city(home_of(args))
     index = Index(home_of(args))
     try:
+        with index.transaction():
+            index.expire()
         rows = [{"terminal": d["id"], "name": d["name"], "status": d["status"],
                  "device_fingerprint": fingerprint(unb64(d["sign_pub"]))} for d in index.devices()]
+        invited = index.invitations()
     finally:
         index.close()
-    emit(args, rows, lambda r: "\n".join(f"{d['terminal']}  {d['name']:<16} {d['status']:<8} {d['device_fingerprint']}"
-                                          for d in r) or "no terminal has asked to enrol")
+    data = {"devices": rows, "invitations": invited} if args.json else rows
+
+    def text(_) -> str:
+        lines = [f"{d['terminal']}  {d['name']:<16} {d['status']:<8} {d['device_fingerprint']}" for d in rows]
+        lines += [f"invitation for {i['name']} open until {time.strftime('%Y-%m-%d %H:%M', time.localtime(i['expires']))}"
+                  for i in invited]
+        return "\n".join(lines) or "no terminal has asked to enrol"
+    emit(args, data, text)
     return 0
 
 
@@ -88,10 +125,12 @@ def _revoke(args: argparse.Namespace) -> int:
 def _enroll(args: argparse.Namespace) -> int:
     from .enrolment import enroll
     with open_terminal(args) as terminal:
-        info = asyncio.run(enroll(terminal, args.sor))
+        info = asyncio.run(enroll(terminal, args.sor, args.invite))
     emit(args, info, lambda i: (
         f"terminal {i['name']} asked {i['city']} to enrol it: {i['status']}\n"
-        f"device key fingerprint: {i['device_fingerprint']} (the admin compares it before `beffroi sor approve`)\n"
+        f"device key fingerprint: {i['device_fingerprint']}\n"
+        f"  read it to the admin, who approves with `beffroi sor approve {i['name']} --fingerprint "
+        f"{i['device_fingerprint']}`\n"
         f"city admin key fingerprint: {i['admin_fingerprint']}"))
     return 0
 
@@ -181,14 +220,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(sor_sub, "restore", _sor_restore, "bring the SoR index back from the litestream replica")
     p.add_argument("--replica", metavar="URL", help="the S3 replica, if not <home>/replica")
     p.add_argument("--force", action="store_true", help="replace an existing index")
+    p = add(sor_sub, "invite", _sor_invite, "make a one-time code with which terminal NAME may ask to enrol")
+    p.add_argument("name", metavar="NAME", help="the terminal's name, as given to `beffroi init`")
+    p.add_argument("--hours", type=float, default=24.0, help="how long the code stays valid (default 24)")
     p = add(sor_sub, "approve", _sor_approve, "approve a terminal's enrolment (signs its certificate)")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
-    add(sor_sub, "devices", _sor_devices, "list enrolled, pending and revoked terminals")
+    p.add_argument("--fingerprint", required=True, metavar="FP",
+                   help="the device key fingerprint the terminal showed at `beffroi enroll`")
+    p = add(sor_sub, "reject", _sor_reject, "forget a pending enrolment request, or cancel a name's open invitations")
+    p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
+    add(sor_sub, "devices", _sor_devices, "list enrolled, pending and revoked terminals and open invitations")
 
     p = add(sub, "revoke", _revoke, "revoke a terminal at the SoR and rotate the key epoch (--home is the SoR home)")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
     p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
     p.add_argument("--sor", required=True, metavar="URL")
+    p.add_argument("--invite", metavar="CODE", help="the code from `beffroi sor invite` (needed the first time)")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
     p.add_argument("--sor", metavar="URL", help="default: the SoR given to `beffroi enroll`")
     p.add_argument("--watch", action="store_true", help="sync again every --interval seconds")

@@ -25,7 +25,9 @@ async def fetch_city(url: str) -> dict[str, Any]:
         return await link.json("GET", "/v1/city", signed=False, what="the city request")
 
 
-async def enroll(terminal: Terminal, url: str) -> dict[str, Any]:
+async def enroll(terminal: Terminal, url: str, invite: str | None = None) -> dict[str, Any]:
+    """Ask the SoR to enrol this terminal; a new terminal presents the
+    invitation code the admin made for its name (`beffroi sor invite`)."""
     city = await fetch_city(url)
     local = Local(terminal.home)
     try:
@@ -35,7 +37,7 @@ async def enroll(terminal: Terminal, url: str) -> dict[str, Any]:
                             "ce terminal est inscrit auprès du SoR d'une autre ville (clé d'administration différente)")
         device = keys.device_keys(terminal.home, create=True)
         body = json.dumps({"terminal": terminal.id, "name": terminal.name, "sign_pub": device.sign_pub,
-                           "kx_pub": device.kx_pub}).encode()
+                           "kx_pub": device.kx_pub, **({"invite": invite} if invite else {})}).encode()
         async with Link(url, terminal.id, device.sign) as link:
             answer = await link.json("POST", "/v1/enrol", body, what="the enrolment", ok=(200, 202))
         local.set("city", city)

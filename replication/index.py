@@ -16,7 +16,9 @@ Layout of a SoR home::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from hub import journal
 from hub.durable import write_private
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
+from hub.terminal import TERMINAL_NAME
 
 from . import keys
 from .keys import KeyPair
@@ -55,7 +58,15 @@ CREATE TABLE IF NOT EXISTS nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, at
     PRIMARY KEY (key_id, nonce)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_at ON nonces (at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invites (
+    digest TEXT PRIMARY KEY, name TEXT NOT NULL, expires REAL NOT NULL, used_by TEXT
+) WITHOUT ROWID;
 """
+
+INVITE_HOURS = 24.0        # an invitation code is typed at the terminal within this
+PENDING_HOURS = 72.0       # a request nobody approved goes after this
+MAX_INVITES = 100          # open invitations at once: the admin's typing, not an attacker's, fills it
+_INVITE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: read aloud and typed without doubt
 
 RECOVERY = "recovery"
 ADMIN = "admin"
@@ -128,6 +139,12 @@ def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, A
             "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
 
 
+def invite_digest(code: str) -> str:
+    """Codes are kept hashed; typing is forgiving about case, spaces and dashes."""
+    normal = "".join(c for c in code.upper() if c.isalnum()).translate(str.maketrans("OIL", "011"))
+    return hashlib.sha256(b"beffroi-invite-v1:" + normal.encode()).hexdigest()
+
+
 def admin_keys(home: Path) -> KeyPair:
     pair = KeyPair.load(Path(home) / "admin", "admin")
     if pair is None:
@@ -176,21 +193,99 @@ class Index:
                           f"{len(rows)} terminaux s'appellent {key} : donnez l'identifiant du terminal")
         raise NotFound(f"no terminal {key} has asked to enrol", f"aucun terminal {key} n'a demandé son inscription")
 
-    def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str) -> str:
+    def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str, invite: str | None = None,
+                          now: float | None = None) -> str:
+        """A known device gets its status back; a new one needs an open
+        invitation for its name, which it then uses up."""
+        now = time.time() if now is None else now
         existing = self.device(device_id)
         if existing:
             if (existing["sign_pub"], existing["kx_pub"]) != (sign_pub, kx_pub):
                 raise Forbidden("this terminal id is already enrolled with other keys",
                                 "cet identifiant de terminal est déjà inscrit avec d'autres clés", "enrolled_other_keys")
             return existing["status"]
+        digest = invite_digest(invite or "")
+        cur = self.conn.execute("UPDATE invites SET used_by=? WHERE digest=? AND name=? AND used_by IS NULL AND expires>?",
+                                (device_id, digest, name, now))
+        if cur.rowcount != 1:
+            raise Forbidden(f"no open invitation for terminal {name}: ask the city's admin for a code "
+                            f"(`beffroi sor invite {name}`) and give it with --invite",
+                            f"aucune invitation ouverte pour le terminal {name} : demandez un code à l'administrateur "
+                            f"(`beffroi sor invite {name}`) et donnez-le avec --invite", "no_invitation")
         self.conn.execute("INSERT INTO devices VALUES (?,?,?,?, 'pending', ?, NULL)",
-                          (device_id, name, sign_pub, kx_pub, time.time()))
+                          (device_id, name, sign_pub, kx_pub, now))
         return "pending"
 
-    def approve(self, admin: KeyPair, key: str) -> dict[str, Any]:
-        """Sign the terminal's certificate and grant it every epoch key."""
+    # --- invitations -------------------------------------------------------------
+
+    def invite(self, name: str, hours: float = INVITE_HOURS, now: float | None = None,
+               token: bytes | None = None) -> dict[str, Any]:
+        """A one-time code the admin reads to whoever installs terminal ``name``."""
+        now = time.time() if now is None else now
+        if not TERMINAL_NAME.match(name or ""):
+            raise Invalid("terminal name: 1 to 32 letters, digits, _ or -, starting with a letter or digit",
+                          "nom de terminal : 1 à 32 lettres, chiffres, _ ou -, commençant par une lettre ou un chiffre")
+        if not (0 < hours <= 24 * 14):
+            raise Invalid("--hours must be more than 0 and at most 336 (two weeks)",
+                          "--hours doit être supérieur à 0 et au plus 336 (deux semaines)")
+        with self.transaction():
+            self.expire(now)
+            if self.conn.execute("SELECT count(*) FROM invites WHERE used_by IS NULL").fetchone()[0] >= MAX_INVITES:
+                raise Invalid(f"{MAX_INVITES} invitations are open: cancel some (`beffroi sor reject`) first",
+                              f"{MAX_INVITES} invitations sont ouvertes : annulez-en d'abord (`beffroi sor reject`)")
+            raw = token if token is not None else secrets.token_bytes(12)
+            code = "".join(_INVITE_ALPHABET[b % len(_INVITE_ALPHABET)] for b in raw)
+            code = "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+            self.conn.execute("INSERT INTO invites VALUES (?,?,?,NULL)", (invite_digest(code), name, now + hours * 3600))
+        return {"name": name, "code": code, "expires": now + hours * 3600}
+
+    def invitations(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        rows = self.conn.execute("SELECT name, expires FROM invites WHERE used_by IS NULL AND expires>? ORDER BY expires",
+                                 (now,)).fetchall()
+        return [{"name": n, "expires": e} for n, e in rows]
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop invitations past their time and requests nobody approved in time."""
+        now = time.time() if now is None else now
+        self.conn.execute("DELETE FROM invites WHERE expires<=? AND used_by IS NULL", (now,))
+        return self.conn.execute("DELETE FROM devices WHERE status='pending' AND requested_at<=?",
+                                 (now - PENDING_HOURS * 3600,)).rowcount
+
+    def reject(self, key: str) -> dict[str, Any]:
+        """Forget a pending request (it never held a key: no epoch to rotate),
+        or cancel the open invitations for a name."""
+        with self.transaction():
+            try:
+                device = self.find_device(key)
+            except NotFound:
+                device = None
+            if device is None or device["status"] != "pending":
+                cancelled = self.conn.execute("DELETE FROM invites WHERE name=? AND used_by IS NULL", (key,)).rowcount
+                if cancelled:
+                    return {"name": key, "invitations_cancelled": cancelled}
+                if device is None:
+                    raise NotFound(f"no pending request or open invitation for {key}",
+                                   f"aucune demande en attente ni invitation ouverte pour {key}")
+                raise Invalid(f"terminal {device['name']} is {device['status']}, not pending: "
+                              "revoke it instead (`beffroi revoke`)",
+                              f"le terminal {device['name']} n'est pas en attente : révoquez-le (`beffroi revoke`)")
+            self.conn.execute("DELETE FROM devices WHERE id=?", (device["id"],))
+        return {"terminal": device["id"], "name": device["name"], "rejected": True}
+
+    def approve(self, admin: KeyPair, key: str, fingerprint: str) -> dict[str, Any]:
+        """Sign the terminal's certificate and grant it every epoch key, once
+        the admin has confirmed the fingerprint the terminal showed: a name
+        alone could be a stranger's."""
         with self.transaction():
             device = self.find_device(key)
+            shown = keys.fingerprint(keys.unb64(device["sign_pub"]))
+            if fingerprint.strip().upper().replace(" ", "") != shown:
+                raise Forbidden(f"the fingerprint does not match terminal {device['name']}'s key: do not approve; "
+                                "reject the request (`beffroi sor reject`) and enrol the real terminal again",
+                                f"l'empreinte ne correspond pas à la clé du terminal {device['name']} : n'approuvez pas ;"
+                                " rejetez la demande (`beffroi sor reject`) et inscrivez à nouveau le vrai terminal",
+                                "fingerprint_mismatch")
             if device["status"] == "revoked":
                 raise Forbidden(f"terminal {device['name']} was revoked; reinstall it (new home, new terminal id)"
                                 " and enrol it again",

@@ -21,17 +21,23 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 from aiohttp.streams import EofStream
 
-from hub.errors import HubError
+from hub.errors import Forbidden, HubError
 from hub.ids import is_ulid
 from hub.terminal import TERMINAL_NAME
 
 from . import auth, keys, segment
 from .blobs import BlobStore, open_store
-from .index import RECOVERY, Index, load_city
+from .index import ADMIN, RECOVERY, Index, load_city
 
 MAX_BODY = segment.MAX_SEGMENT + 4096
+MAX_ENROL_BODY = 4096    # four short strings and a code
 FEED_LIMIT = 500
 MAX_PENDING = 1000
+BODY_SECONDS = 30.0      # a whole body, even the largest segment, arrives within this on a working link
+ANONYMOUS = 16           # enrolments being read at once; more are turned away before reading
+MAX_POS = 2**62
+HEADER_SECONDS = 15.0    # request line and headers within this of connecting (or of the last answer)
+READ_BUFFER = 16 * 1024  # what one connection buffers before reading pauses: 100 stalled uploads hold ~3 MB
 DIGITS = re.compile(r"^[0-9]{1,16}$")
 
 HOME = web.AppKey("home", Path)
@@ -41,6 +47,8 @@ CITY = web.AppKey("city", object)
 LOCK = web.AppKey("lock", asyncio.Lock)
 SUPERVISOR = web.AppKey("supervisor", object)
 ALLOW_PLAIN = web.AppKey("allow_plain", bool)
+GATE = web.AppKey("gate", asyncio.Semaphore)
+BODY_TIME = web.AppKey("body_seconds", float)
 
 
 def refusal(status: int, code: str, en: str, fr: str) -> web.Response:
@@ -53,18 +61,27 @@ class Refused(Exception):
         self.response = refusal(status, code, en, fr)
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole body, refusing an over-size one before reading it."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, "too_large", f"body over {MAX_BODY} bytes", f"corps de requête de plus de {MAX_BODY} octets")
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """The whole body, refusing an over-size one before reading it and a slow
+    one after the app's body time: a stalled sender cannot hold memory or a slot."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"body over {limit} bytes", f"corps de requête de plus de {limit} octets")
     chunks, size = [], 0
-    try:
+
+    async def drain() -> None:
+        nonlocal size
         async for chunk in request.content.iter_chunked(65536):
             size += len(chunk)
-            if size > MAX_BODY:
-                raise Refused(413, "too_large", f"body over {MAX_BODY} bytes",
-                              f"corps de requête de plus de {MAX_BODY} octets")
+            if size > limit:
+                raise Refused(413, "too_large", f"body over {limit} bytes",
+                              f"corps de requête de plus de {limit} octets")
             chunks.append(chunk)
+    try:
+        await asyncio.wait_for(drain(), request.app[BODY_TIME])
+    except TimeoutError:
+        chunks.clear()
+        raise Refused(408, "too_slow", f"the body did not arrive within {request.app[BODY_TIME]:g} s",
+                      f"le corps n'est pas arrivé en {request.app[BODY_TIME]:g} s")
     except (ConnectionError, EofStream, ClientPayloadError):
         raise Refused(400, "truncated", "the upload was cut before its end", "l'envoi a été coupé avant la fin")
     body = b"".join(chunks)
@@ -73,32 +90,51 @@ async def read_body(request: web.Request) -> bytes:
     return body
 
 
-def authenticate(request: web.Request, body: bytes) -> tuple[str, str]:
-    """(key id, "device" | "recovery") of a correctly signed, fresh request."""
+def signer(request: web.Request) -> tuple[str, Any, str]:
+    """(key id, public key, kind) named by the request's headers, refused
+    before any body is read when the key is unknown, revoked or pending or
+    the timestamp is not a fresh finite number."""
     index, city = request.app[INDEX], request.app[CITY]
     key_id = request.headers.get(auth.KEY_ID, "")
     if key_id == RECOVERY:
         public, kind = keys.sign_public(city.recovery_sign), "recovery"
+    elif key_id == ADMIN:
+        public, kind = keys.sign_public(city.admin_sign), "admin"
     else:
         device = index.device(key_id) if key_id else None
         if device is None:
             raise Refused(401, "unknown_key", "unknown key: this terminal is not enrolled at this SoR",
                           "clé inconnue : ce terminal n'est pas inscrit auprès de ce SoR")
+        if device["status"] == "revoked":
+            raise Refused(403, "revoked", "this terminal has been revoked", "ce terminal a été révoqué")
+        if device["status"] == "pending":
+            raise Refused(403, "pending", "this terminal awaits approval (`beffroi sor approve`)",
+                          "ce terminal attend son approbation (`beffroi sor approve`)")
         public, kind = keys.sign_public(device["sign_pub"]), "device"
+    try:
+        auth.fresh(request.headers)
+    except auth.AuthError as exc:
+        raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
+    return key_id, public, kind
+
+
+def authenticate(request: web.Request, body: bytes, who: tuple[str, Any, str] | None = None) -> tuple[str, str]:
+    """(key id, "device" | "recovery" | "admin") of a correctly signed, fresh request."""
+    key_id, public, kind = who or signer(request)
     try:
         nonce = auth.check(request.headers, request.method, request.path_qs, body, public)
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
-    if kind == "device":
-        status = index.device(key_id)["status"]
-        if status == "revoked":
-            raise Refused(403, "revoked", "this terminal has been revoked", "ce terminal a été révoqué")
-        if status == "pending":
-            raise Refused(403, "pending", "this terminal awaits approval (`beffroi sor approve`)",
-                          "ce terminal attend son approbation (`beffroi sor approve`)")
-    if not index.use_nonce(key_id, nonce, time.time(), auth.WINDOW):
+    if not request.app[INDEX].use_nonce(key_id, nonce, time.time(), auth.WINDOW):
         raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
     return key_id, kind
+
+
+async def signed_body(request: web.Request) -> tuple[tuple[str, str], bytes]:
+    """Who signed and the body, the signer named and checked before reading."""
+    who = signer(request)
+    body = await read_body(request)
+    return authenticate(request, body, who), body
 
 
 def handler(fn):
@@ -107,6 +143,8 @@ def handler(fn):
             return await fn(request)
         except Refused as exc:
             return exc.response
+        except Forbidden as exc:
+            return refusal(403, exc.code, exc.en, exc.fr)
         except HubError as exc:
             return refusal(422, exc.code, exc.en, exc.fr)
     return wrapped
@@ -116,6 +154,10 @@ def handler(fn):
 
 @handler
 async def health(request: web.Request) -> web.Response:
+    """Liveness for anyone; counts, epoch and litestream only for a signed caller."""
+    if auth.KEY_ID not in request.headers:
+        return web.json_response({"ok": True})
+    await signed_body(request)
     supervisor = request.app[SUPERVISOR]
     return web.json_response({"ok": True, "city": request.app[CITY].name, **request.app[INDEX].counts(),
                               "blobs": request.app[STORE].name,
@@ -129,15 +171,28 @@ async def city(request: web.Request) -> web.Response:
 
 @handler
 async def enrol(request: web.Request) -> web.Response:
-    body = await read_body(request)
+    gate = request.app[GATE]
+    if gate.locked():
+        raise Refused(503, "busy", "too many enrolments at once; try again in a minute",
+                      "trop d'inscriptions simultanées ; réessayez dans une minute")
+    async with gate:
+        return await _enrol(request)
+
+
+async def _enrol(request: web.Request) -> web.Response:
+    """Anyone may knock, so nothing is stored without a valid signature by the
+    key it declares *and* an open invitation for its name (or the same keys
+    already on file)."""
+    body = await read_body(request, MAX_ENROL_BODY)
     try:
         raw = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Refused(400, "bad_request", "enrolment body is not JSON", "la demande d'inscription n'est pas du JSON")
-    if not isinstance(raw, dict) or set(raw) != {"terminal", "name", "sign_pub", "kx_pub"} \
+    wanted = {"terminal", "name", "sign_pub", "kx_pub"}
+    if not isinstance(raw, dict) or not wanted <= set(raw) <= wanted | {"invite"} \
             or not all(isinstance(v, str) for v in raw.values()):
-        raise Refused(400, "bad_request", "enrolment needs terminal, name, sign_pub, kx_pub",
-                      "l'inscription demande terminal, name, sign_pub, kx_pub")
+        raise Refused(400, "bad_request", "enrolment needs terminal, name, sign_pub, kx_pub, invite (text)",
+                      "l'inscription demande terminal, name, sign_pub, kx_pub, invite (texte)")
     if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]):
         raise Refused(400, "bad_request", "terminal id or name malformed", "identifiant ou nom de terminal malformé")
     public = keys.sign_public(raw["sign_pub"])
@@ -150,17 +205,23 @@ async def enrol(request: web.Request) -> web.Response:
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
     index = request.app[INDEX]
-    if index.device(raw["terminal"]) is None and index.counts()["pending"] >= MAX_PENDING:
-        raise Refused(429, "too_many", "too many pending enrolments", "trop d'inscriptions en attente")
-    if not index.use_nonce(raw["terminal"], nonce, time.time(), auth.WINDOW):
-        raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
-    status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"])
+    async with request.app[LOCK]:
+        with index.transaction():
+            index.expire()
+            if index.device(raw["terminal"]) is None and index.counts()["pending"] >= MAX_PENDING:
+                raise Refused(429, "too_many", "too many pending enrolments: reject some (`beffroi sor reject`)",
+                              "trop d'inscriptions en attente : rejetez-en (`beffroi sor reject`)")
+            if not index.use_nonce(raw["terminal"], nonce, time.time(), auth.WINDOW):
+                raise Refused(401, "replayed", "replayed request (nonce already used)",
+                              "requête rejouée (nonce déjà utilisé)")
+            status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"],
+                                             raw.get("invite"))
     return web.json_response({"status": status}, status=202 if status == "pending" else 200)
 
 
 @handler
 async def devices(request: web.Request) -> web.Response:
-    authenticate(request, await read_body(request))
+    await signed_body(request)
     index = request.app[INDEX]
     listed = [{"id": d["id"], "name": d["name"], "status": d["status"], "certificate": json.loads(d["certificate"])}
               for d in index.devices() if d["certificate"]]
@@ -169,13 +230,13 @@ async def devices(request: web.Request) -> web.Response:
 
 @handler
 async def wrapped_keys(request: web.Request) -> web.Response:
-    key_id, _ = authenticate(request, await read_body(request))
+    (key_id, _), _ = await signed_body(request)
     return web.json_response({"epochs": request.app[INDEX].keys_for(key_id)})
 
 
 @handler
 async def heads(request: web.Request) -> web.Response:
-    authenticate(request, await read_body(request))
+    await signed_body(request)
     return web.json_response({"heads": request.app[INDEX].heads()})
 
 
@@ -188,19 +249,22 @@ def decode_cursor(text: str) -> int:
         return 0
     try:
         pos = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))["p"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
-    if type(pos) is not int or pos < 0:
+    if type(pos) is not int or not 0 <= pos < MAX_POS:
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
     return pos
 
 
 @handler
 async def feed(request: web.Request) -> web.Response:
-    authenticate(request, await read_body(request))
+    await signed_body(request)
     after = decode_cursor(request.query.get("cursor", ""))
+    text = request.query.get("limit", str(FEED_LIMIT))
     try:
-        limit = max(1, min(FEED_LIMIT, int(request.query.get("limit", FEED_LIMIT))))
+        if not DIGITS.match(text):
+            raise ValueError(text)
+        limit = max(1, min(FEED_LIMIT, int(text)))
     except ValueError:
         raise Refused(400, "bad_request", "limit must be an integer", "limit doit être un entier")
     rows = request.app[INDEX].feed(after, limit)
@@ -220,7 +284,7 @@ def _position(request: web.Request) -> tuple[str, int]:
 @handler
 async def get_segment(request: web.Request) -> web.Response:
     origin, first = _position(request)
-    authenticate(request, await read_body(request))
+    await signed_body(request)
     row = request.app[INDEX].segment_at(origin, first)
     data = await asyncio.to_thread(request.app[STORE].get, row["blob"]) if row else None
     if data is None:
@@ -231,8 +295,7 @@ async def get_segment(request: web.Request) -> web.Response:
 @handler
 async def put_segment(request: web.Request) -> web.Response:
     origin, first = _position(request)
-    body = await read_body(request)
-    by, kind = authenticate(request, body)
+    (by, kind), body = await signed_body(request)
     if kind != "device":
         raise Refused(403, "read_only", "the recovery identity can only read", "l'identité de récupération ne fait que lire")
     seg = segment.parse(body, allow_plain=request.app[ALLOW_PLAIN])
@@ -282,7 +345,14 @@ async def put_segment(request: web.Request) -> web.Response:
     return web.json_response({"stored": True, "pos": pos}, status=201)
 
 
-def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False) -> web.Application:
+def make_runner(app: web.Application, header_seconds: float = HEADER_SECONDS) -> web.AppRunner:
+    """aiohttp's keep-alive timer runs from the connection's start until a
+    whole request head has arrived: it is our header deadline (slowloris)."""
+    return web.AppRunner(app, access_log=None, keepalive_timeout=header_seconds, read_bufsize=READ_BUFFER)
+
+
+def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
+             body_seconds: float = BODY_SECONDS) -> web.Application:
     """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
     app = web.Application(client_max_size=MAX_BODY)
     app[HOME] = Path(home)
@@ -292,6 +362,8 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app[LOCK] = asyncio.Lock()
     app[SUPERVISOR] = supervisor
     app[ALLOW_PLAIN] = allow_plain
+    app[GATE] = asyncio.Semaphore(ANONYMOUS)
+    app[BODY_TIME] = body_seconds
     app.router.add_get("/v1/health", health)
     app.router.add_get("/v1/city", city)
     app.router.add_post("/v1/enrol", enrol)
@@ -317,7 +389,7 @@ async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream
     store = await asyncio.to_thread(open_store, home, s3_url)
     supervisor = Supervisor(home, replica_url) if litestream else None
     app = make_app(home, store, supervisor, allow_plain)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

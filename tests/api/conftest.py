@@ -19,7 +19,9 @@ SCHEMAS = Path(__file__).parent / "open311-schema"
 
 
 class Running:
-    def __init__(self, home: Path, mode: str = "realtime") -> None:
+    def __init__(self, home: Path, mode: str = "realtime", **options) -> None:
+        self.options = options
+        self.server = None
         self.home = home
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -38,7 +40,10 @@ class Running:
         def ready(url: str) -> None:
             self.url = url
             self.ready.set()
-        self.task = self.loop.create_task(serve(self.home, "127.0.0.1", 0, mode, None, ready))
+        def started(server) -> None:
+            self.server = server
+        self.task = self.loop.create_task(serve(self.home, "127.0.0.1", 0, mode, None, ready, started=started,
+                                                **self.options))
         try:
             self.loop.run_until_complete(self.task)
         except asyncio.CancelledError:

@@ -162,8 +162,11 @@ def test_kiosk_reaches_only_its_own_case(terminal, desk, citizen):
     kiosk = terminal.session(Principal.kiosk("BORNE-1"))
     kiosk.cases.check(mine["tracking_code"], "1985")
     assert kiosk.cases.get(mine["id"])["id"] == mine["id"]
-    for attempt in (lambda: kiosk.cases.get(theirs["id"]), lambda: kiosk.cases.get(theirs["tracking_code"]),
-                    lambda: kiosk.citizens.search("benali"), lambda: kiosk.citizens.get(other_person["id"]),
+    for key in (theirs["id"], theirs["tracking_code"], "ZZZZZZZZ"):  # not theirs, or none at all: one answer
+        with pytest.raises(NotFound) as probe:
+            kiosk.cases.get(key)
+        assert probe.value.code == "not_found" and key in probe.value.en
+    for attempt in (lambda: kiosk.citizens.search("benali"), lambda: kiosk.citizens.get(other_person["id"]),
                     lambda: kiosk.cases.for_citizen(other_person["id"]), lambda: kiosk.cases.move(mine["id"], "cancelled"),
                     lambda: kiosk.vault.for_citizen(other_person["id"]), lambda: kiosk.queue.waiting()):
         with pytest.raises(Forbidden):

@@ -20,7 +20,7 @@ from hub.terminal import Terminal
 from replication.blobs import FileStore, S3Store
 from replication.enrolment import enroll
 from replication.index import Index, admin_keys, init_city, load_city
-from replication.sor import make_app
+from replication.sor import make_app, make_runner
 from replication.sync import Replicator
 from tests.waiting import wait_until
 
@@ -30,7 +30,7 @@ VENV_BIN = Path(sys.executable).parent
 class ThreadSoR:
     """The SoR app served from a background thread's event loop."""
 
-    def __init__(self, home: Path, store) -> None:
+    def __init__(self, home: Path, store, header_seconds: float = 15.0, body_seconds: float = 30.0) -> None:
         self.home, self.store = home, store
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -39,7 +39,7 @@ class ThreadSoR:
             asyncio.set_event_loop(self.loop)
 
             async def up() -> None:
-                self.runner = web.AppRunner(make_app(home, store), access_log=None)
+                self.runner = make_runner(make_app(home, store, body_seconds=body_seconds), header_seconds)
                 await self.runner.setup()
                 site = web.TCPSite(self.runner, "127.0.0.1", 0)
                 await site.start()
@@ -88,17 +88,26 @@ class City:
         self.terminals: list[Terminal] = []
 
     def terminal(self, name: str, approve: bool = True) -> Terminal:
+        """A terminal enrolled the way IT staff do it: an invitation, the
+        enrolment, the admin's approval with the fingerprint the terminal showed."""
         t = Terminal.init(self.root / name, name)
-        asyncio.run(enroll(t, self.url))
+        shown = asyncio.run(enroll(t, self.url, self.invite(name)))
         if approve:
-            self.approve(t.id)
+            self.approve(t.id, shown["device_fingerprint"])
         self.terminals.append(t)
         return t
 
-    def approve(self, key: str) -> None:
+    def invite(self, name: str) -> str:
         index = Index(self.sor_home)
         try:
-            index.approve(admin_keys(self.sor_home), key)
+            return index.invite(name)["code"]
+        finally:
+            index.close()
+
+    def approve(self, key: str, fingerprint: str) -> None:
+        index = Index(self.sor_home)
+        try:
+            index.approve(admin_keys(self.sor_home), key, fingerprint)
         finally:
             index.close()
 

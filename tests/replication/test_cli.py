@@ -30,15 +30,24 @@ def test_the_whole_cycle_from_the_command_line(tmp_path):
     assert "already" in refused("sor", "init", "--shares", "3", "--threshold", "2", home=sor)
     proc, url = start_process_sor(sor, "--no-litestream")
     try:
+        shown = {}
         for home, name in ((t1, "MAIRIE-01"), (t2, "MAIRIE-02")):
             ok("init", "--terminal", name, home=home)
-            assert ok("enroll", "--sor", url, home=home)["status"] == "pending"
+            assert "invitation" in refused("enroll", "--sor", url, home=home)   # a stranger is not stored
+            code = ok("sor", "invite", name, home=sor)["code"]
+            enrolled = ok("enroll", "--sor", url, "--invite", code, home=home)
+            assert enrolled["status"] == "pending"
+            shown[name] = enrolled["device_fingerprint"]
+            ok("init", "--terminal", name, home=tmp_path / "copy" / name)   # the code was used: a second device is refused
+            assert "invitation" in refused("enroll", "--sor", url, "--invite", code, home=tmp_path / "copy" / name)
         assert "approve" in refused("sync", home=t1)
-        pending = ok("sor", "devices", home=sor)
-        assert [d["status"] for d in pending] == ["pending", "pending"]
-        assert "no terminal" in refused("sor", "approve", "NOBODY", home=sor)
-        ok("sor", "approve", "MAIRIE-01", home=sor)
-        ok("sor", "approve", pending[1]["terminal"], home=sor)
+        listing = ok("sor", "devices", home=sor)
+        pending = listing["devices"]
+        assert [d["status"] for d in pending] == ["pending", "pending"] and listing["invitations"] == []
+        assert "no terminal" in refused("sor", "approve", "NOBODY", "--fingerprint", shown["MAIRIE-01"], home=sor)
+        assert "fingerprint" in refused("sor", "approve", "MAIRIE-01", "--fingerprint", shown["MAIRIE-02"], home=sor)
+        ok("sor", "approve", "MAIRIE-01", "--fingerprint", shown["MAIRIE-01"], home=sor)
+        ok("sor", "approve", pending[1]["terminal"], "--fingerprint", shown["MAIRIE-02"].lower(), home=sor)
         citizen = ok("citizen", "add", "--first-name", "Hélène", "--last-name", "Dupont", "--birth-date",
                      "1985-03-12", home=t1)
         assert ok("sync", home=t1)["pushed"] == 1
@@ -54,7 +63,8 @@ def test_the_whole_cycle_from_the_command_line(tmp_path):
         assert revoked["epoch"] == 2
         assert "revoked" in refused("sync", home=t2)
         assert "already revoked" in refused("revoke", "MAIRIE-02", home=sor)
-        assert "revoked" in refused("sor", "approve", revoked["terminal"], home=sor)
+        assert "revoked" in refused("sor", "approve", revoked["terminal"], "--fingerprint", shown["MAIRIE-02"],
+                                    home=sor)
         shares = info["shares"]
         restored = ok("restore", "--sor", url, "--share", shares[0], "--share", shares[1], home=tmp_path / "new")
         assert restored["state_hash"] == run_cli("state-hash", home=t1).stdout.strip()

@@ -14,15 +14,20 @@ import pytest
 
 from hub.demo import populate
 from hub.roles import Principal
-from replication import litestream
+from replication import auth, litestream
+from replication.index import admin_keys
 from tests.conftest import run_cli
 from tests.waiting import wait_until
 
 from .conftest import City, start_process_sor, stop_process
 
 
-def health(url: str) -> dict:
-    with urllib.request.urlopen(url + "/v1/health", timeout=10) as resp:
+def health(url: str, sor_home) -> dict:
+    """The details of /v1/health, as IT staff get them: signed with the admin key
+    (a stranger learns only that the SoR is alive)."""
+    request = urllib.request.Request(url + "/v1/health",
+                                     headers=auth.sign_headers("admin", admin_keys(sor_home).sign, "GET", "/v1/health"))
+    with urllib.request.urlopen(request, timeout=10) as resp:
         return json.load(resp)
 
 
@@ -51,20 +56,20 @@ def test_litestream_is_supervised_and_the_index_comes_back(tmp_path, sor_home):
         t1.session(Principal.system()).citizens.register(
             first_name="Jean", last_name="Martin", birth_date="1970-01-01")
         city.sync(t1)
-        state = wait_for(lambda: (h := health(url)["litestream"])["running"] and h["lag_seconds"] == 0 and h,
+        state = wait_for(lambda: (h := health(url, sor_home)["litestream"])["running"] and h["lag_seconds"] == 0 and h,
                          what="litestream to catch up")
         first_pid = state["pid"]
         os.kill(first_pid, signal.SIGKILL)       # litestream dies: the SoR starts it again
-        wait_for(lambda: (h := health(url)["litestream"])["restarts"] >= 1 and h["running"],
+        wait_for(lambda: (h := health(url, sor_home)["litestream"])["restarts"] >= 1 and h["running"],
                  what="litestream restart")
-        assert health(url)["litestream"]["pid"] != first_pid
+        assert health(url, sor_home)["litestream"]["pid"] != first_pid
         t1.session(Principal.system()).citizens.register(
             first_name="Jean", last_name="Petit", birth_date="1970-01-01")
         city.sync(t1)
-        wait_for(lambda: health(url)["litestream"]["lag_seconds"] == 0, what="replica to catch up after restart")
-        segments = health(url)["segments"]
+        wait_for(lambda: health(url, sor_home)["litestream"]["lag_seconds"] == 0, what="replica to catch up after restart")
+        segments = health(url, sor_home)["segments"]
         wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the replica's last frames")
-        litestream_pid = health(url)["litestream"]["pid"]
+        litestream_pid = health(url, sor_home)["litestream"]["pid"]
         os.kill(proc.pid, signal.SIGKILL)         # the SoR dies hard: its litestream must not outlive it
         proc.wait(10)
         wait_for(lambda: not os.path.exists(f"/proc/{litestream_pid}") or
@@ -111,8 +116,8 @@ def test_no_plaintext_reaches_any_byte_the_sor_holds(tmp_path, sor_home):
         populate(t1, citizens=40)
         city.sync(t1), city.sync(t2)
         assert t2.state_hash() == t1.state_hash()
-        wait_for(lambda: health(url)["litestream"]["lag_seconds"] == 0, what="replica")
-        segments = health(url)["segments"]
+        wait_for(lambda: health(url, sor_home)["litestream"]["lag_seconds"] == 0, what="replica")
+        segments = health(url, sor_home)["segments"]
         wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the replica's last frames")
         (tmp_path / "probe.db").unlink()
         words = needles(t1)
@@ -139,9 +144,9 @@ def test_litestream_replica_in_s3_brings_the_index_back(tmp_path, sor_home, seaw
         t1 = city.terminal("T1")
         t1.session(Principal.system()).citizens.register(first_name="Jean", last_name="Martin", birth_date="1970-01-01")
         city.sync(t1)
-        state = health(url)["litestream"]
+        state = health(url, sor_home)["litestream"]
         assert state["running"] and state["replica"] == "s3" and state["lag_seconds"] is None
-        segments = health(url)["segments"]
+        segments = health(url, sor_home)["segments"]
         wait_for(lambda: replica_segments(sor_home, tmp_path / "probe.db") == segments, what="the S3 replica")
     finally:
         city.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.errors import Forbidden
+from hub.errors import Forbidden, NotFound
 from hub.ids import format_tracking_code
 from tests.waiting import settle
 from tui.kiosk.app import KioskApp
@@ -110,8 +110,8 @@ async def test_kiosk_cannot_reach_another_citizens_case(city, frozen):
         assert "aucune demande ne correspond" in text
         assert "Benali" not in text and "Karim" not in text and "Copie d'acte" not in text
         assert format_tracking_code(theirs["tracking_code"]) not in str(app.screen.query_one("#check-result").render())
-        # And the session behind the screen is refused by the hub itself.
-        with pytest.raises(Forbidden):
+        # And the session behind the screen is refused by the hub itself, as if the case did not exist.
+        with pytest.raises(NotFound):
             app.session.cases.get(theirs["id"])
         with pytest.raises(Forbidden):
             app.session.citizens.search("Benali")
