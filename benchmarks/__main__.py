@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-AREAS = ["hub", "replication", "api", "hostile", "card", "tui"]
+AREAS = ["hub", "replication", "api", "hostile", "card", "tui", "printing"]
 
 
 def main(argv: list[str]) -> int:

@@ -87,6 +87,31 @@ class Payments:
             self.session.principal.require("case.read", case_id=rows[0]["case_id"], citizen_id=case and case[0])
         return rows[0]
 
+    def by_receipt(self, receipt_number: str) -> dict[str, Any]:
+        """A payment or refund by the number printed on its receipt."""
+        row = self.session.conn.execute("SELECT id FROM payments WHERE receipt_number=?",
+                                        (str(receipt_number).strip().upper(),)).fetchone()
+        if row is None:
+            raise NotFound(f"no receipt {receipt_number} (numbers look like MAIRIE-01-000042)",
+                           f"aucun reçu {receipt_number} (les numéros sont de la forme MAIRIE-01-000042)")
+        return self.get(row[0])
+
+    def duplicate(self, payment_id: str) -> dict[str, Any]:
+        """Record that a copy of a receipt is printed: a duplicate is marked
+        DUPLICATA and numbered, and the journal says who printed it and when, so a
+        second original can never circulate. Returns ``{payment_id,
+        receipt_number, copy}``."""
+        who = self.session.principal
+        who.require("payment.write")
+        payment = self.get(payment_id)
+        with self.session.terminal.writing() as w:
+            done = self.session.conn.execute(
+                "SELECT count(*) FROM events WHERE type='receipt.duplicated' AND aggregate=?"
+                " AND json_extract(data, '$.payment_id')=?", (f"case:{payment['case_id']}", payment_id)).fetchone()[0]
+            data = {"payment_id": payment_id, "receipt_number": payment["receipt_number"], "copy": done + 1}
+            w.record(who, "receipt.duplicated", f"case:{payment['case_id']}", data)
+        return data
+
     def for_citizen(self, citizen_id: str) -> list[dict[str, Any]]:
         self.session.principal.require("case.read", citizen_id=citizen_id)
         return row_dicts(self.session.conn.execute(

@@ -45,6 +45,15 @@ class Queue:
             raise NotFound(f"no ticket {ticket_id}", f"aucun ticket {ticket_id}")
         return rows[0]
 
+    def ahead(self, ticket_id: str) -> int:
+        """How many tickets of the same family wait before this one (printed on it)."""
+        self.session.principal.require("queue.issue")
+        ticket = self.get(ticket_id)
+        count: int = self.session.conn.execute(
+            "SELECT count(*) FROM queue_tickets WHERE day=? AND family=? AND status='waiting' AND issued_hlc < ?",
+            (ticket["day"], ticket["family"], ticket["issued_hlc"])).fetchone()[0]
+        return count
+
     def waiting(self, day: dt.date | None = None) -> list[dict[str, Any]]:
         self.session.principal.require("queue.call")
         return row_dicts(self.session.conn.execute(

@@ -17,6 +17,7 @@ from textual.app import App
 from hub.clock import Clock, Entropy
 from hub.errors import HubError
 from hub.terminal import Terminal
+from printing.spool import Spool
 
 from . import i18n
 from .widgets.translated import Translated
@@ -36,6 +37,32 @@ class BeffroiApp(Translated, App):
         self.clock = clock
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode
+        self.spool = Spool(self.terminal.home, self.terminal.clock, self.terminal.entropy)
+        self.paper = None   # tui.paper.PaperStatus, from the last pump
+        self._pumping = self._pump_again = False
+
+    def start_paper(self, every: float = 1.0) -> None:
+        """Pump the print queue off the UI thread, every ``every`` seconds."""
+        self.pump_paper()
+        self.set_interval(every, self.pump_paper)
+
+    def pump_paper(self) -> None:
+        from .paper import pump
+        if self._pumping:   # a printer on the LAN may take a while to answer: never pile up pumps
+            self._pump_again = True
+            return
+        self._pumping, self._pump_again = True, False
+
+        def work() -> None:
+            try:
+                while True:
+                    self.paper = pump(self.spool)   # one reference swap: the printer line reads it
+                    if not self._pump_again:
+                        break
+                    self._pump_again = False
+            finally:
+                self._pumping = False
+        self.run_worker(work, thread=True, group="paper", exit_on_error=False)
 
     def shown_path(self, path: Path) -> str:
         """A file of the home as the screen shows it; tests set ``home_label``

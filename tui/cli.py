@@ -74,5 +74,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_kiosk)
 
 
+def _register_all(subparsers, common: argparse.ArgumentParser) -> None:
+    from .print_cli import register as register_print
+    register(subparsers, common)
+    register_print(subparsers, common)
+
+
 def commands() -> Commands:
-    return Commands(register, app=run_counter)
+    return Commands(_register_all, app=run_counter)

@@ -252,3 +252,38 @@ def test_pin_change_screen(snap_compare, city, lang, frozen):
     app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"), **frozen.app)
     app.city = data
     assert snap_compare(app, terminal_size=SIZE, run_before=pin_change_offered)
+
+async def _printer_line_shown(pilot) -> None:
+    from tests.waiting import settle
+    from tui.widgets.printer import PrinterLine
+    line = pilot.app.screen.query_one(PrinterLine)
+    await settle(pilot, lambda: line.display, within=20, what="the printer line")
+
+
+async def desk_printer_fault(pilot) -> None:
+    await sign_in(pilot)
+    await _printer_line_shown(pilot)
+
+
+async def welcome_printer_fault(pilot) -> None:
+    await pilot.pause()
+    await _printer_line_shown(pilot)
+
+
+@pytest.mark.parametrize("scenario,lang", [(desk_printer_fault, "fr"), (desk_printer_fault, "en"),
+                                           (welcome_printer_fault, "fr")],
+                         ids=["desk-fr", "desk-en", "kiosk-fr"])
+def test_printer_fault(snap_compare, city, scenario, lang, frozen):
+    """The printer line under the mode banner: the print server cannot be
+    reached and a receipt waits; the mode banner itself is unchanged."""
+    from printing import printers
+    from printing.spool import Spool
+    home, data = city
+    for role in ("receipts", "tickets"):
+        printers.set_printer(home, role, f"BEFFROI-{role.upper()}", str(home / "no-cupsd.sock"))
+    Spool(home, **frozen.terminal).submit("receipts", b"%PDF-1.4 waiting receipt", "Recu MAIRIE-01-000002", kind="receipt")
+    kind = KioskApp if scenario is welcome_printer_fault else CounterApp
+    app = kind(home, lang, clock=frozen_clock, blink=False, **frozen.app)
+    app.city = data
+    app.home_label = "/var/lib/beffroi"
+    assert snap_compare(app, terminal_size=SIZE, run_before=scenario)

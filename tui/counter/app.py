@@ -52,6 +52,7 @@ class CounterApp(BeffroiApp):
 
     def on_mount(self) -> None:
         self.push_screen(LoginScreen())
+        self.start_paper()
 
     def _card_left(self, reason: str) -> None:
         """The agent's card left the reader (called on the card monitor's thread:
@@ -121,8 +122,7 @@ class CounterApp(BeffroiApp):
     def take_payment(self, case_id: str) -> None:
         def paid(result) -> None:
             if result:
-                payment, path = result
-                self.push_screen(ReceiptScreen(payment, path))
+                self.push_screen(ReceiptScreen(*result))
         self.push_screen(PaymentScreen(self.session.cases.get(case_id)), paid)
 
     def get_system_commands(self, screen):

@@ -53,6 +53,7 @@ class KioskApp(BeffroiApp):
         self.theme = "beffroi-contrast"
         self.push_screen(WelcomeScreen())
         self.set_interval(1.0, self.idle_tick)
+        self.start_paper()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):

@@ -16,6 +16,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.printer import PrinterLine
 
 EVENT_WORDS = {
     "case.opened": "opened", "case.status_changed": "status", "case.assigned": "assigned",
@@ -28,6 +29,7 @@ class CaseScreen(Page):
     BINDINGS = [
         Binding("escape", "app.pop_screen", N_("Back")),
         Binding("f8", "pay", N_("Payment")),
+        Binding("f9", "reprint", N_("Reprint receipt")),
         Binding("ctrl+n", "focus_note", N_("Add a note")),
     ]
 
@@ -37,6 +39,7 @@ class CaseScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
+        yield PrinterLine()
         with VerticalScroll():
             yield Static(id="case-header")
             yield Label(_("Move to"), classes="title")
@@ -136,6 +139,9 @@ class CaseScreen(Page):
         if kind == "payment.refunded":
             return _("Refund {amount} — receipt {number}").format(amount=i18n.money(data["amount_cents"]),
                                                                   number=data["receipt_number"])
+        if kind == "receipt.duplicated":
+            return _("Receipt {number} reprinted: DUPLICATA no. {copy}").format(number=data["receipt_number"],
+                                                                            copy=data["copy"])
         return kind
 
     def act(self, call, *args) -> None:
@@ -164,6 +170,17 @@ class CaseScreen(Page):
 
     def action_pay(self) -> None:
         self.app.take_payment(self.case_id)
+
+    def action_reprint(self) -> None:
+        """Reprint the case's latest receipt, marked DUPLICATA and recorded in the journal."""
+        from ...paper import job_line, print_receipt
+        if not self.case["payments"]:
+            self.notify(_("No payment on this case: no receipt to reprint."), severity="warning")
+            return
+        payment = self.app.session.payments.get(self.case["payments"][-1]["id"])
+        job, refusal = print_receipt(self.app, payment, duplicate=True)
+        self.notify(job_line(job, refusal), severity="error" if refusal else "information", timeout=6)
+        self.reload()
 
     def action_focus_note(self) -> None:
         self.query_one("#note").focus()

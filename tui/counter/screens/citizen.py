@@ -14,6 +14,7 @@ from ...i18n import N_, _
 from ...receipt import method_word
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
+from ...widgets.printer import PrinterLine
 
 
 def identity_lines(c: dict) -> str:
@@ -42,6 +43,7 @@ class CitizenScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
+        yield PrinterLine()
         with VerticalScroll():
             yield Static(id="identity")
             yield Label(_("Requests"), classes="title")

@@ -16,6 +16,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.printer import PrinterLine
 
 AS_YOU_TYPE = 3   # characters before the search runs on each keystroke
 # A date half typed ("12/0", "1985-03") means nothing yet; as words it would
@@ -77,6 +78,7 @@ class DeskScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
+        yield PrinterLine()
         with Horizontal():
             yield QueuePanel(id="queue")
             with Vertical(id="search-pane"):

@@ -15,7 +15,8 @@ from hub.payments import METHODS
 
 from ... import i18n
 from ...i18n import N_, _
-from ...receipt import method_word, write_receipt
+from ...paper import job_line, print_receipt
+from ...receipt import method_word, payer_of, write_receipt
 from ...widgets.entry import Entry
 from ...widgets.page import Dialog
 
@@ -88,16 +89,24 @@ class PaymentScreen(Dialog):
         except HubError as refusal:
             error.update(f"⚠ {refusal.message(i18n.lang())}")
             return
-        path = write_receipt(self.app.terminal, payment, self.app.session.cases.get(self.case["id"]))
-        self.dismiss((payment, path))
+        # The payment is recorded: from here on nothing may undo or repeat it.
+        case = self.app.session.cases.get(self.case["id"])
+        path = write_receipt(self.app.terminal, payment, case, payer_of(self.app.session, case))
+        job, refusal = print_receipt(self.app, payment)
+        self.dismiss((payment, path, job, refusal))
 
 
 class ReceiptScreen(Dialog):
-    BINDINGS = [Binding("escape", "dismiss", N_("Close")), Binding("enter", "dismiss", N_("Close"))]
+    """The payment is recorded; the receipt is a file and a print job whose
+    state shows live. A failed job is retried here (the same document); a
+    reprint, from the case page, is a duplicate."""
 
-    def __init__(self, payment: dict, path) -> None:
+    BINDINGS = [Binding("escape", "dismiss", N_("Close")), Binding("enter", "dismiss", N_("Close")),
+                Binding("f9", "retry", N_("Print again"))]
+
+    def __init__(self, payment: dict, path, job: dict | None = None, refusal: HubError | None = None) -> None:
         super().__init__()
-        self.payment, self.path = payment, path
+        self.payment, self.path, self.job, self.refusal = payment, path, job, refusal
 
     def compose(self) -> ComposeResult:
         p = self.payment
@@ -108,8 +117,29 @@ class ReceiptScreen(Dialog):
                 classes="big")
             yield Label(_("Receipt saved as:"))
             yield Static(self.app.shown_path(self.path), id="receipt-path")
-            yield Button(_("Close"), id="close", variant="primary")
+            yield Label(_("Printing:"))
+            yield Static(job_line(self.job, self.refusal), id="receipt-job")
+            with Horizontal(classes="buttons"):
+                yield Button(_("Close"), id="close", variant="primary")
+                yield Button(_("Print again"), id="retry", disabled=True)
         yield Footer()
 
-    def on_button_pressed(self) -> None:
-        self.dismiss()
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self.follow)
+
+    def follow(self) -> None:
+        if self.job is not None:
+            self.job = self.app.spool.get(self.job["id"])
+        self.query_one("#receipt-job", Static).update(job_line(self.job, self.refusal))
+        self.query_one("#retry", Button).disabled = not (self.job and self.job["state"] == "failed")
+
+    def action_retry(self) -> None:
+        if self.job is not None and self.job["state"] == "failed":
+            self.job = self.app.spool.retry(self.job["id"])
+            self.follow()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "retry":
+            self.action_retry()
+        else:
+            self.dismiss()

@@ -10,6 +10,7 @@ from textual.widgets import Button, Footer, Static
 from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
+from ...widgets.printer import PrinterLine
 
 
 class WelcomeScreen(Page):
@@ -23,6 +24,7 @@ class WelcomeScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield ModeBanner()
+        yield PrinterLine()
         with Center():
             with Vertical(id="welcome"):
                 yield Static(self.app.terminal.city, id="city")
