@@ -71,7 +71,7 @@ def child(home: str) -> None:
         app = pilot.app
         await pilot.pause()
         app.screen.query_one("#agent").value = "agent"
-        app.screen.query_one("#secret").value = "1234"
+        app.screen.query_one("#secret").value = "246810"
         app.screen.query_one("#secret").focus()
         start = time.perf_counter()
         await pilot.press("enter")
@@ -128,7 +128,7 @@ def build(home: Path, citizens: int, events: int) -> float:
     from hub.terminal import Terminal
     start = time.perf_counter()
     with Terminal.init(home, "MAIRIE-01", "Ville d'Angers") as terminal:
-        terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234")
+        terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810")
         session = terminal.session(Principal.agent("agent"))
         session.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12")
         for family in "EVPEUS":

@@ -29,7 +29,6 @@ from hub.terminal import DEFAULT_CITY
 from .trust import UID_PATTERNS, ca_dir
 
 ROLES = ("agent", "ops", "citizen")
-MAX_TRIES = 3
 # Cheap on purpose: this stands in for the card's own PIN comparison, which a
 # real card does in hardware in microseconds; the card file itself is 0600.
 _SCRYPT_N = 2**11
@@ -126,10 +125,31 @@ def revoke_serial(home: Path, audience: str, serial: int) -> None:
     _write_crl(home, audience, ca, key, sorted(serials))
 
 
-def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = DEFAULT_CITY,
-          not_before: dt.datetime | None = None, not_after: dt.datetime | None = None) -> dict[str, Any]:
-    """Issue a virtual card: a fresh P-256 key, its certificate from the city CA,
-    the PIN (hashed) and its tries counter. Reissuing a uid revokes the old card."""
+def certify(home: Path, uid: str, name: str, role: str, public_key: ec.EllipticCurvePublicKey, *,
+            city: str = DEFAULT_CITY, not_before: dt.datetime | None = None,
+            not_after: dt.datetime | None = None, create: bool = True) -> x509.Certificate:
+    """The city CA's certificate for a card key: identity in the subject (UID,
+    OU = role, CN = name), client authentication, 3 years."""
+    ca, ca_key = check_identity(home, uid, name, role, city, create=create)
+    now = _now()
+    return (x509.CertificateBuilder().subject_name(_name(city, name.strip(), role, uid)).issuer_name(ca.subject)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - dt.timedelta(minutes=5))
+            .not_valid_after(not_after or now + dt.timedelta(days=3 * 365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+
+
+def check_identity(home: Path, uid: str, name: str, role: str, city: str = DEFAULT_CITY, *,
+                   create: bool = True):
+    """Refuse a bad uid, role or name, or a home without the CA key; returns the
+    CA. ``create`` makes the demo CA when there is none (never for enrolment:
+    a card certified by a CA made on the spot would be trusted nowhere else)."""
     if role not in ROLES:
         raise Invalid("role must be agent, ops or citizen", "le rôle doit être agent, ops ou citizen")
     audience = audience_of(role)
@@ -139,40 +159,81 @@ def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = D
                           f"identifiant agent {uid!r} : 2 à 32 minuscules, chiffres, . _ ou -")
         raise Invalid(f"citizen id {uid!r}: 1 to 64 letters, digits, _ or -",
                       f"identifiant citoyen {uid!r} : 1 à 64 lettres, chiffres, _ ou -")
-    if not re.fullmatch(r"\d{4,8}", pin or ""):
-        raise Invalid("a PIN is 4 to 8 digits", "un code PIN compte 4 à 8 chiffres")
     if not (name or "").strip():
         raise Invalid("the card holder's name is empty", "le nom du titulaire de la carte est vide")
-    ensure(home, city)
-    ca, ca_key = _load(home, audience)
+    if create:
+        ensure(home, city)
+    return _load(home, audience)
+
+
+def _check_pin(pin: str) -> None:
+    if not re.fullmatch(r"\d{6,8}", pin or ""):
+        raise Invalid("a PIN is 6 to 8 digits", "un code PIN compte 6 à 8 chiffres")
+
+
+def blank(home: Path, label: str) -> dict[str, Any]:
+    """A factory-fresh virtual card in ``<home>/cards/<label>.json``: default
+    PIN 123456, PUK 12345678 and management key, nothing on it; to be enrolled
+    with `beffroi card enrol`, exactly as a new YubiKey is."""
+    from .virtual import factory_file
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", label or ""):
+        raise Invalid(f"card label {label!r}: 1 to 32 lower-case letters, digits, . _ or -",
+                      f"étiquette de carte {label!r} : 1 à 32 minuscules, chiffres, . _ ou -")
+    if card_path(home, label).exists():
+        raise Invalid(f"there is already a virtual card {label!r} in {cards_dir(home)}",
+                      f"il existe déjà une carte virtuelle {label!r} dans {cards_dir(home)}", "card_exists")
+    card = factory_file(int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF)
+    cards_dir(home).mkdir(mode=0o700, exist_ok=True)
+    write_private(card_path(home, label), json.dumps(card, indent=2).encode())
+    return {"card": label, "serial": card["serial"], "pin": "123456", "puk": "12345678",
+            "management_key": card["management"]["key"]}
+
+
+def issue(home: Path, uid: str, name: str, role: str, pin: str, *, city: str = DEFAULT_CITY,
+          not_before: dt.datetime | None = None, not_after: dt.datetime | None = None) -> dict[str, Any]:
+    """Issue a virtual card already personalised, as a card bureau delivers it
+    (a shortcut for tests and the demo; `beffroi card enrol` is the path a real
+    card takes): a P-256 key in slot 9A, its certificate from the city CA,
+    CHUID and CCC, the PIN (hashed), PUK 12345678 and the default management
+    key. Reissuing a uid revokes the old card."""
+    from . import objects
+    from .virtual import factory_file
+    _check_pin(pin)
     previous = read_card(home, uid) if card_path(home, uid).exists() else None
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    not_before = not_before or now - dt.timedelta(minutes=5)
-    not_after = not_after or now + dt.timedelta(days=3 * 365)
-    cert = (x509.CertificateBuilder().subject_name(_name(city, name.strip(), role, uid)).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(not_before).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    card = {
-        "format": 1, "uid": uid, "name": name.strip(), "role": role,
-        "pin": hash_pin(pin), "tries": MAX_TRIES, "max_tries": MAX_TRIES,
-        "key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode(),
-        "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    cert = certify(home, uid, name, role, key.public_key(), city=city, not_before=not_before, not_after=not_after)
+    card = factory_file(int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF)
+    card.update({"uid": uid, "name": name.strip(), "role": role, "pin": hash_pin(pin)})
+    card["keys"]["9A"] = {"alg": 0x11, "pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()).decode()}
+    chuid = objects.chuid(os.urandom(16), cert.not_valid_after_utc.date())
+    card["objects"] = {
+        "5FC102": chuid.hex(),
+        "5FC106": security_object(home, audience_of(role), chuid).hex(),
+        "5FC107": objects.ccc(os.urandom(14)).hex(),
+        "5FC105": objects.certificate(cert).hex(),
     }
     cards_dir(home).mkdir(mode=0o700, exist_ok=True)
     write_private(card_path(home, uid), json.dumps(card, indent=2).encode())
-    if previous is not None:
-        old = x509.load_pem_x509_certificate(previous["certificate"].encode())
-        revoke_serial(home, audience_of(previous["role"]), old.serial_number)
+    if previous is not None and certificate_of(previous) is not None:
+        revoke_serial(home, audience_of(previous.get("role", role)), certificate_of(previous).serial_number)
     return describe(card)
+
+
+def security_object(home: Path, audience: str, chuid: bytes) -> bytes:
+    """The card's security object, signed by the city CA of ``audience``."""
+    from . import objects
+    cert, key = _load(home, audience)
+    return objects.security({1: chuid}, cert, key)
+
+
+def certificate_of(card: dict[str, Any]) -> x509.Certificate | None:
+    """The slot 9A certificate a card file holds, if any."""
+    from . import tlv
+    content = card.get("objects", {}).get("5FC105")
+    if not content:
+        return None
+    return x509.load_der_x509_certificate(tlv.find(bytes.fromhex(content), 0x70))
 
 
 def read_card(home: Path, uid: str) -> dict[str, Any]:
@@ -187,14 +248,30 @@ def read_card(home: Path, uid: str) -> dict[str, Any]:
 
 
 def revoke(home: Path, uid: str) -> dict[str, Any]:
+    """Revoke the card issued (or enrolled) to ``uid``: its certificate's serial
+    goes on the CA's revocation list."""
+    enrolled = enrolled_path(home, uid)
+    if enrolled.exists():
+        record = json.loads(enrolled.read_text("utf-8"))
+        cert = x509.load_pem_x509_certificate(record["certificate"].encode())
+        revoke_serial(home, audience_of(record["role"]), cert.serial_number)
+        return {**record, "serial": f"{cert.serial_number:x}"}
     card = read_card(home, uid)
-    cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+    cert = certificate_of(card)
+    if cert is None:
+        raise Invalid(f"the virtual card {uid!r} holds no certificate: there is nothing to revoke",
+                      f"la carte virtuelle {uid!r} ne contient pas de certificat : rien à révoquer", "no_certificate")
     revoke_serial(home, audience_of(card["role"]), cert.serial_number)
     return describe(card)
 
 
+def enrolled_path(home: Path, uid: str) -> Path:
+    """Where the CA keeps the certificate of a card enrolled with `beffroi card enrol`."""
+    return ca_dir(home) / "enrolled" / f"{uid}.json"
+
+
 def describe(card: dict[str, Any]) -> dict[str, Any]:
-    cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+    cert = certificate_of(card)
     return {"uid": card["uid"], "name": card["name"], "role": card["role"], "serial": f"{cert.serial_number:x}",
             "subject": cert.subject.rfc4514_string(), "not_after": cert.not_valid_after_utc.isoformat(),
-            "tries": card["tries"]}
+            "tries": card["pin_tries"]}

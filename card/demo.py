@@ -1,5 +1,5 @@
-"""Virtual cards for the demo home: the demo agents (``agent``/1234 and
-``ops``/4321, as in :mod:`hub.demo`) get a card each, and one can be inserted
+"""Virtual cards for the demo home: the demo agents (``agent``/246810 and
+``ops``/135790, as in :mod:`hub.demo`) get a card each, and one can be inserted
 into a free vpcd reader so a new user logs in with the demo PIN.
 
     inserted = card.demo.insert_demo_card(home)   # raises CardError if pcscd cannot run
@@ -9,6 +9,7 @@ into a free vpcd reader so a new user logs in with the demo PIN.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hub.demo import DEMO_AGENTS
@@ -21,7 +22,9 @@ from .virtual import Insertion, VirtualCard
 def ensure_demo_cards(home: Path) -> list[str]:
     """Issue the demo agents' cards once; returns their ids."""
     for uid, name, pin, role in DEMO_AGENTS:
-        if not ca.card_path(home, uid).exists():
+        path = ca.card_path(home, uid)
+        # A demo home from before card files had PUK and data objects gets new cards.
+        if not path.exists() or json.loads(path.read_text("utf-8")).get("format") != 2:
             ca.issue(home, uid, name, role, pin)
     return [uid for uid, *_ in DEMO_AGENTS]
 

@@ -80,8 +80,10 @@ class PinBlocked(CardError):
     code = "pin_blocked"
 
     def __init__(self) -> None:
-        super().__init__("this card's PIN is blocked after too many wrong tries; ask IT to unblock it",
-                         "le code PIN de cette carte est bloqué après trop d'essais ; demandez au service informatique de la débloquer")
+        super().__init__("this card's PIN is blocked after too many wrong tries; unblock it with your PUK "
+                         "(`beffroi card unblock`) or ask IT",
+                         "le code PIN de cette carte est bloqué après trop d'essais ; débloquez-le avec votre code PUK "
+                         "(`beffroi card unblock`) ou demandez au service informatique")
         self.tries_left = 0
 
 
@@ -89,7 +91,44 @@ class BadPin(CardError):
     code = "invalid_pin"
 
     def __init__(self) -> None:
-        super().__init__("a PIN is 4 to 8 digits", "un code PIN compte 4 à 8 chiffres")
+        super().__init__("a PIN is 6 to 8 digits", "un code PIN compte 6 à 8 chiffres")
+
+
+class FactoryPin(CardError):
+    code = "factory_pin"
+
+    def __init__(self) -> None:
+        super().__init__("choose a PIN other than the factory PIN 123456, which every new card has",
+                         "choisissez un code PIN autre que le code d'usine 123456, commun à toutes les cartes neuves")
+
+
+class BadPuk(CardError):
+    code = "invalid_puk"
+
+    def __init__(self) -> None:
+        super().__init__("a PUK is 6 to 8 digits (the one given with your card)",
+                         "un code PUK compte 6 à 8 chiffres (celui remis avec votre carte)")
+
+
+class WrongPuk(CardError):
+    code = "wrong_puk"
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(f"wrong PUK: {tries_left} {'try' if tries_left == 1 else 'tries'} left before the card "
+                         "can no longer be unblocked",
+                         f"code PUK erroné : {tries_left} essai(s) restant(s) avant que la carte ne puisse plus "
+                         "être débloquée")
+        self.tries_left = tries_left
+
+
+class PukBlocked(CardError):
+    code = "puk_blocked"
+
+    def __init__(self) -> None:
+        super().__init__("this card's PUK is blocked too: it can no longer be unblocked; ask IT to enrol a new card",
+                         "le code PUK de cette carte est bloqué lui aussi : elle ne peut plus être débloquée ; "
+                         "demandez au service informatique d'enrôler une nouvelle carte")
+        self.tries_left = 0
 
 
 class Untrusted(CardError):

@@ -9,7 +9,9 @@ against the city CA and revocation list (before the PIN, so a revoked card does
 not burn PIN tries), verify the PIN, have the card sign a fresh challenge bound
 to this terminal and this login session, verify the signature with the
 certificate's key. A replayed signature, or one over another challenge, fails
-that last check.
+that last check. VERIFY and the signature run in one PC/SC transaction, so on a
+shared reader no other program's command lands between them. Sign-ins, failed
+PINs, lockouts and removals are journal events (:mod:`card.presence`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hub import ids
 from hub.roles import Principal
 
-from .errors import BadSignature, NoCard, OtherCard
+from . import presence
+from .errors import BadSignature, NoCard, OtherCard, PinBlocked, WrongPin
 from .monitor import CardMonitor
 from .piv import PivCard, pin_block
 from .reader import Pcsc
@@ -81,16 +84,25 @@ def authenticate(terminal, pin: str, reader: str | None = None, audience: str = 
         state = pcsc.state(name)
         if not state.present:
             raise NoCard(name)
-        with pcsc.connect(name) as link:
+        with pcsc.connect(name) as link, link.transaction():
             card = PivCard(link)
             card.select()
             certificate = card.certificate()
             identity = trust.check(certificate, audience)
-            card.verify_pin(pin)
+            try:
+                card.verify_pin(pin)
+            except PinBlocked:
+                presence.record(terminal, presence.PIN_BLOCKED, identity, name)
+                raise
+            except WrongPin as wrong:
+                presence.record(terminal, presence.PIN_FAILED, identity, name, tries_left=wrong.tries_left)
+                raise
             session = ids.ulid()
             digest = challenge(terminal.id, session, os.urandom(32))
             verify_signature(certificate, digest, card.sign(digest))
-    return CardLogin(_principal(terminal, identity), identity, name, session, state.events)
+    principal = _principal(terminal, identity)
+    presence.record(terminal, presence.SIGNED_IN, identity, name, by=principal, session=session)
+    return CardLogin(principal, identity, name, session, state.events)
 
 
 def login(terminal, pin: str, reader: str | None = None, audience: str = "agent") -> Principal:
@@ -110,6 +122,7 @@ class CardSession:
     def _locked(self, reason: str) -> None:
         if self.on_lock is not None:
             self.on_lock(reason)
+        presence.record_removal(self.terminal.home, self.login.identity, self.login.reader, reason)
 
     @property
     def principal(self) -> Principal:

@@ -8,6 +8,8 @@ down", "no reader", "no card" and "card removed".
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import CardError, CardRemoved, NoCard, NoReader, PcscUnavailable
@@ -154,6 +156,30 @@ class Link:
         if rc != scard.SCARD_S_SUCCESS:
             raise fail(rc, self.reader)
         return bytes(answer)
+
+    @contextmanager
+    def transaction(self) -> Iterator["Link"]:
+        """Exclusive use of the card between begin and end: on a shared reader no
+        other process's command (a SELECT, a VERIFY status) lands between our
+        VERIFY and our signature. Ending leaves the card as it is; :meth:`close`
+        resets it."""
+        rc = scard.SCardBeginTransaction(self.handle)
+        for _ in range(3):
+            # Another program reset the card since we connected (pcsc-lite says so
+            # once per handle): take the card as it now is, then begin again.
+            if _code(rc) != _code(scard.SCARD_W_RESET_CARD):
+                break
+            rc, self.protocol = scard.SCardReconnect(self.handle, scard.SCARD_SHARE_SHARED,
+                                                     scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                                                     scard.SCARD_LEAVE_CARD)
+            if rc == scard.SCARD_S_SUCCESS:
+                rc = scard.SCardBeginTransaction(self.handle)
+        if rc != scard.SCARD_S_SUCCESS:
+            raise fail(rc, self.reader)
+        try:
+            yield self
+        finally:
+            scard.SCardEndTransaction(self.handle, scard.SCARD_LEAVE_CARD)
 
     def close(self) -> None:
         # Reset on the way out so the PIN-verified state never outlives this login.

@@ -59,8 +59,8 @@ class Agents:
                           "identifiant agent : 2 à 32 minuscules, chiffres, . _ ou -")
         if role not in ("agent", "ops"):
             raise Invalid("role must be agent or ops", "le rôle doit être agent ou ops")
-        if pin is not None and not re.fullmatch(r"\d{4,8}", pin):
-            raise Invalid("the PIN must be 4 to 8 digits", "le code PIN doit comporter 4 à 8 chiffres")
+        if pin is not None and not re.fullmatch(r"\d{6,8}", pin):
+            raise Invalid("the PIN must be 6 to 8 digits", "le code PIN doit comporter 6 à 8 chiffres")
         data = {"id": agent_id, "name": (name or agent_id).strip()[:100], "role": role,
                 "pin_hash": hash_pin(pin) if pin else None}
         with self.session.terminal.writing() as w:

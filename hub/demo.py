@@ -31,7 +31,7 @@ STREETS = ["rue de la République", "avenue Jean-Jaurès", "boulevard Victor-Hug
 POSTCODES = ["49000", "49100", "49130", "49240"]
 ITEMS = ["un canapé trois places", "un réfrigérateur", "une armoire démontée", "deux matelas",
          "une machine à laver", "un lot de chaises", "une table en chêne"]
-DEMO_AGENTS = [("agent", "Claire Moreau", "1234", "agent"), ("ops", "Julien Faure", "4321", "ops")]
+DEMO_AGENTS = [("agent", "Claire Moreau", "246810", "agent"), ("ops", "Julien Faure", "135790", "ops")]
 
 
 def _citizen(rng: random.Random) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def terminal(tmp_path: Path):
 @pytest.fixture
 def desk(terminal: Terminal):
     """An agent's session on the fresh terminal."""
-    terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
     return terminal.session(Principal.agent("agent"))
 
 

@@ -49,12 +49,22 @@ class CardLogin:
         self.reader = reader or os.environ.get("BEFFROI_CARD_READER") or None
         self.on_lock: Callable[[str], None] | None = None
         self.session = None
+        self.factory_pin = False
 
     def login(self, terminal: Terminal, agent_id: str, secret: str) -> Principal:
         from card.login import open_session
+        from card.pins import FACTORY_PIN
         self.close()
         self.session = open_session(terminal, secret, on_lock=self._locked, reader=self.reader)
+        # The counter then offers the PIN change: every new card has this PIN.
+        self.factory_pin = secret == FACTORY_PIN
         return self.session.principal
+
+    def change_pin(self, new: str) -> None:
+        """Replace the factory PIN of the signed-in card (in its own reader)."""
+        from card.pins import FACTORY_PIN, change_pin
+        change_pin(FACTORY_PIN, new, self.session.login.reader)
+        self.factory_pin = False
 
     def _locked(self, reason: str) -> None:
         if self.on_lock is not None:

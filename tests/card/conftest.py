@@ -31,7 +31,7 @@ def slot(pcscd):
 def counter(tmp_path: Path):
     """A counter terminal whose home holds the demo city CA and Claire's agent card."""
     with Terminal.init(tmp_path / "counter", "MAIRIE-01") as t:
-        ca.issue(t.home, "claire", "Claire Moreau", "agent", "1234")
+        ca.issue(t.home, "claire", "Claire Moreau", "agent", "246810")
         yield t
 
 
@@ -72,7 +72,7 @@ def reader(slot):
 @pytest.fixture
 def issue():
     """Issue a card in any home, with optional validity dates."""
-    def _issue(home: Path, uid: str, role: str = "agent", pin: str = "1234", name: str | None = None,
+    def _issue(home: Path, uid: str, role: str = "agent", pin: str = "246810", name: str | None = None,
                days: tuple[float, float] | None = None) -> dict:
         now = dt.datetime.now(dt.UTC)
         dates = {} if days is None else {"not_before": now + dt.timedelta(days=days[0]),

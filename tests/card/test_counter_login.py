@@ -27,10 +27,10 @@ async def test_agent_signs_in_with_card_and_pin_and_removal_locks(counter, reade
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen) and not app.screen.query("#agent")  # the card says who
-        await _type(pilot, "0000")
+        await _type(pilot, "000000")
         error = app.screen.query_one("#login-error", Static)
         assert "2 essais restant" in str(error.render())
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         await settle(pilot, lambda: isinstance(app.screen, DeskScreen))
         assert app.session.principal.id == "claire" and app.session.principal.role == "agent"
 
@@ -47,6 +47,54 @@ async def test_no_card_in_the_reader_is_said_and_the_app_keeps_running(counter, 
     app = CounterApp(counter.home, "en", login_method=CardLogin(reader.name))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         error = str(app.screen.query_one("#login-error", Static).render())
         assert error.startswith("⚠") and isinstance(app.screen, LoginScreen) and app.session is None
+
+
+async def test_a_card_with_the_factory_pin_is_offered_a_pin_change(counter, reader):
+    from card import ca
+    from card.login import authenticate
+    from tui.counter.screens.pin_change import PinChangeScreen
+    ca.issue(counter.home, "bruno", "Bruno Petit", "agent", "123456")  # as a new card arrives
+    reader.insert(counter.home, "bruno")
+    app = CounterApp(counter.home, "en", login_method=CardLogin(reader.name))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _type(pilot, "123456")
+        await settle(pilot, lambda: isinstance(app.screen, PinChangeScreen), what="the PIN change offer")
+        assert app.session.principal.id == "bruno"
+        await _type(pilot, "424242")
+        await _type(pilot, "424243")
+        assert "differ" in str(app.screen.query_one("#pin-error", Static).render())
+        await _type(pilot, "123456")
+        await _type(pilot, "123456")
+        assert "factory PIN" in str(app.screen.query_one("#pin-error", Static).render())
+        await _type(pilot, "424242")
+        await _type(pilot, "424242")
+        await settle(pilot, lambda: isinstance(app.screen, DeskScreen), what="the desk after the PIN change")
+        assert app.session.principal.id == "bruno"
+    assert ca.read_card(counter.home, "bruno")["pin_tries"] == 3
+    assert authenticate(counter, "424242", reader.name).identity.uid == "bruno"
+
+
+async def test_a_personal_pin_goes_straight_to_the_desk_and_later_keeps_the_factory_pin(counter, reader):
+    from card import ca
+    from card.login import authenticate
+    from tui.counter.screens.pin_change import PinChangeScreen
+    reader.insert(counter.home, "claire")
+    app = CounterApp(counter.home, "fr", login_method=CardLogin(reader.name))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _type(pilot, "246810")
+        await settle(pilot, lambda: isinstance(app.screen, DeskScreen))
+    ca.issue(counter.home, "bruno", "Bruno Petit", "agent", "123456")
+    reader.insert(counter.home, "bruno")
+    app = CounterApp(counter.home, "fr", login_method=CardLogin(reader.name))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _type(pilot, "123456")
+        await settle(pilot, lambda: isinstance(app.screen, PinChangeScreen))
+        await pilot.click("#later")
+        await settle(pilot, lambda: isinstance(app.screen, DeskScreen))
+    assert authenticate(counter, "123456", reader.name).identity.uid == "bruno"

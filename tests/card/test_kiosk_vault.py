@@ -24,7 +24,7 @@ def people(counter):
     karim = desk.citizens.register(first_name="Karim", last_name="Benali", birth_date="1979-07-14")
     desk.vault.deposit(helene["id"], "avis-imposition-2026.pdf", b"%PDF-1.4 avis", "impots")
     desk.vault.deposit(karim["id"], "passeport-benali.pdf", b"%PDF-1.4 passeport", "identite")
-    ca.issue(counter.home, helene["id"], "Hélène Dupont", "citizen", "2468")
+    ca.issue(counter.home, helene["id"], "Hélène Dupont", "citizen", "482016")
     return helene, karim
 
 
@@ -37,9 +37,9 @@ async def test_citizen_card_opens_only_their_vault_and_removal_closes_it(counter
         await pilot.press("4")
         await pilot.pause()
         assert isinstance(app.screen, VaultScreen)
-        await _type(pilot, "0000")
+        await _type(pilot, "000000")
         assert "essais restant" in str(app.screen.query_one("#vault-error", Static).render())
-        await _type(pilot, "2468")
+        await _type(pilot, "482016")
         table = app.screen.query_one("#documents", DataTable)
         rows = [table.get_row_at(i)[0] for i in range(table.row_count)]
         assert rows == ["avis-imposition-2026.pdf"]
@@ -61,7 +61,7 @@ async def test_an_agent_card_does_not_open_a_vault(counter, reader, people, monk
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await pilot.pause()
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         assert str(app.screen.query_one("#vault-error", Static).render()).startswith("⚠")
         assert app.session.principal.scope_citizen is None
         assert not app.screen.query_one("#documents", DataTable).display

@@ -25,7 +25,7 @@ class Locks:
 def test_removing_the_card_locks_the_session(counter, reader):
     reader.insert(counter.home, "claire")
     locks = Locks()
-    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    session = open_session(counter, "246810", on_lock=locks, reader=reader.name)
     try:
         assert session.principal == Principal.agent("claire") and not session.locked
         assert not locks.event.wait(0.6)  # a card left in the reader keeps the session open
@@ -37,22 +37,22 @@ def test_removing_the_card_locks_the_session(counter, reader):
 
 
 def test_another_card_cannot_take_over_and_the_same_card_unlocks(counter, reader, issue):
-    issue(counter.home, "bruno", pin="5555")
+    issue(counter.home, "bruno", pin="555555")
     reader.insert(counter.home, "claire")
     locks = Locks()
-    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    session = open_session(counter, "246810", on_lock=locks, reader=reader.name)
     try:
         reader.insert(counter.home, "bruno")  # a colleague swaps cards
         assert locks.event.wait(2) and session.locked
         with pytest.raises(OtherCard) as refused:
-            session.unlock("5555")  # his own valid card and PIN
+            session.unlock("555555")  # his own valid card and PIN
         assert "reste verrouillée" in refused.value.fr
         assert session.locked and session.principal == Principal.agent("claire")
         reader.insert(counter.home, "claire")
         with pytest.raises(WrongPin):
-            session.unlock("0000")
+            session.unlock("000000")
         assert session.locked
-        assert session.unlock("1234") == Principal.agent("claire")
+        assert session.unlock("246810") == Principal.agent("claire")
         assert not session.locked
     finally:
         session.close()
@@ -62,7 +62,7 @@ def test_swap_between_two_polls_still_locks(counter, reader, issue):
     """Out and back in faster than pcscd polls: the insertion counter changed."""
     reader.insert(counter.home, "claire")
     locks = Locks()
-    session = open_session(counter, "1234", on_lock=locks, reader=reader.name)
+    session = open_session(counter, "246810", on_lock=locks, reader=reader.name)
     try:
         reader.remove(wait=False)  # out and straight back in, without waiting for pcscd in between
         reader.insert(counter.home, "claire")

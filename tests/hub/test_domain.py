@@ -262,12 +262,12 @@ def test_vault_encrypts_at_rest_and_checks_types(desk, citizen):
 
 def test_agent_pin_login_locks_after_three(terminal, desk):
     agents = terminal.session(Principal.kiosk("x")).agents
-    assert agents.login("agent", "1234").role == "agent"
+    assert agents.login("agent", "246810").role == "agent"
     with pytest.raises(Forbidden, match="2 tries left"):
-        agents.login("agent", "0000", now=10.0)
+        agents.login("agent", "000000", now=10.0)
     with pytest.raises(Forbidden, match="1 tries left"):
-        agents.login("agent", "0000", now=11.0)
+        agents.login("agent", "000000", now=11.0)
     with pytest.raises(Forbidden, match="locked"):
-        agents.login("agent", "0000", now=12.0)
+        agents.login("agent", "000000", now=12.0)
     with pytest.raises(Forbidden, match="locked"):
-        agents.login("agent", "1234", now=13.0)
+        agents.login("agent", "246810", now=13.0)

@@ -16,7 +16,7 @@ def counter(tmp_path: Path):
     """A terminal of the Ville d'Angers with an agent, Hélène Dupont, and a
     paid municipal bill of 45,50 €."""
     with Terminal.init(tmp_path / "counter", "MAIRIE-01", "Ville d'Angers") as t:
-        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         desk = t.session(Principal.agent("agent"))
         helene = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12",
                                         postcode="49000")

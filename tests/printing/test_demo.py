@@ -55,7 +55,7 @@ async def test_demo_counter_and_kiosk_print_on_their_own_queues(demo):
             "bill_kind": "cantine", "bill_reference": "FAC-2026-00099", "amount_cents": "2300"})
     app = CounterApp(demo, login_method=PinLogin(), blink=False)
     async with app.run_test(size=(110, 34)) as pilot:
-        await pilot.press(*"agent", "enter", *"1234", "enter")
+        await pilot.press(*"agent", "enter", *"246810", "enter")
         await pilot.pause()
         app.take_payment(bill["id"])
         await pilot.pause()

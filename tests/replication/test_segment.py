@@ -20,7 +20,7 @@ from replication.segment import SegmentError
 @pytest.fixture
 def events(terminal):
     desk = terminal.session(Principal.system())
-    desk.agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    desk.agents.enroll("agent", "Claire Moreau", "246810", "agent")
     s = terminal.session(Principal.agent("agent"))
     for n in range(5):
         s.citizens.register(first_name="Hélène", last_name=f"Dupont{n}", birth_date="1985-03-12", postcode="49000")
@@ -135,7 +135,7 @@ def test_fast_event_lines_are_exactly_canonical_json(terminal):
     """seal_pending builds lines from journal rows without parsing them; they
     must be byte for byte what canonical.dumps gives, or hashes would differ."""
     s = terminal.session(Principal.system())
-    s.agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    s.agents.enroll("agent", "Claire Moreau", "246810", "agent")
     texts = ["Dupont", 'Quo"te', "Back\\slash", "Ligne\nneuve", "Émile ☃ 𝄞", "\u0001ctl\t", "</script>", "\u2028"]
     with terminal.writing() as w:
         for n, text in enumerate(texts):

@@ -86,8 +86,8 @@ def build_city(home: Path, world: FrozenWorld | None = None) -> dict:
     world = world or FrozenWorld()
     with Terminal.init(home, "MAIRIE-01", "Ville d'Angers", **world.terminal) as terminal:
         system = terminal.session(Principal.system())
-        system.agents.enroll("agent", "Claire Moreau", "1234", "agent")
-        system.agents.enroll("ops", "Julien Faure", "4321", "ops")
+        system.agents.enroll("agent", "Claire Moreau", "246810", "agent")
+        system.agents.enroll("ops", "Julien Faure", "135790", "ops")
         desk = terminal.session(Principal.agent("agent"))
         people = [desk.citizens.register(**p) for p in PEOPLE]
         helene = people[0]

@@ -29,7 +29,7 @@ def next_slot(days: int = 7) -> str:
     return f"{day.isoformat()} matin"
 
 
-async def sign_in(pilot, pin: str = "1234") -> None:
+async def sign_in(pilot, pin: str = "246810") -> None:
     await pilot.press(*"agent", "enter", *pin, "enter")
     await pilot.pause()
 
@@ -40,10 +40,10 @@ async def test_wrong_pins_lock_the_agent_out(city, frozen):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"agent", "enter")
         for expected in ("2 essais restants", "1 essais restants", "bloqué pendant 15 minutes"):
-            await pilot.press(*"0000", "enter")      # the PIN field keeps the focus after a refusal
+            await pilot.press(*"000000", "enter")    # the PIN field keeps the focus after a refusal
             assert isinstance(app.screen, LoginScreen)
             assert expected in str(app.screen.query_one("#login-error").render())
-        await pilot.press(*"1234", "enter")          # the right PIN, too late
+        await pilot.press(*"246810", "enter")        # the right PIN, too late
         assert isinstance(app.screen, LoginScreen)
         assert "bloqué" in str(app.screen.query_one("#login-error").render())
         assert app.session is None

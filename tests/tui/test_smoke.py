@@ -55,7 +55,7 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
             assert "Identifiant agent" in login
             tmux("send-keys", "-t", "demo", "agent", "Enter")
             tmux.wait_for("agent")
-        tmux("send-keys", "-t", "demo", "1234", "Enter")
+        tmux("send-keys", "-t", "demo", "246810", "Enter")
         desk = tmux.wait_for("f2 Appeler")
         assert "Claire Moreau" in desk and "Rechercher un citoyen" in desk
         assert "État civil" in desk and "File d'attente" in desk

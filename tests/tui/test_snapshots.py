@@ -17,7 +17,7 @@ from .conftest import SIZE, frozen_clock, set_mode
 # directly where typing is not what the screenshot shows, to keep this fast.
 async def sign_in(pilot) -> None:
     pilot.app.screen.query_one("#agent").value = "agent"
-    pilot.app.screen.query_one("#secret").value = "1234"
+    pilot.app.screen.query_one("#secret").value = "246810"
     pilot.app.screen.query_one("#secret").focus()
     await pilot.press("enter")
     await pilot.pause()
@@ -36,7 +36,7 @@ async def open_helene(pilot) -> None:
 
 
 async def login(pilot) -> None:
-    await pilot.press(*"agent", "enter", *"9999", "enter")   # a wrong PIN shows the tries left
+    await pilot.press(*"agent", "enter", *"999999", "enter")   # a wrong PIN shows the tries left
 
 
 async def desk(pilot) -> None:
@@ -250,6 +250,25 @@ def test_card_login_screen(snap_compare, city, lang, frozen):
     app.city = data
     assert snap_compare(app, terminal_size=SIZE, run_before=card_login_removed)
 
+
+async def pin_change_offered(pilot) -> None:
+    """Right after a sign-in with a card that still has its factory PIN."""
+    from hub.roles import Principal
+    from tui.counter.screens.pin_change import PinChangeScreen
+    pilot.app.signed_in(Principal.agent("agent"))
+    await pilot.pause()
+    pilot.app.push_screen(PinChangeScreen())
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_pin_change_screen(snap_compare, city, lang, frozen):
+    """The PIN change the counter offers when the card has its factory PIN."""
+    from tui.login import CardLogin
+    home, data = city
+    app = CounterApp(home, lang, clock=frozen_clock, blink=False, login_method=CardLogin(reader="none"), **frozen.app)
+    app.city = data
+    assert snap_compare(app, terminal_size=SIZE, run_before=pin_change_offered)
 
 async def _printer_line_shown(pilot) -> None:
     from tests.waiting import settle

@@ -37,7 +37,7 @@ class LoginScreen(Page):
                 else:
                     yield Label(_("Insert your card, then type its PIN."), classes="field-label")
                 yield Label(_(method.secret_label), classes="field-label")
-                yield Entry(id="secret", password=True, placeholder=_("4 to 8 digits"))
+                yield Entry(id="secret", password=True, placeholder=_("6 to 8 digits"))
                 yield Static(f"⚠ {self.notice}" if self.notice else "", id="login-error", classes="error")
                 yield Button(_("Sign in"), id="sign-in", variant="primary")
         yield Footer()
@@ -71,3 +71,6 @@ class LoginScreen(Page):
             return
         secret.value = ""
         self.app.signed_in(principal)
+        if getattr(method, "factory_pin", False):
+            from .pin_change import PinChangeScreen
+            self.app.push_screen(PinChangeScreen())

@@ -45,7 +45,7 @@ class MaintenanceScreen(Page):
                 yield Label(_("Ops id"))
                 yield Entry(id="ops-id", placeholder=_("e.g. jfaure"))
                 yield Label(_("PIN"))
-            yield Entry(id="ops-pin", password=True, placeholder=_("4 to 8 digits"))
+            yield Entry(id="ops-pin", password=True, placeholder=_("6 to 8 digits"))
             yield Button(_("Take the kiosk out of service"), id="leave", variant="warning", classes="choice")
             yield Static("", id="maintenance-error", classes="error answer")
         yield Footer()

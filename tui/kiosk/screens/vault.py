@@ -41,7 +41,7 @@ class VaultScreen(Page):
         with Vertical(id="kiosk-body"):
             yield Static(_("My document vault"), classes="question")
             yield Label(_("Insert your citizen card, then type its PIN."))
-            yield Entry(id="pin", password=True, placeholder=_("4 to 8 digits"))
+            yield Entry(id="pin", password=True, placeholder=_("6 to 8 digits"))
             yield Button(_("Open my vault"), id="open", variant="primary", classes="choice")
             yield Static("", id="vault-error", classes="error answer")
             yield Static("", id="vault-owner", classes="answer")
