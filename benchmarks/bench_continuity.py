@@ -92,7 +92,7 @@ def doors(root: Path) -> list[tuple[str, str, str, str]]:
     from api import keys
     home = root / "doors"
     with Terminal.init(home, "MAIRIE-01") as t:
-        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         citizen = t.session(Principal.agent("agent")).citizens.register(
             first_name="Hélène", last_name="Dupont", birth_date="1985-03-12")
         key = keys.create(t.conn, "bench", "agent")["api_key"]
@@ -184,7 +184,7 @@ def register_pdf(root: Path, acts: int) -> list[tuple[str, str, str, str]]:
     rng = random.Random(2)
     today = dt.date.today()
     with Terminal.init(home, "MAIRIE-01") as t:
-        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         desk = t.session(Principal.agent("agent"))
         citizens = [desk.citizens.register(first_name=f"Prénom{i}", last_name=f"Nom{i}", birth_date="1980-01-01",
                                            address=f"{i} rue Pasteur") for i in range(50)]
@@ -266,7 +266,7 @@ def fill(home: Path, events: int, seed: int) -> None:
     rng = random.Random(seed)
     today = dt.date.today()
     with Terminal.open(home) as t:
-        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         desk = t.session(Principal.agent("agent"))
         citizen = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12",
                                          address="3 rue Pasteur")

@@ -121,7 +121,7 @@ def restarts(home: Path, rounds: int) -> list[float]:
 def fill(home: Path, events: int, citizens: int) -> None:
     from benchmarks.bench_hub import fill as fill_journal
     with Terminal.open(home) as terminal:
-        terminal.session(Principal.system()).agents.enroll("ops", "Julien Faure", "4321", "ops")
+        terminal.session(Principal.system()).agents.enroll("ops", "Julien Faure", "135790", "ops")
         fill_journal(terminal, events, citizens)
 
 

@@ -81,7 +81,7 @@ async def main():
         out["first_paint"] = time.time()
         start = time.perf_counter()
         app.screen.query_one("#agent").value = "ops"
-        app.screen.query_one("#secret").value = "4321"
+        app.screen.query_one("#secret").value = "135790"
         app.screen.sign_in()
         while not (isinstance(app.screen, TerminalsScreen) and app.screen.is_mounted
                    and app.screen.query_one("#terminals").row_count == {rows}):
@@ -116,13 +116,13 @@ def console(home: Path, sor: Path, rows: int, reloads: int) -> dict:
 def console_home(root: Path) -> Path:
     home = root / "console"
     with Terminal.init(home, "DSI-01") as t:
-        t.session(Principal.system()).agents.enroll("ops", "Julien Faure", "4321", "ops")
+        t.session(Principal.system()).agents.enroll("ops", "Julien Faure", "135790", "ops")
     return home
 
 
 def cases(home: Path, name: str, n: int, counting: bool) -> Terminal:
     t = Terminal.init(home, name, cpu_ns=time.process_time_ns if counting else None)
-    t.session(Principal.system()).agents.enroll("bench", "Bench", "1234", "agent")
+    t.session(Principal.system()).agents.enroll("bench", "Bench", "246810", "agent")
     return t
 
 

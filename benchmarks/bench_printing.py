@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         cupsd.run("cupsdisable", queue)
         i18n.set_lang("fr")
         with Terminal.init(work / "home", "MAIRIE-01", "Ville d'Angers") as terminal:
-            terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+            terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
             desk = terminal.session(Principal.agent("agent"))
             citizen = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12")
             printers.set_printer(terminal.home, "receipts", queue, cupsd.socket)

@@ -60,7 +60,7 @@ def terminal(root: Path, name: str, url: str, sor_home: Path) -> Terminal:
         index.approve(admin_keys(sor_home), t.id, shown["device_fingerprint"])
     finally:
         index.close()
-    t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
     return t
 
 

@@ -69,7 +69,7 @@ def test_sor_metrics_count_the_segments_stored(tmp_path, sor_home):  # noqa: F81
     kit = City(tmp_path, server.url, sor_home)
     try:
         terminal = kit.terminal("MAIRIE-01")
-        terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         replicator = Replicator(terminal)
         try:
             asyncio.run(replicator.sync(server.url))

@@ -24,17 +24,17 @@ async def open_maintenance(pilot) -> MaintenanceScreen:
 
 
 async def test_an_ops_card_and_its_pin_take_the_kiosk_out_of_service(counter, reader, monkeypatch):
-    ca.issue(counter.home, "jfaure", "Julien Faure", "ops", "4321")
+    ca.issue(counter.home, "jfaure", "Julien Faure", "ops", "135790")
     monkeypatch.setenv("BEFFROI_CARD_READER", reader.name)
     reader.insert(counter.home, "jfaure")
     app = KioskApp(counter.home, "fr", kiosk_id="BORNE-HALL")      # auto: a card is in the reader
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_maintenance(pilot)
         assert screen.use_card and not screen.query("#ops-id")
-        await _type(pilot, "0000")                                   # the card counts the wrong PIN
+        await _type(pilot, "000000")                                 # the card counts the wrong PIN
         assert "essai" in str(screen.query_one("#maintenance-error", Static).render())
         assert app.return_code is None and exits(counter) == []
-        await _type(pilot, "4321")
+        await _type(pilot, "135790")
         await settle(pilot, lambda: app.return_code is not None, what="the kiosk to end")
     assert app.return_code == MAINTENANCE_EXIT
     [event] = exits(counter)
@@ -47,7 +47,7 @@ async def test_an_agent_card_cannot_take_the_kiosk_out_of_service(counter, reade
     app = KioskApp(counter.home, "en", maintenance_login="card")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_maintenance(pilot)
-        await _type(pilot, "1234")
+        await _type(pilot, "246810")
         assert "only IT staff" in str(screen.query_one("#maintenance-error", Static).render())
         assert app.return_code is None and app.screen is screen
     assert exits(counter) == []

@@ -30,7 +30,7 @@ def test_citizen_card_opens_at_a_kiosk_a_document_deposited_elsewhere(tmp_path, 
     city = City(tmp_path, server.url, sor_home)
     try:
         office_a = city.terminal("GUICHET-A")
-        office_a.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        office_a.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         desk = office_a.session(Principal.agent("agent"))
         helene = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12")
         content = pdf(b"Avis d'imposition", 6000)
@@ -41,7 +41,7 @@ def test_citizen_card_opens_at_a_kiosk_a_document_deposited_elsewhere(tmp_path, 
         city.approve(kiosk_home.id, shown["device_fingerprint"])
         city.sync(kiosk_home)
         assert [d["id"] for d in vault.missing(kiosk_home)] == [doc["id"]]
-        ca.issue(kiosk_home.home, helene["id"], "Hélène Dupont", "citizen", "2468")
+        ca.issue(kiosk_home.home, helene["id"], "Hélène Dupont", "citizen", "246824")
         monkeypatch.setenv("BEFFROI_CARD_READER", reader.name)
         reader.insert(kiosk_home.home, helene["id"])
 
@@ -51,7 +51,7 @@ def test_citizen_card_opens_at_a_kiosk_a_document_deposited_elsewhere(tmp_path, 
                 await pilot.press("4")
                 await pilot.pause()
                 assert isinstance(app.screen, VaultScreen)
-                await _type(pilot, "2468")
+                await _type(pilot, "246824")
                 table = app.screen.query_one("#documents", DataTable)
                 assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["avis-imposition-2026.pdf"]
                 table.focus()

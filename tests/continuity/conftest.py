@@ -70,7 +70,7 @@ def other_admin(tmp_path: Path) -> Admin:
 
 
 def agent_session(terminal):
-    terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    terminal.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
     return terminal.session(Principal.agent("agent"))
 
 

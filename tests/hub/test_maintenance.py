@@ -15,8 +15,8 @@ from hub.terminal import Terminal
 def terminal(tmp_path: Path):
     with Terminal.init(tmp_path / "home", "BORNE-HALL") as terminal:
         system = terminal.session(Principal.system())
-        system.agents.enroll("ops", "Julien Faure", "4321", "ops")
-        system.agents.enroll("claire", "Claire Moreau", "1234", "agent")
+        system.agents.enroll("ops", "Julien Faure", "135790", "ops")
+        system.agents.enroll("claire", "Claire Moreau", "246810", "agent")
         yield terminal
 
 
@@ -25,7 +25,7 @@ def events(terminal) -> list:
 
 
 def test_an_ops_principal_leaving_a_kiosk_is_journalled(terminal):
-    ops = terminal.session(Principal.system()).agents.login("ops", "4321")
+    ops = terminal.session(Principal.system()).agents.login("ops", "135790")
     before = terminal.state_hash()
     record = terminal.session(ops).maintenance.leave_kiosk("BORNE-HALL", "pin")
     [event] = events(terminal)

@@ -55,7 +55,7 @@ def test_the_content_key_never_enters_the_journal(desk, citizen):
 def test_quota_per_citizen_is_configurable_and_counts_only_live_documents(tmp_path):
     with Terminal.init(tmp_path / "t", "MAIRIE-02") as t:
         t.config["vault_quota_mib"] = 1
-        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+        t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
         desk = t.session(Principal.agent("agent"))
         person = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12")
         first = desk.vault.deposit(person["id"], "a.pdf", b"%PDF-" + os.urandom(700 * 1024))

@@ -46,7 +46,7 @@ def png(size: int = 4096) -> bytes:
 
 
 def agent(t: Terminal):
-    t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "1234", "agent")
+    t.session(Principal.system()).agents.enroll("agent", "Claire Moreau", "246810", "agent")
     return t.session(Principal.agent("agent"))
 
 

@@ -20,7 +20,7 @@ SIZE = (120, 40)
 
 
 async def open_citizen(pilot, name: str) -> None:
-    await pilot.press(*"agent", "enter", *"1234", "enter")
+    await pilot.press(*"agent", "enter", *"246810", "enter")
     await pilot.pause()
     pilot.app.screen.query_one("#search").value = name
     await pilot.pause()

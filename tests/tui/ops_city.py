@@ -61,7 +61,7 @@ class OpsCity:
                     self.approve(t.id, shown["device_fingerprint"])
                     if name == "ANNEXE-03":
                         desk = t.session(Principal.system())
-                        desk.agents.enroll("agent", "Claire Moreau", "1234", "agent")
+                        desk.agents.enroll("agent", "Claire Moreau", "246810", "agent")
                     sync(t, self.url)
         self.freeze_index()
 

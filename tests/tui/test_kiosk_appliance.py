@@ -114,7 +114,7 @@ async def test_maintenance_exit_with_the_right_ops_pin_is_journalled(city):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_maintenance(pilot)
         assert "Maintenance" in str(screen.query_one(".question").render())
-        await type_ops(pilot, "ops", "4321")
+        await type_ops(pilot, "ops", "135790")
         await settle(pilot, lambda: app.return_code is not None, what="the kiosk to end")
     assert app.return_code == MAINTENANCE_EXIT
     [event] = maintenance_events(home)
@@ -134,7 +134,7 @@ async def test_wrong_ops_pins_count_toward_the_lockout_and_nothing_is_journalled
             screen.query_one("#ops-id").value = ""
             await type_ops(pilot, "ops", "0000")
         screen.query_one("#ops-id").value = ""
-        await type_ops(pilot, "ops", "4321")                # right, but the ops id is locked now
+        await type_ops(pilot, "ops", "135790")                # right, but the ops id is locked now
         error = str(screen.query_one("#maintenance-error").render())
         assert "bloqué" in error and "15 minutes" in error
         assert app.return_code is None and app.screen is screen
@@ -152,7 +152,7 @@ async def test_an_agent_who_is_not_ops_cannot_take_the_kiosk_out_of_service(city
     app = KioskApp(home, "en", blink=False, maintenance_login="pin")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_maintenance(pilot)
-        await type_ops(pilot, "agent", "1234")
+        await type_ops(pilot, "agent", "246810")
         assert "only IT staff" in str(screen.query_one("#maintenance-error").render())
         assert app.return_code is None and app.screen is screen
     assert maintenance_events(home) == []

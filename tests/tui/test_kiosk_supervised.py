@@ -84,7 +84,7 @@ class Kiosk:
 def kiosk_home(tmp_path: Path) -> Path:
     home = tmp_path / "borne"
     with Terminal.init(home, "BORNE-HALL", "Ville d'Angers") as terminal:
-        terminal.session(Principal.system()).agents.enroll("ops", "Julien Faure", "4321", "ops")
+        terminal.session(Principal.system()).agents.enroll("ops", "Julien Faure", "135790", "ops")
     return home
 
 
@@ -159,7 +159,7 @@ def test_ops_maintenance_exit_ends_the_supervised_kiosk(kiosk_home):
         kiosk.send("Enter")                      # wrong: refused, the kiosk stays
         kiosk.shows("essais restants")
         assert kiosk.alive()
-        kiosk.send("4321")
+        kiosk.send("135790")
         kiosk.shows("▊  ••••")
         kiosk.send("Enter")
         wait_until(lambda: not kiosk.alive(), what="the kiosk to end for maintenance")

@@ -41,7 +41,7 @@ def ops_app(kit, frozen, lang: str = "fr") -> OpsApp:
     return OpsApp(kit.home, lang, sor_home=kit.sor_home, clock=frozen_clock, blink=False, **frozen.app)
 
 
-async def sign_in(pilot, who: str = "ops", pin: str = "4321") -> None:
+async def sign_in(pilot, who: str = "ops", pin: str = "135790") -> None:
     await settle(pilot, lambda: isinstance(pilot.app.screen, OpsLoginScreen), what="the login")
     await pilot.press(*who, "enter", *pin, "enter")
 
@@ -77,7 +77,7 @@ async def confirm(pilot, yes: bool = True) -> None:
 async def test_an_agent_is_refused_and_an_ops_agent_signs_in(ops_city, frozen):
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
-        await sign_in(pilot, "agent", "1234")
+        await sign_in(pilot, "agent", "246810")
         error = await settle(pilot, lambda: str(app.screen.query_one("#login-error").render()).strip("⚠ "),
                              what="the refusal")
         assert isinstance(app.screen, OpsLoginScreen) and app.session is None

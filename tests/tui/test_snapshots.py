@@ -298,7 +298,7 @@ def test_printer_fault(snap_compare, city, scenario, lang, frozen):
     home, data = city
     for role in ("receipts", "tickets"):
         printers.set_printer(home, role, f"BEFFROI-{role.upper()}", str(home / "no-cupsd.sock"))
-    Spool(home, **frozen.terminal).submit("receipts", b"%PDF-1.4 waiting receipt", "Recu MAIRIE-01-000002", kind="receipt")
+    Spool(home, clock=frozen.clock, entropy=frozen.entropy).submit("receipts", b"%PDF-1.4 waiting receipt", "Recu MAIRIE-01-000002", kind="receipt")
     kind = KioskApp if scenario is welcome_printer_fault else CounterApp
     app = kind(home, lang, clock=frozen_clock, blink=False, **frozen.app)
     app.city = data
@@ -309,13 +309,13 @@ def test_printer_fault(snap_compare, city, scenario, lang, frozen):
 # --- the ops console ------------------------------------------------------------
 
 async def ops_login_refused(pilot) -> None:
-    await pilot.press(*"agent", "enter", *"1234", "enter")   # an agent is sent to the counter
+    await pilot.press(*"agent", "enter", *"246810", "enter")   # an agent is sent to the counter
 
 
 async def ops_terminals(pilot) -> None:
     from tests.waiting import settle
     from tui.ops.screens.terminals import TerminalsScreen
-    await pilot.press(*"ops", "enter", *"4321", "enter")
+    await pilot.press(*"ops", "enter", *"135790", "enter")
     await settle(pilot, lambda: isinstance(pilot.app.screen, TerminalsScreen) and pilot.app.screen.is_mounted)
 
 
