@@ -162,9 +162,26 @@ def cmd_register_print(args: argparse.Namespace) -> int:
     with open_terminal(args) as terminal:
         out = Path(args.out) if args.out else terminal.home / "registers" / f"register-{day or 'all'}.pdf"
         data = print_register(terminal, out, day)
+        if args.to_printer:
+            data["print_job"] = _to_printer(terminal, out, f"Registre d'incident {terminal.name} {day or ''}".strip())
     emit(args, data, lambda d: f"register of {d['acts']} act(s), {d['pages']} page(s), total {d['total']} "
-                               f"written to {d['file']}\njournal head: {d['head']}")
+                               f"written to {d['file']}\njournal head: {d['head']}" + (
+                                   f"\nprint job {d['print_job']['id']} on {d['print_job']['queue']}: "
+                                   f"{d['print_job']['state']}" if d.get("print_job") else ""))
     return 0
+
+
+def _to_printer(terminal, pdf: Path, title: str) -> dict:
+    """Queue the PDF for the terminal's register printer (`beffroi printer set
+    register QUEUE`) and hand it to CUPS once; a stopped printer keeps it queued
+    for the print queue to retry, the file stays where it was written."""
+    from printing import submit
+    from printing.spool import Spool
+    job = submit(terminal, "register", pdf.read_bytes(), title, kind="register", ref=pdf.name)
+    spool = Spool(terminal.home)
+    spool.pump()
+    job = spool.get(job["id"])
+    return {"id": job["id"], "queue": job["queue"], "state": job["state"], "reason": job.get("reason")}
 
 
 # --- the office relay ---------------------------------------------------------
@@ -239,6 +256,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = add(rsub, "print", cmd_register_print, "write the incident register as a PDF")
     p.add_argument("--day", metavar="YYYY-MM-DD", help="only the acts of that day (UTC)")
     p.add_argument("--out", metavar="FILE", help="default: <home>/registers/register-DAY.pdf")
+    p.add_argument("--to-printer", action="store_true",
+                   help="also print it on the terminal's register printer (`beffroi printer set register QUEUE`)")
 
 
 def commands() -> Commands:

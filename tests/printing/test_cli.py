@@ -84,3 +84,24 @@ def test_refusals(counter, pdf_queue, tmp_path):
     _refused("print", "retry", "01NOPE", home=home, message="no print job")
     result = run_cli("printer", "set", "labels", "X", home=home)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_the_incident_register_goes_to_the_register_printer(counter, pdf_queue):
+    """`register print --to-printer`: the numbered register on paper, through
+    CUPS, as well as in its file."""
+    terminal, desk, _ = counter
+    home = terminal.home
+    from hub.roles import Principal
+    terminal.session(Principal.system()).modes.change("isolated", "réseau coupé")
+    helene = desk.citizens.search("helene dupont")[0]
+    case = desk.cases.open("facture-municipale", helene["id"], {
+        "bill_kind": "cantine", "bill_reference": "FAC-2026-00077", "amount_cents": "1200"})
+    desk.payments.take(case["id"], 1200, "card")
+    refused = run_cli("register", "print", "--to-printer", home=home)
+    assert refused.returncode == 2 and "register" in refused.stderr      # no register printer set yet
+    _ok("printer", "set", "register", pdf_queue.name, "--server", pdf_queue.server.socket, home=home)
+    printed = _ok("register", "print", "--to-printer", "--out", str(home / "register.pdf"), home=home)
+    assert printed["acts"] == 2 and printed["print_job"]["queue"] == pdf_queue.name
+    [paper] = pdf_queue.wait_printed()
+    text = pdf_queue.text(paper)
+    assert case["tracking_code"][:4] in text and printed["head"][:16] in text.replace("\n", "")
