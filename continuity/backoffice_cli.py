@@ -206,6 +206,10 @@ def _recovery(args: argparse.Namespace) -> int:
         (out / "recovery-report.json").write_text(json.dumps([report], indent=2, ensure_ascii=False))
         write_pdf([report], out / "recovery-report.pdf")
         report["files"] = [str(out / "recovery-report.json"), str(out / "recovery-report.pdf")]
+        if args.to_printer:
+            from .cli import _to_printer
+            report["print_job"] = _to_printer(terminal, out / "recovery-report.pdf",
+                                              f"Rapport de reprise {terminal.name}")
     finally:
         terminal.close()
     emit(args, report, lambda r: (
@@ -275,6 +279,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = add(sub, "recovery", _recovery, "after the incident: verify, exchange, drain the outbox, write the report")
     p.add_argument("--out", type=Path, help="where to write recovery-report.json/.pdf (default <home>/recovery)")
+    p.add_argument("--to-printer", action="store_true",
+                   help="also print the report on the terminal's register printer")
     p.add_argument("--sor", metavar="URL", help="the SoR to exchange segments with (default: the enrolment's)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="stop draining after this long (default: until done)")

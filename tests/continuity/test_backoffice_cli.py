@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from continuity import transitions
 from hub.roles import Principal
 from hub.terminal import Terminal
+from tests.cupsfixtures import cups_server_fixture, pdf_queue_fixture  # noqa: F401
 
 from ..conftest import run_cli
 from .conftest import make_reports
@@ -22,7 +23,7 @@ from .conftest import make_reports
 BEFFROI = str(Path(sys.executable).with_name("beffroi"))
 
 
-def test_recovery_drains_to_the_served_back_offices_and_reports(tmp_path: Path) -> None:
+def test_recovery_drains_to_the_served_back_offices_and_reports(tmp_path: Path, pdf_queue) -> None:
     home = tmp_path / "t"
     with Terminal.init(home, "MAIRIE-07") as t:
         ops = t.session(Principal.ops("ops"))
@@ -43,7 +44,10 @@ def test_recovery_drains_to_the_served_back_offices_and_reports(tmp_path: Path) 
             assert run_cli("outbox", "connect", name, url, "--home", str(home)).returncode == 0
         with Terminal.open(home) as t:
             transitions.move(t.session(Principal.ops("ops")), "recovery", "incident over")
-        done = run_cli("recovery", "--home", str(home), "--out", str(tmp_path / "report"), "--timeout", "3", "--json")
+        assert run_cli("printer", "set", "register", pdf_queue.name, "--server", pdf_queue.server.socket,
+                       "--home", str(home)).returncode == 0
+        done = run_cli("recovery", "--home", str(home), "--out", str(tmp_path / "report"), "--timeout", "3",
+                       "--to-printer", "--json")
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
     finally:
@@ -56,6 +60,9 @@ def test_recovery_drains_to_the_served_back_offices_and_reports(tmp_path: Path) 
     assert stored[0]["state_hash"] == report["state_hash"]
     text = PdfReader(tmp_path / "report" / "recovery-report.pdf").pages[0].extract_text()
     assert "MAIRIE-07" in text and "online" in text
+    assert report["print_job"]["queue"] == pdf_queue.name         # and on paper, through CUPS
+    [paper] = pdf_queue.wait_printed()
+    assert "MAIRIE-07" in pdf_queue.text(paper)
     listed = json.loads(run_cli("outbox", "--home", str(home), "--json").stdout)
     assert listed["counts"]["sent"] == 3
     assert all(i["reference"].startswith("TRV-") for i in listed["items"])
