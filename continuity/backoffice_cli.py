@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
-from hub.plugins import Commands
+from hub.plugins import Commands, command_adder
 
 STATE_FR = {"queued": "en file", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
             "dead": "abandonné", "waiting": "attend une personne"}
@@ -243,10 +243,7 @@ def _positive_rate(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    def add(parent, name: str, func, help: str):
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(func=func)
-        return p
+    add = command_adder(common)
 
     outbox = add(sub, "outbox", _list, "what this terminal owes the back offices, item by item")
     outbox.add_argument("--state", choices=["queued", "sending", "sent", "failed", "dead", "waiting"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, cli_principal, emit, open_terminal
-from hub.plugins import Commands
+from hub.plugins import Commands, command_adder
 
 
 def _now() -> dt.datetime:
@@ -206,10 +206,7 @@ def cmd_relay_use(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    def add(parent, name: str, func, help: str):
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(func=func)
-        return p
+    add = command_adder(common)
 
     add(sub, "mode", cmd_mode, "this terminal's mode (online, degraded, isolated, recovery), since when, which order")
 

@@ -58,6 +58,18 @@ class Commands:
         return self.app is not None
 
 
+def command_adder(common: argparse.ArgumentParser) -> Callable[..., argparse.ArgumentParser]:
+    """``add(parent, name, func, help)``: a subcommand that takes the common
+    options (``--home``, ``--json``) and runs ``func(args)`` — what every
+    plugin's ``register`` needs."""
+    def add(parent: argparse._SubParsersAction[Any], name: str, func: Callable[[argparse.Namespace], int],
+            help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+    return add
+
+
 def load(warn: Callable[[str], None] | None = None) -> dict[str, Plugin]:
     """Every installed plugin by entry-point name; one that fails to import or
     returns something else than a Plugin is reported through ``warn`` (stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub.cli import emit, home_of, open_terminal
 from hub.errors import Invalid
-from hub.plugins import Commands
+from hub.plugins import Commands, command_adder
 
 from . import cups as cupsio
 from . import printers
@@ -90,10 +90,7 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    def add(parent, name: str, func, help: str):
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(func=func)
-        return p
+    add = command_adder(common)
 
     printer = sub.add_parser("printer", help="which CUPS queues this terminal prints on",
                              description="which CUPS queues this terminal prints on")

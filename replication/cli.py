@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
-from hub.plugins import Commands
+from hub.plugins import Commands, command_adder
 from hub.terminal import DEFAULT_CITY
 
 
@@ -247,10 +247,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    def add(parent, name: str, func, help: str):
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(func=func)
-        return p
+    add = command_adder(common)
 
     sor = sub.add_parser("sor", help="the system of record (SoR)", description="the system of record (SoR)")
     sor_sub = sor.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -10,6 +10,7 @@ from typing import Any
 
 from hub.cli import cli_principal, emit, home_of, open_terminal
 from hub.errors import Invalid
+from hub.plugins import command_adder
 from printing import printers
 from printing.spool import Spool, when
 
@@ -106,10 +107,7 @@ def _limit(value: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    def add(parent, name: str, func, help: str):
-        p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(func=func)
-        return p
+    add = command_adder(common)
 
     print_ = sub.add_parser("print", help="print receipts and tickets; the local print queue",
                             description="print receipts and tickets; the local print queue")
