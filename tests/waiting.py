@@ -5,43 +5,44 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
+def _polls(within: float, what: str) -> Iterator[None]:
+    """Yield until ``within`` seconds have passed, then fail naming ``what``;
+    the caller checks its condition and pauses its own way between yields."""
+    deadline = time.monotonic() + within
+    while True:
+        yield
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_until(condition: Callable[[], T], within: float = 20.0, what: str = "the condition",
                every: float = 0.02) -> T:
     """Return the condition's first truthy value; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
+    for _ in _polls(within, what):
+        if value := condition():
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
         time.sleep(every)
+    raise AssertionError("unreachable")
 
 
 async def settle(pilot, condition: Callable[[], T], within: float = 5.0, what: str = "the screen") -> T:
     """The same inside a Textual Pilot test: let the app run between checks."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
+    for _ in _polls(within, what):
+        if value := condition():
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.02)
+    raise AssertionError("unreachable")
 
 
 async def wait_until_async(condition: Callable[[], T], within: float = 20.0, what: str = "the condition") -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
+    for _ in _polls(within, what):
+        if value := condition():
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+    raise AssertionError("unreachable")

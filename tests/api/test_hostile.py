@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import socket
 import threading
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from hub.roles import Principal
 from hub.terminal import Terminal
+from tests.rawhttp import closed_by_server, connect, head_of
 from tests.waiting import wait_until
 
 from .conftest import Running, auth, stored
@@ -37,32 +36,6 @@ def quick(home, api_keys):
     running = Running(home, header_seconds=1.0, body_seconds=1.0)
     yield running
     running.stop()
-
-
-def connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=10)
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    sock.settimeout(0.05)
-    try:
-        return sock.recv(65536) == b""
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
-
-
-def head_of(sock: socket.socket) -> bytes:
-    data = b""
-    sock.settimeout(10)
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # --- 4. the event loop is never held by a read; slow clients are cut off ---------------

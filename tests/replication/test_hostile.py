@@ -10,8 +10,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +22,7 @@ from replication.enrolment import enroll
 from replication.index import PENDING_HOURS, Index, admin_keys
 from replication.keys import KeyPair, device_keys
 from replication.sor import ANONYMOUS
+from tests.rawhttp import closed_by_server, connect, head_of
 from tests.waiting import wait_until
 
 from .conftest import City, ThreadSoR
@@ -57,34 +56,6 @@ def devices(city) -> list[dict]:
         return index.devices()
     finally:
         index.close()
-
-
-def raw_socket(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    return sock
-
-
-def answer_of(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes or goes quiet."""
-    data = b""
-    sock.settimeout(10)
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    sock.settimeout(0.05)
-    try:
-        return sock.recv(65536) == b""
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
 
 
 # --- 1. strangers cannot fill the pending list ---------------------------------
@@ -171,10 +142,10 @@ def test_a_stranger_enrolled_under_a_name_is_not_approved_by_that_name(city, sor
 
 def test_an_unsigned_upload_is_refused_before_its_body_is_sent(quick):
     before = sor_state(quick)
-    sock = raw_socket(quick.url)
+    sock = connect(quick.url)
     sock.sendall(f"PUT /v1/segments/{ids.ulid()}/1 HTTP/1.1\r\nHost: sor\r\nContent-Length: 8388608\r\n"
                  "Content-Type: application/octet-stream\r\n\r\n".encode())
-    head = answer_of(sock)            # not one byte of the 8 MB was sent
+    head = head_of(sock)            # not one byte of the 8 MB was sent
     assert head.startswith(b"HTTP/1.1 401") and b"unknown_key" in head
     sock.close()
     assert sor_state(quick) == before
@@ -185,18 +156,18 @@ def test_a_signed_upload_that_stalls_is_cut_and_its_slot_freed(quick):
     body = os.urandom(1024)
     path = f"/v1/segments/{t1.id}/1"
     headers = auth.sign_headers(t1.id, device_keys(t1.home).sign, "PUT", path, body)
-    sock = raw_socket(quick.url)
+    sock = connect(quick.url)
     head = f"PUT {path} HTTP/1.1\r\nHost: sor\r\nContent-Length: {len(body)}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     sock.sendall(head.encode() + body[:10])   # and then nothing
-    answer = answer_of(sock)
+    answer = head_of(sock)
     assert answer.startswith(b"HTTP/1.1 408") and b"too_slow" in answer
     sock.close()
     assert sor_state(quick)[0] == []
 
 
 def test_a_connection_that_never_finishes_its_head_is_closed(quick):
-    sock = raw_socket(quick.url)
+    sock = connect(quick.url)
     sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: sor\r\nX-Slow: ")
     wait_until(lambda: closed_by_server(sock), within=10, what="the SoR to close a slow head")
     sock.close()
@@ -207,7 +178,7 @@ def test_enrolments_being_read_at_once_are_bounded(quick):
     away at once, and the slots come back when the holders are cut off."""
     held = []
     for _ in range(ANONYMOUS):
-        sock = raw_socket(quick.url)
+        sock = connect(quick.url)
         sock.sendall(b"POST /v1/enrol HTTP/1.1\r\nHost: sor\r\nContent-Length: 200\r\n\r\n{")
         held.append(sock)
 
@@ -216,7 +187,7 @@ def test_enrolments_being_read_at_once_are_bounded(quick):
         return status == 503 and data["error"] == "busy"
     wait_until(turned_away, within=5, what="the enrolment gate to be full")
     for sock in held:
-        assert answer_of(sock).startswith(b"HTTP/1.1 408")
+        assert head_of(sock).startswith(b"HTTP/1.1 408")
         sock.close()
     (status, data, _), _, _ = stranger_enrolment(quick.url)
     assert status == 403 and data["error"] == "no_invitation"
