@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS conflicts (
     resolved_by TEXT, resolution TEXT, hlc INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (resolved_by, hlc);
+-- refold() deletes a case's conflicts and register lines by case_id: without
+-- these, each refolded case scans the whole table (quadratic after an incident).
+CREATE INDEX IF NOT EXISTS conflicts_case ON conflicts (case_id);
 -- The mode of every terminal this one has heard of, keyed by the origin of
 -- its mode events: a terminal only ever changes its own row.
 CREATE TABLE IF NOT EXISTS modes (
@@ -108,6 +111,7 @@ CREATE TABLE IF NOT EXISTS register (
     PRIMARY KEY (origin, number)
 );
 CREATE INDEX IF NOT EXISTS register_number ON register (number, origin);
+CREATE INDEX IF NOT EXISTS register_case ON register (case_id);
 """
 
 # Tables covered by the state hash, with the key that orders them. The FTS

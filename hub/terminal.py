@@ -190,9 +190,15 @@ class Terminal:
         with self.journal.transaction():
             last = self.conn.execute("SELECT hlc, origin, seq FROM events ORDER BY hlc DESC, origin DESC, seq DESC"
                                      " LIMIT 1").fetchone()
+            # Aggregates that already have events (read before the merge): only
+            # those can hold rows folded in another order. A case opened on
+            # another terminal during an incident arrives whole and just folds.
+            known = {row[0] for row in self.conn.execute(
+                "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM events WHERE aggregate = value)",
+                (json.dumps(sorted({e.aggregate for e in events})),))} if last is not None else set()
             added = self.journal.accept(events)
             ordered = sorted(added, key=lambda e: (e.hlc, e.origin, e.seq))
-            late = [e for e in ordered if last is not None and (e.hlc, e.origin, e.seq) < tuple(last)]
+            late = [e for e in ordered if e.aggregate in known and (e.hlc, e.origin, e.seq) < tuple(last)]
             if not late:
                 for event in ordered:
                     projections.apply(self.conn, event)
