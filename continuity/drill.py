@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import multiprocessing
 import random
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ from .recovery import Recovery, decide, proposals, write_pdf
 AGENT = Principal.agent("drill")
 TODAY = dt.date(2026, 11, 30)
 # Fast retries: a drill is minutes, not the days an incident lasts.
-DRILL_POLICY = Policy(max_tries=60, base_s=0.05, cap_s=1.0, lease_s=30, timeout_s=1.0, concurrency=8)
+DRILL_POLICY = Policy(max_tries=60, base_s=0.05, cap_s=1.0, lease_s=30, timeout_s=1.0, concurrency=32)
 
 
 class ThreadSoR:
@@ -241,9 +243,15 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         self.build()
+        # The terminals' own processes, started with the city (their imports
+        # are not part of a recovery): at most 4, the rest wait their turn.
+        self.pool = ProcessPoolExecutor(min(self.n, 4), mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_ready)
         try:
+            list(self.pool.map(_ready, range(min(self.n, 4))))
             return asyncio.run(self.story())
         finally:
+            self.pool.shutdown()
             for t in self.terminals:
                 t.close()
             self.sor.close()
@@ -292,16 +300,20 @@ class Drill:
         from .orders import verify
         self.apply(self.order("end", ends=verify(declared, pinned_city(first), dt.datetime.now(dt.UTC)).id))
         self.log(f"SoR and back offices back; incident ended: {', '.join(t.mode().name for t in self.terminals)}")
+        loop = asyncio.get_running_loop()
+        homes = [str(t.home) for t in self.terminals]
         reconcile_start = time.perf_counter()
-        await self.converge()
-        async def recover(t: Terminal) -> dict[str, Any]:
-            # Every terminal recovers at once, as separate machines would.
-            recovery = Recovery(t, Outbox(t, rng=self.rng, policy=DRILL_POLICY), incident_hlc, until_hlc=end_hlc)
-            async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
-                done = await recovery.run(connectors, exchange=lambda: self.sync(t))
-            recovery.finish()
-            return done
-        reports = list(await asyncio.gather(*(recover(t) for t in self.terminals)))
+        # Every terminal recovers at once, each in its own process as on its
+        # own machine: first everyone sends what it did offline, then each
+        # recovers (verify, pull the others', conflicts, drain its outbox).
+        await asyncio.gather(*(loop.run_in_executor(self.pool, exchange_at, home, self.sor.url) for home in homes))
+        self.log("every terminal sent its offline acts to the SoR")
+        reports = list(await asyncio.gather(*(
+            loop.run_in_executor(self.pool, recover_at, home, self.sor.url, incident_hlc, end_hlc,
+                                 self.rng.getrandbits(64)) for home in homes)))
+        self.log("every terminal recovered: " + "; ".join(
+            f"{t.name} " + ", ".join(f"{k} {v:.1f} s" for k, v in r["steps_s"].items())
+            for t, r in zip(self.terminals, reports)))
         await self.converge()
         reconcile_s = time.perf_counter() - reconcile_start
         conflicts_found = len(first.session(AGENT).cases.conflicts())
@@ -352,6 +364,41 @@ class Drill:
 def _urls(t: Terminal) -> dict[str, str]:
     from .connectors import load
     return load(t.home)
+
+
+# --- a terminal's own process during recovery --------------------------------
+
+def _ready(*_: Any) -> None:
+    """Import what a recovery needs, once per process."""
+    import replication.sync  # noqa: F401
+
+
+async def _sync(t: Terminal, sor_url: str) -> None:
+    from replication.sync import Replicator
+    replicator = Replicator(t)
+    try:
+        await replicator.sync(sor_url)
+    finally:
+        replicator.close()
+
+
+def exchange_at(home: str, sor_url: str) -> None:
+    """One replication round of the terminal at ``home``, in this process."""
+    with Terminal.open(home) as t:
+        asyncio.run(_sync(t, sor_url))
+
+
+def recover_at(home: str, sor_url: str, since_hlc: int, until_hlc: int, seed: int) -> dict[str, Any]:
+    """The terminal at ``home`` recovers, in this process: its report."""
+    with Terminal.open(home) as t:
+        async def recover() -> dict[str, Any]:
+            recovery = Recovery(t, Outbox(t, rng=random.Random(seed), policy=DRILL_POLICY), since_hlc,
+                                until_hlc=until_hlc)
+            async with Connectors(_urls(t), DRILL_POLICY.timeout_s) as connectors:
+                done = await recovery.run(connectors, exchange=lambda: _sync(t, sor_url))
+            recovery.finish()
+            return done
+        return asyncio.run(recover())
 
 
 def run(terminals: int = 3, demarches: int = 20, error_rate: float = 0.0, seed: int = 0,

@@ -62,7 +62,7 @@ class Policy:
     cap_s: float = 600.0        # …doubling each time, never more than this
     lease_s: float = 60.0       # an item `sending` longer than this was lost in a crash
     timeout_s: float = 10.0     # one send
-    concurrency: int = 8        # sends in flight at once
+    concurrency: int = 16       # sends in flight at once, on one keep-alive session
 
 
 @dataclass(frozen=True)
