@@ -334,6 +334,6 @@ def _check_row(row: tuple[Any, ...], want_seq: int, want_prev: str) -> str | Non
     if prev != want_prev:
         return "prev does not match the previous event's hash"
     event = Event(origin, seq, hlc, actor, type_, aggregate, parsed, prev, hash_)
-    if event.computed_hash() != hash_:
+    if event.computed_hash(data) != hash_:   # data is canonical (checked above): not encoded again
         return "hash does not match the event's content"
     return None
