@@ -104,6 +104,7 @@ class Simulator:
         # A simulator: crash-safe (WAL), not power-cut-safe; a real back office is its own business.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._waiting: list[tuple[str, str, dict[str, Any], asyncio.Future]] = []
 
     def close(self) -> None:
         self.db.close()
@@ -112,23 +113,57 @@ class Simulator:
 
     def record(self, key: str, kind: str, payload: dict[str, Any]) -> tuple[str, bool]:
         """Record an item once; (its reference, whether it was already held)."""
+        return self.record_many([(key, kind, payload)])[0]
+
+    def record_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, bool]]:
+        """Record several items in one transaction (the same key twice: the
+        second is a duplicate of the first); for each, (reference, already held)."""
         now = self.clock()
+        year = dt.datetime.fromtimestamp(now, dt.UTC).year
+        answers = []
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            row = self.db.execute("SELECT reference FROM records WHERE key=?", (key,)).fetchone()
-            if row is None:
-                number = self.db.execute("SELECT coalesce(max(number), 0) + 1 FROM records").fetchone()[0]
-                year = dt.datetime.fromtimestamp(now, dt.UTC).year
-                reference = self.system.reference(number, year)
-                self.db.execute("INSERT INTO records VALUES (?,?,?,?,?,?)",
-                                (number, key, reference, kind, json.dumps(payload, ensure_ascii=False), now))
-            self.db.execute("INSERT INTO requests (key, at, outcome) VALUES (?,?,?)",
-                            (key, now, "duplicate" if row else "recorded"))
+            number = self.db.execute("SELECT coalesce(max(number), 0) FROM records").fetchone()[0]
+            for key, kind, payload in items:
+                row = self.db.execute("SELECT reference FROM records WHERE key=?", (key,)).fetchone()
+                if row is None:
+                    number += 1
+                    reference = self.system.reference(number, year)
+                    self.db.execute("INSERT INTO records VALUES (?,?,?,?,?,?)",
+                                    (number, key, reference, kind, json.dumps(payload, ensure_ascii=False), now))
+                answers.append((row[0], True) if row else (reference, False))
+            self.db.executemany("INSERT INTO requests (key, at, outcome) VALUES (?,?,?)",
+                                [(key, now, "duplicate" if held else "recorded")
+                                 for (key, _, _), (_, held) in zip(items, answers)])
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
-        return (row[0], True) if row else (reference, False)
+        return answers
+
+    async def _recorded(self, key: str, kind: str, payload: dict[str, Any]) -> tuple[str, bool]:
+        """Record through the group commit: the requests that arrived while the
+        loop was busy are written in one transaction, and each is answered only
+        once that transaction has committed (as with one commit each)."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiting.append((key, kind, payload, waiter))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._commit_waiting)
+        return await waiter
+
+    def _commit_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        try:
+            answers = self.record_many([(key, kind, payload) for key, kind, payload, _ in batch])
+        except Exception as exc:  # noqa: BLE001 — each waiting request answers 500, nothing was recorded
+            for *_, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        for (*_, waiter), answer in zip(batch, answers):
+            if not waiter.done():   # a client that went away: recorded all the same, as a real back office
+                waiter.set_result(answer)
 
     def log(self, key: str | None, outcome: str) -> None:
         self.db.execute("INSERT INTO requests (key, at, outcome) VALUES (?,?,?)", (key, self.clock(), outcome))
@@ -177,7 +212,7 @@ class Simulator:
         if why:
             self.log(key, "refused")
             return web.json_response({"error": why}, status=422)
-        reference, duplicate = self.record(key, body["kind"], body["payload"])
+        reference, duplicate = await self._recorded(key, body["kind"], body["payload"])
         if self._draw(f.after_commit_error_rate):
             return web.json_response({"error": "internal error"}, status=500)
         if self._draw(f.lost_rate):

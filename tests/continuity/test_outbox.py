@@ -255,6 +255,56 @@ async def _exactly_once(root: Path, n: int, seed: int, faults: Faults, crashes: 
         assert len(held) == n and office.stats()["duplicates"] == 0
 
 
+async def test_many_sends_in_flight_still_deliver_each_item_exactly_once(tmp_path: Path) -> None:
+    """32 sends in flight on one session, against a back office failing every
+    way, after a crash that left a batch sent but unacknowledged: each item is
+    recorded once, with the reference the terminal holds."""
+    faults = Faults(error_rate=0.1, after_commit_error_rate=0.1, lost_rate=0.1, malformed_rate=0.1,
+                    timeout_rate=0.02, hang_s=0.3)
+    clock = ManualClock()
+    policy = Policy(max_tries=10_000, base_s=1, lease_s=30, timeout_s=0.2, concurrency=32)
+    with Terminal.init(tmp_path / "t", "T") as t:
+        make_reports(t, 300, seed=3)
+        async with running(tmp_path, faults=faults, seed=3) as office, \
+                Connectors({"travaux": office.url}, timeout_s=0.2) as connectors:
+            box = Outbox(t, clock=clock, rng=random.Random(3), policy=policy)
+            crashed = box.claim(connectors, limit=100)
+            await asyncio.gather(*(box.attempt(item, connectors["travaux"]) for item in crashed))
+            clock.t += policy.lease_s + 1   # the terminal restarts once the leases have run out
+            await box.drain(connectors, sleep=clock.sleep)
+            held = {r["key"]: r["reference"] for r in office.records()}
+            stats = office.stats()
+        items = box.items()
+        assert {i.state for i in items} == {"sent"}
+        assert {i.key: i.reference for i in items} == held
+        assert len(held) == 300 and stats["duplicates"] == 0 and stats["redeliveries"] > 0
+
+
+async def test_the_back_office_commits_concurrent_requests_together_and_each_key_once(tmp_path: Path) -> None:
+    """The simulator's group commit (requests arriving together are written in
+    one transaction): the same key sent three times at once is recorded once,
+    every copy is answered with that one reference, numbers have no gap."""
+    import aiohttp
+    keys = [f"T:{n}" for n in range(40)]
+    async with running(tmp_path) as office, aiohttp.ClientSession() as http:
+        async def post(key: str) -> dict:
+            body = {"key": key, "kind": "case.opened", "payload": {"case": {"service": "signalement"}}}
+            async with http.post(f"{office.url}/v1/items", json=body, headers={"Idempotency-Key": key}) as r:
+                assert r.status == 200
+                return await r.json()
+        answers = await asyncio.gather(*(post(k) for k in keys * 3))
+        records = office.records()
+        stats = office.stats()
+    by_key: dict[str, set[str]] = {}
+    for answer in answers:
+        by_key.setdefault(answer["key"], set()).add(answer["reference"])
+    held = {r["key"]: r["reference"] for r in records}
+    assert {k: {ref} for k, ref in held.items()} == by_key and set(held) == set(keys)
+    assert sorted(r["number"] for r in records) == list(range(1, 41))
+    assert stats["redeliveries"] == 80 and stats["duplicates"] == 0
+    assert sum(a["duplicate"] for a in answers) == 80
+
+
 def test_cli_lists_retries_and_refuses_cleanly(tmp_path: Path) -> None:
     with Terminal.init(tmp_path / "h", "H") as t:
         make_reports(t, 2)
