@@ -307,15 +307,18 @@ class Drill:
         # own machine: first everyone sends what it did offline, then each
         # recovers (verify, pull the others', conflicts, drain its outbox).
         await asyncio.gather(*(loop.run_in_executor(self.pool, exchange_at, home, self.sor.url) for home in homes))
+        phases = {"send": time.perf_counter() - reconcile_start}
         self.log("every terminal sent its offline acts to the SoR")
         reports = list(await asyncio.gather(*(
             loop.run_in_executor(self.pool, recover_at, home, self.sor.url, incident_hlc, end_hlc,
                                  self.rng.getrandbits(64)) for home in homes)))
+        phases["recover"] = time.perf_counter() - reconcile_start - phases["send"]
         self.log("every terminal recovered: " + "; ".join(
             f"{t.name} " + ", ".join(f"{k} {v:.1f} s" for k, v in r["steps_s"].items())
             for t, r in zip(self.terminals, reports)))
-        await self.converge()
+        await self.converge()   # the last round: everyone's return to online
         reconcile_s = time.perf_counter() - reconcile_start
+        phases["converge"] = reconcile_s - phases["send"] - phases["recover"]
         conflicts_found = len(first.session(AGENT).cases.conflicts())
         merges_found = len(proposals(first.conn))
         self.log(f"recovered in {reconcile_s:.2f} s: {conflicts_found} conflict(s), {merges_found} merge proposal(s)")
@@ -351,6 +354,9 @@ class Drill:
             "merge_proposals": merges_found,
             "offline_acts": sum(r["offline_acts"] for r in final),
             "reconcile_s": round(reconcile_s, 3),
+            # send: every terminal pushes its offline acts (and pulls what is there);
+            # recover: each recovers in its own process; converge: the last sync round
+            "reconcile_phases_s": {name: round(seconds, 3) for name, seconds in phases.items()},
             "modes": {t.name: t.mode().name for t in self.terminals},
             "total_s": round(time.perf_counter() - self.started, 3),
             "report": {"json": str(self.folder / "recovery-report.json"),
