@@ -26,8 +26,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,15 +242,14 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         self.build()
-        # The terminals' own processes, started with the city (their imports
-        # are not part of a recovery): at most 4, the rest wait their turn.
-        self.pool = ProcessPoolExecutor(min(self.n, 4), mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_ready)
+        # The terminals' own processes, all started with the city (their
+        # imports are not part of a recovery): at most 4, the rest wait their turn.
+        self.pool = multiprocessing.get_context("spawn").Pool(min(self.n, 4), initializer=_ready)
         try:
-            list(self.pool.map(_ready, range(min(self.n, 4))))
             return asyncio.run(self.story())
         finally:
-            self.pool.shutdown()
+            self.pool.close()
+            self.pool.join()
             for t in self.terminals:
                 t.close()
             self.sor.close()
@@ -306,12 +304,15 @@ class Drill:
         # Every terminal recovers at once, each in its own process as on its
         # own machine: first everyone sends what it did offline, then each
         # recovers (verify, pull the others', conflicts, drain its outbox).
-        await asyncio.gather(*(loop.run_in_executor(self.pool, exchange_at, home, self.sor.url) for home in homes))
+        def elsewhere(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+            return loop.run_in_executor(None, self.pool.apply, fn, args)   # a thread waits for the process
+
+        await asyncio.gather(*(elsewhere(exchange_at, home, self.sor.url) for home in homes))
         phases = {"send": time.perf_counter() - reconcile_start}
         self.log("every terminal sent its offline acts to the SoR")
         reports = list(await asyncio.gather(*(
-            loop.run_in_executor(self.pool, recover_at, home, self.sor.url, incident_hlc, end_hlc,
-                                 self.rng.getrandbits(64)) for home in homes)))
+            elsewhere(recover_at, home, self.sor.url, incident_hlc, end_hlc, self.rng.getrandbits(64))
+            for home in homes)))
         phases["recover"] = time.perf_counter() - reconcile_start - phases["send"]
         self.log("every terminal recovered: " + "; ".join(
             f"{t.name} " + ", ".join(f"{k} {v:.1f} s" for k, v in r["steps_s"].items())
@@ -374,7 +375,7 @@ def _urls(t: Terminal) -> dict[str, str]:
 
 # --- a terminal's own process during recovery --------------------------------
 
-def _ready(*_: Any) -> None:
+def _ready() -> None:
     """Import what a recovery needs, once per process."""
     import replication.sync  # noqa: F401
 
