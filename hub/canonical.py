@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 # One encoder for the process: json.dumps() with options builds a new one per call.
@@ -14,6 +15,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 def dumps(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept as is; NaN and infinities refused."""
     return _ENCODER.encode(value)
+
+
+def quote(text: str) -> str:
+    """``dumps(text)`` for a string, without the encoder's dispatch: the same
+    C function json uses when ``ensure_ascii`` is off."""
+    return _quote(text)
 
 
 def encode(value: Any) -> bytes:

@@ -84,9 +84,9 @@ class Event:
         """``canonical.dumps(self.body())``, built around the already-encoded
         data: merging a segment encodes each event's data once, not twice.
         Keys in sorted order: actor, aggregate, data, hlc, origin, prev, seq, type."""
-        text = canonical.dumps
+        text = canonical.quote
         if data_text is None:
-            data_text = text(self.data)
+            data_text = canonical.dumps(self.data)
         return (f'{{"actor":{text(self.actor)},"aggregate":{text(self.aggregate)},"data":{data_text},'
                 f'"hlc":{int(self.hlc)},"origin":{text(self.origin)},"prev":{text(self.prev)},'
                 f'"seq":{int(self.seq)},"type":{text(self.type)}}}')
