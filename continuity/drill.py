@@ -305,7 +305,7 @@ class Drill:
         # own machine: first everyone sends what it did offline, then each
         # recovers (verify, pull the others', conflicts, drain its outbox).
         def elsewhere(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-            return loop.run_in_executor(None, self.pool.apply, fn, args)   # a thread waits for the process
+            return loop.run_in_executor(None, self.pool.apply, portable, (fn, *args))   # a thread waits
 
         await asyncio.gather(*(elsewhere(exchange_at, home, self.sor.url) for home in homes))
         phases = {"send": time.perf_counter() - reconcile_start}
@@ -387,6 +387,19 @@ async def _sync(t: Terminal, sor_url: str) -> None:
         await replicator.sync(sor_url)
     finally:
         replicator.close()
+
+
+def portable(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a terminal's process, its error sent back as a plain
+    HubError (French, English, code) or RuntimeError: some errors cannot be
+    rebuilt from their pickled message (SoRRefused), and the pool would then
+    leave the drill waiting for ever."""
+    try:
+        return fn(*args)
+    except HubError as exc:
+        raise HubError(exc.en, exc.fr, exc.code) from None
+    except Exception as exc:  # noqa: BLE001 — anything else still comes back, named
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
 
 
 def exchange_at(home: str, sor_url: str) -> None:

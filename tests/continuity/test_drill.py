@@ -67,3 +67,23 @@ def test_drill_command_prints_one_json_object_and_refuses_bad_input(tmp_path: Pa
         assert refused.returncode == 2, args
         assert refused.stderr.startswith("beffroi: error: ") and needle in refused.stderr
     assert (tmp_path / "used" / "x").read_text() == "keep me"
+
+
+def _refused() -> None:
+    from replication.client import SoRRefused
+    raise SoRRefused(409, {"error": "fork", "en": "fork: another history", "fr": "bifurcation : une autre histoire"},
+                     "this terminal's segments")
+
+
+def test_a_refusal_in_a_terminal_process_comes_back_to_the_drill() -> None:
+    """A terminal's process fails: the drill gets the error, in French and
+    English with its code, instead of waiting for ever."""
+    import multiprocessing
+
+    from continuity.drill import portable
+    from hub.errors import HubError
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        with pytest.raises(HubError) as caught:
+            pool.apply_async(portable, (_refused,)).get(timeout=120)
+    assert caught.value.code == "fork"
+    assert "bifurcation" in caught.value.fr and "another history" in caught.value.en
