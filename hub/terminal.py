@@ -117,7 +117,8 @@ class Terminal:
         outbox.create(conn)
         footprint.create(conn)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
-        if columns and "deferred" not in columns:
+        tickets = {row[1] for row in conn.execute("PRAGMA table_info(queue_tickets)")}
+        if (columns and "deferred" not in columns) or (tickets and "ranged" not in tickets):
             # projections from an older release: refold them from the journal
             with journal.transaction(conn):
                 projections.rebuild(conn)
