@@ -82,6 +82,8 @@ def _issue(args: argparse.Namespace, kind: str) -> int:
         raise UsageError("give --out FILE (a USB stick) and/or --sor URL (publish it)")
     if args.out is not None and Path(args.out).exists():
         raise UsageError(f"{args.out} already exists: an order file is never overwritten")
+    if args.out is not None and not Path(args.out).parent.is_dir():
+        raise UsageError(f"{Path(args.out).parent} is not a folder: mount the USB stick or give another --out")
     if not 1 <= args.valid_days <= 365:
         raise UsageError("--valid-days must be between 1 and 365")
     key, city, fingerprint = _admin(args.admin, args.city)

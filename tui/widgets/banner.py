@@ -44,6 +44,8 @@ class ModeBanner(Static):
                  self.app.terminal.name]
         if mode.register_low:
             parts.append(_("register numbers left: {n}, ask IT for a new range").format(n=mode.register_left))
+        if mode.tickets_low:
+            parts.append(_("ticket numbers left: {n}, ask IT for a new range").format(n=mode.tickets_left))
         if self.who:
             parts.append(self.who)
         self.update("  ·  ".join(parts))
