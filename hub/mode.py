@@ -63,7 +63,9 @@ def _left(first: int | None, last: int | None, next_: int | None) -> int | None:
 def _low(first: int | None, last: int | None, next_: int | None) -> bool:
     """Few numbers left (5 %, or 10): the agent is warned before the range runs out."""
     left = _left(first, last, next_)
-    return left is not None and left <= max(10, (last - first + 1) // 20)
+    if left is None or first is None or last is None:
+        return False
+    return left <= max(10, (last - first + 1) // 20)
 
 
 @dataclass(frozen=True)

@@ -45,12 +45,13 @@ class Queue:
                 number = terminal.conn.execute(
                     "SELECT coalesce(max(number), 0) + 1 FROM queue_tickets WHERE day=? AND family=? AND origin=?",
                     (day_text, family, terminal.id)).fetchone()[0]
-            data = {"id": terminal.new_id(), "day": day_text, "family": family, "number": number,
-                    "label": f"{family}{number:03d}"}
+            ticket_id = terminal.new_id()
+            data: dict[str, Any] = {"id": ticket_id, "day": day_text, "family": family, "number": number,
+                                    "label": f"{family}{number:03d}"}
             if ranged:
                 data["ranged"] = True
-            w.record(who, "queue.ticket_issued", f"ticket:{data['id']}", data)
-        return self.get(data["id"])
+            w.record(who, "queue.ticket_issued", f"ticket:{ticket_id}", data)
+        return self.get(ticket_id)
 
     def get(self, ticket_id: str) -> dict[str, Any]:
         rows = row_dicts(self.session.conn.execute("SELECT * FROM queue_tickets WHERE id=?", (ticket_id,)))
