@@ -24,12 +24,12 @@ from typing import Any
 
 from hub import canonical, ids
 from hub.errors import Forbidden, Invalid
+from hub.mode import parse_span
 
 FORMAT = "beffroi-incident-order/1"
 KINDS = ("declare", "end")
 MAX_BYTES = 64 * 1024
 DEFAULT_VALIDITY = dt.timedelta(days=30)   # an order left on a stick stops working after this
-MAX_RANGE = 10_000_000
 
 
 class OrderRefused(Forbidden):
@@ -92,19 +92,6 @@ class Scope:
 
     def __str__(self) -> str:
         return self.kind if self.kind == "city" else f"{self.kind}:{','.join(self.names)}"
-
-
-def parse_span(text: str, option: str) -> list[int]:
-    """``FIRST-LAST`` → ``[first, last]`` (1 ≤ first ≤ last ≤ MAX_RANGE)."""
-    first, dash, last = text.partition("-")
-    try:
-        numbers = [int(first), int(last)]
-    except ValueError:
-        numbers = []
-    if not dash or not numbers or not 0 < numbers[0] <= numbers[1] <= MAX_RANGE:
-        raise Invalid(f"{option} takes FIRST-LAST with 1 ≤ FIRST ≤ LAST ≤ {MAX_RANGE}, got {text!r}",
-                      f"{option} attend PREMIER-DERNIER avec 1 ≤ PREMIER ≤ DERNIER ≤ {MAX_RANGE}, reçu {text!r}")
-    return numbers
 
 
 def check_disjoint(ranges: dict[str, list[int]], what: str) -> None:

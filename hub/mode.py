@@ -36,6 +36,20 @@ REGISTER_ACTS = ("case.opened", "payment.taken", "payment.refunded")
 # Without a range from an order (an ops agent isolated one terminal by card),
 # numbers are local: unique because the register line also names the terminal.
 LOCAL_RANGE = (1, 999_999)
+MAX_RANGE = 10_000_000
+
+
+def parse_span(text: str, option: str) -> list[int]:
+    """``FIRST-LAST`` (CLI form of a range: orders, enrolment grants) → ``[first, last]``."""
+    first, dash, last = text.partition("-")
+    try:
+        numbers = [int(first), int(last)]
+    except ValueError:
+        numbers = []
+    if not dash or not numbers or not 0 < numbers[0] <= numbers[1] <= MAX_RANGE:
+        raise Invalid(f"{option} takes FIRST-LAST with 1 ≤ FIRST ≤ LAST ≤ {MAX_RANGE}, got {text!r}",
+                      f"{option} attend PREMIER-DERNIER avec 1 ≤ PREMIER ≤ DERNIER ≤ {MAX_RANGE}, reçu {text!r}")
+    return numbers
 
 
 class ServiceUnavailable(HubError):

@@ -61,7 +61,7 @@ def _sor_invite(args: argparse.Namespace) -> int:
 
 def _granted(args: argparse.Namespace) -> dict[str, list[int]]:
     """The number ranges put in the grant (used while isolated when no order gives any)."""
-    from continuity.orders import parse_span
+    from hub.mode import parse_span
     return {kind: parse_span(text, option) for kind, text, option in (
         ("register", args.register_range, "--register-range"), ("tickets", args.ticket_range, "--ticket-range"))
         if text is not None}
