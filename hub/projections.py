@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from . import canonical
@@ -152,46 +152,19 @@ def apply(conn: sqlite3.Connection, event: Event) -> None:
     handler(conn, event)
 
 
-def fold(conn: sqlite3.Connection, events: Iterable[Event]) -> int:
-    """Apply events in the order given (fold order), exactly as :func:`apply`
-    one by one would, but with the creations that read nothing — a citizen
-    registered, a case opened, a payment — written in bulk (``executemany``).
-
-    Reordering is safe only between events of different aggregates: every row
-    belongs to one aggregate and depends only on that aggregate's events (see
-    :data:`RESETS`). So a buffered creation is written before any later event
-    of its own aggregate is applied, and the creations keep their order among
-    themselves (citizens' row ids, register lines first-wins on a number)."""
-    bulk = _Bulk(conn)
-    count = 0
-    for event in events:
-        count += 1
-        if event.type in BULK:
-            BULK[event.type](bulk, event)
-            bulk.aggregates.add(event.aggregate)
-            if len(bulk.aggregates) >= bulk.LIMIT:
-                bulk.flush()
-            continue
-        if event.aggregate in bulk.aggregates:
-            bulk.flush()
-        apply(conn, event)
-    bulk.flush()
-    return count
-
-
-def _events(cursor: sqlite3.Cursor) -> Iterator[Event]:
-    while batch := cursor.fetchmany(2000):
-        yield from map(Event.from_row, batch)
-
-
 def rebuild(conn: sqlite3.Connection) -> int:
     """Drop every projection and fold the whole journal again, in one transaction."""
     for table in DROP:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     create(conn)
+    count = 0
     cursor = conn.execute(
         "SELECT origin, seq, hlc, actor, type, aggregate, data, prev, hash FROM events ORDER BY hlc, origin, seq")
-    return fold(conn, _events(cursor))
+    while batch := cursor.fetchmany(2000):
+        for row in batch:
+            apply(conn, Event.from_row(row))
+        count += len(batch)
+    return count
 
 
 # What each kind of aggregate owns in the projections. Every row belongs to
@@ -226,7 +199,11 @@ def refold(conn: sqlite3.Connection, aggregates: set[str]) -> int:
     cursor = conn.execute(
         "SELECT origin, seq, hlc, actor, type, aggregate, data, prev, hash FROM events"
         " WHERE aggregate IN (SELECT aggregate FROM temp.refolding) ORDER BY hlc, origin, seq")
-    count = fold(conn, _events(cursor))
+    count = 0
+    while batch := cursor.fetchmany(2000):
+        for row in batch:
+            apply(conn, Event.from_row(row))
+        count += len(batch)
     conn.execute("DELETE FROM temp.refolding")
     return count
 
@@ -246,25 +223,24 @@ def state_hash(conn: sqlite3.Connection) -> str:
 # --- citizens -------------------------------------------------------------
 
 def _index_citizen(conn: sqlite3.Connection, rid: int, c: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO citizens_fts (rowid, name, birth_date, address, phone) VALUES (?,?,?,?,?)",
-                 (rid, *_fts_values(c)))
-
-
-CITIZEN_INSERT = ("INSERT INTO citizens (id, first_name, last_name, birth_date, postcode, phone, address, email,"
-                  " created_hlc, updated_hlc) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING")
-
-
-def _citizen_row(e: Event) -> tuple[Any, ...]:
-    c = e.data
-    return (c["id"], c["first_name"], c["last_name"], c.get("birth_date"), c.get("postcode"), c.get("phone"),
-            c.get("address"), c.get("email"), e.hlc, e.hlc)
+    conn.execute(
+        "INSERT INTO citizens_fts (rowid, name, birth_date, address, phone) VALUES (?,?,?,?,?)",
+        (rid, folded(f"{c['first_name']} {c['last_name']}"), c.get("birth_date") or "",
+         folded(f"{c.get('address') or ''} {c.get('postcode') or ''}"), phone_digits(c.get("phone") or "")),
+    )
 
 
 @handles("citizen.registered")
 def _citizen_registered(conn: sqlite3.Connection, e: Event) -> None:
-    cursor = conn.execute(CITIZEN_INSERT, _citizen_row(e))
+    c = e.data
+    cursor = conn.execute(
+        "INSERT INTO citizens (id, first_name, last_name, birth_date, postcode, phone, address, email,"
+        " created_hlc, updated_hlc) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
+        (c["id"], c["first_name"], c["last_name"], c.get("birth_date"), c.get("postcode"), c.get("phone"),
+         c.get("address"), c.get("email"), e.hlc, e.hlc),
+    )
     if cursor.rowcount and cursor.lastrowid is not None:
-        _index_citizen(conn, cursor.lastrowid, e.data)
+        _index_citizen(conn, cursor.lastrowid, c)
 
 
 CITIZEN_FIELDS = ("first_name", "last_name", "birth_date", "postcode", "phone", "address", "email")
@@ -286,41 +262,29 @@ def _citizen_edited(conn: sqlite3.Connection, e: Event) -> None:
 
 # --- cases ----------------------------------------------------------------
 
-CASE_INSERT = ("INSERT INTO cases (id, service, citizen_id, status, fields, tracking_code, verify_kind, verify_value,"
-               " assigned_to, origin, opened_by, opened_hlc, updated_hlc, deferred) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-               " ON CONFLICT(id) DO NOTHING")
-
-
-def _case_row(e: Event) -> tuple[Any, ...]:
-    d = e.data
-    return (d["id"], d["service"], d.get("citizen_id"), d["status"], canonical.dumps(d["fields"]), d["tracking_code"],
-            d["verify_kind"], d["verify_value"], None, e.origin, e.actor, e.hlc, e.hlc, int(bool(d.get("deferred"))))
-
-
 @handles("case.opened")
 def _case_opened(conn: sqlite3.Connection, e: Event) -> None:
-    conn.execute(CASE_INSERT, _case_row(e))
-    _register(conn, e, e.data["id"])
-
-
-REGISTER_INSERT = "INSERT INTO register VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-
-
-def _register_row(e: Event, case_id: str) -> tuple[Any, ...] | None:
     d = e.data
-    if "register" not in d:
-        return None
-    payment = e.type != "case.opened"
-    return (d["register"], e.origin, e.type, case_id, d["id"] if payment else None,
-            (-d["amount_cents"] if e.type == "payment.refunded" else d["amount_cents"]) if payment else None,
-            d.get("receipt_number"), d.get("register_order"), e.actor, e.hlc)
+    conn.execute(
+        "INSERT INTO cases (id, service, citizen_id, status, fields, tracking_code, verify_kind, verify_value,"
+        " assigned_to, origin, opened_by, opened_hlc, updated_hlc, deferred) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(id) DO NOTHING",
+        (d["id"], d["service"], d.get("citizen_id"), d["status"], canonical.dumps(d["fields"]), d["tracking_code"],
+         d["verify_kind"], d["verify_value"], None, e.origin, e.actor, e.hlc, e.hlc, int(bool(d.get("deferred")))),
+    )
+    _register(conn, e, d["id"])
 
 
 def _register(conn: sqlite3.Connection, e: Event, case_id: str) -> None:
     """An act numbered in the incident register (see hub.mode.stamp)."""
-    row = _register_row(e, case_id)
-    if row is not None:
-        conn.execute(REGISTER_INSERT, row)
+    d = e.data
+    if "register" not in d:
+        return
+    payment = e.type != "case.opened"
+    conn.execute("INSERT INTO register VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                 (d["register"], e.origin, e.type, case_id, d["id"] if payment else None,
+                  (-d["amount_cents"] if e.type == "payment.refunded" else d["amount_cents"]) if payment else None,
+                  d.get("receipt_number"), d.get("register_order"), e.actor, e.hlc))
 
 
 def _conflict(conn: sqlite3.Connection, e: Event, kind: str, found: str | None, detail: str) -> None:
@@ -377,93 +341,17 @@ def _conflict_resolved(conn: sqlite3.Connection, e: Event) -> None:
 
 # --- payments -------------------------------------------------------------
 
-PAYMENT_INSERT = "INSERT INTO payments VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING"
-
-
-def _payment_row(e: Event) -> tuple[Any, ...]:
-    d = e.data
-    return (d["id"], d["case_id"], "refund" if e.type == "payment.refunded" else "payment", d.get("refund_of"),
-            d["amount_cents"], d["method"], d.get("reason"), e.origin, d["receipt_seq"], d["receipt_number"],
-            e.actor, e.hlc)
-
-
 @handles("payment.taken")
 @handles("payment.refunded")
 def _payment(conn: sqlite3.Connection, e: Event) -> None:
-    conn.execute(PAYMENT_INSERT, _payment_row(e))
-    _register(conn, e, e.data["case_id"])
-
-
-# --- creations in bulk (see fold) ------------------------------------------
-
-class _Bulk:
-    """Rows of buffered creations, written by :meth:`flush` in event order."""
-
-    LIMIT = 5000   # events buffered at most: a rebuild of millions stays small in memory
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.clear()
-
-    def clear(self) -> None:
-        self.aggregates: set[str] = set()
-        self.citizens: list[tuple[Any, ...]] = []
-        self.fts: list[tuple[Any, ...]] = []
-        self.cases: list[tuple[Any, ...]] = []
-        self.payments: list[tuple[Any, ...]] = []
-        self.register: list[tuple[Any, ...]] = []
-
-    def flush(self) -> None:
-        if not self.aggregates:
-            return
-        conn = self.conn
-        if self.citizens:
-            before = conn.execute("SELECT coalesce(max(rid), 0) FROM citizens").fetchone()[0]
-            conn.executemany(CITIZEN_INSERT, self.citizens)
-            # Index only the rows this flush created (an id already held was
-            # left as it was, as apply() leaves it), each once.
-            firsts, seen = [], set()
-            for row in self.fts:
-                if row[-1] not in seen:
-                    seen.add(row[-1])
-                    firsts.append((*row, before))
-            conn.executemany("INSERT INTO citizens_fts (rowid, name, birth_date, address, phone)"
-                             " SELECT rid, ?, ?, ?, ? FROM citizens WHERE id = ? AND rid > ?", firsts)
-        conn.executemany(CASE_INSERT, self.cases)
-        conn.executemany(PAYMENT_INSERT, self.payments)
-        conn.executemany(REGISTER_INSERT, self.register)
-        self.clear()
-
-
-def _fts_values(c: dict[str, Any]) -> tuple[Any, ...]:
-    return (folded(f"{c['first_name']} {c['last_name']}"), c.get("birth_date") or "",
-            folded(f"{c.get('address') or ''} {c.get('postcode') or ''}"), phone_digits(c.get("phone") or ""))
-
-
-def _bulk_citizen(bulk: _Bulk, e: Event) -> None:
-    c = e.data
-    bulk.citizens.append(_citizen_row(e))
-    bulk.fts.append((*_fts_values(c), c["id"]))
-
-
-def _bulk_case(bulk: _Bulk, e: Event) -> None:
-    bulk.cases.append(_case_row(e))
-    row = _register_row(e, e.data["id"])
-    if row is not None:
-        bulk.register.append(row)
-
-
-def _bulk_payment(bulk: _Bulk, e: Event) -> None:
-    bulk.payments.append(_payment_row(e))
-    row = _register_row(e, e.data["case_id"])
-    if row is not None:
-        bulk.register.append(row)
-
-
-BULK: dict[str, Callable[[_Bulk, Event], None]] = {
-    "citizen.registered": _bulk_citizen, "case.opened": _bulk_case,
-    "payment.taken": _bulk_payment, "payment.refunded": _bulk_payment,
-}
+    d = e.data
+    conn.execute(
+        "INSERT INTO payments VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
+        (d["id"], d["case_id"], "refund" if e.type == "payment.refunded" else "payment", d.get("refund_of"),
+         d["amount_cents"], d["method"], d.get("reason"), e.origin, d["receipt_seq"], d["receipt_number"],
+         e.actor, e.hlc),
+    )
+    _register(conn, e, d["case_id"])
 
 
 # --- queue ----------------------------------------------------------------

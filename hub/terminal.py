@@ -203,13 +203,16 @@ class Terminal:
             ordered = sorted(added, key=lambda e: (e.hlc, e.origin, e.seq))
             late = [e for e in ordered if e.aggregate in known and (e.hlc, e.origin, e.seq) < tuple(last)]
             if not late:
-                projections.fold(self.conn, ordered)
+                for event in ordered:
+                    projections.apply(self.conn, event)
             else:
                 # Events that sort before what is folded: their aggregates are
                 # redone from scratch; the others just fold on top.
                 redo = {e.aggregate for e in late}
                 projections.refold(self.conn, redo)
-                projections.fold(self.conn, (e for e in ordered if e.aggregate not in redo))
+                for event in ordered:
+                    if event.aggregate not in redo:
+                        projections.apply(self.conn, event)
         if any(e.type == "vault.document_erased" for e in added):
             vault.shred(self)   # an erasure done elsewhere shreds this terminal's copy too
         return added

@@ -69,28 +69,3 @@ def test_rebuild_gives_the_same_state_hash(tmp_path_factory, commands):
         terminal.rebuild()
         assert terminal.state_hash() == before
         assert terminal.verify() is None
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(commands=st.lists(command, min_size=1, max_size=40))
-def test_bulk_fold_gives_what_one_event_at_a_time_gives(tmp_path_factory, commands):
-    """A rebuild folds creations in bulk (projections.fold); acts at the counter
-    fold one at a time. Every table, the search index and its row ids included,
-    comes out the same."""
-    with Terminal.init(tmp_path_factory.mktemp("home"), "T1") as terminal:
-        session = terminal.session(Principal.agent("claire"))
-        people: list[str] = []
-        cases: list[str] = []
-        for cmd in commands:
-            try:
-                _run(session, cmd, people, cases)
-            except HubError:
-                pass
-
-        def tables() -> dict[str, list[tuple]]:
-            return {table: terminal.conn.execute(f"SELECT {'rowid, ' if table == 'citizens_fts' else ''}*"
-                                                 f" FROM {table} ORDER BY 1, 2").fetchall()
-                    for table in ("citizens", "citizens_fts", "cases", "payments", "register", "case_notes")}
-        one_by_one = tables()
-        terminal.rebuild()
-        assert tables() == one_by_one
