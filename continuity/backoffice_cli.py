@@ -1,7 +1,7 @@
 """``beffroi`` commands for the outbox, the back-office simulators, recovery
 and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox dead``,
 ``outbox deliver``, ``outbox connect``, ``outbox recover``, ``backoffice serve``,
-``recovery``, ``drill``."""
+``recovery``, ``conflicts [assign|resolve]``, ``drill``."""
 
 from __future__ import annotations
 
@@ -220,6 +220,43 @@ def _recovery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conflict_line(c: dict[str, Any]) -> str:
+    who = f" → {c['assigned_to']}" if c["assigned_to"] else ""
+    done = f" ({c['resolution']}, {c['resolved_by']})" if c["state"] == "resolved" else ""
+    return f"{c['id']}  {c['state']:<8} {c['kind']:<5} {c['subject']}{who}{done}\n    {c['detail']}"
+
+
+def _conflicts_list(args: argparse.Namespace) -> int:
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        rows = [c.to_dict() for c in conflicts.listing(terminal.conn, args.state, args.assigned_to)]
+        counts = conflicts.counts(terminal.conn)
+    emit(args, {"counts": counts, "conflicts": rows},
+         lambda d: "  ".join(f"{s} {n}" for s, n in d["counts"].items()) + "\n"
+         + ("\n".join(map(_conflict_line, d["conflicts"])) or "no conflict"))
+    return 0
+
+
+def _conflicts_assign(args: argparse.Namespace) -> int:
+    from hub.cli import cli_principal
+
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        done = conflicts.assign(terminal.session(cli_principal()), args.id, args.to, args.note).to_dict()
+    emit(args, done, lambda c: f"conflict {c['id']} assigned to {c['assigned_to']}")
+    return 0
+
+
+def _conflicts_resolve(args: argparse.Namespace) -> int:
+    from hub.cli import cli_principal
+
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        done = conflicts.resolve(terminal.session(cli_principal()), args.id, args.note, args.merge).to_dict()
+    emit(args, done, lambda c: f"conflict {c['id']} resolved: {c['resolution']}")
+    return 0
+
+
 def _drill(args: argparse.Namespace) -> int:
     import sys
 
@@ -281,6 +318,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--sor", metavar="URL", help="the SoR to exchange segments with (default: the enrolment's)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="stop draining after this long (default: until done)")
+
+    p = add(sub, "conflicts", _conflicts_list, "conflicts after an incident: open, assigned, resolved")
+    p.add_argument("--state", choices=["open", "assigned", "resolved"])
+    p.add_argument("--assigned-to", metavar="AGENT_OR_OFFICE", help="only those given to this agent id or office:NAME")
+    csub = p.add_subparsers(dest="action", metavar="ACTION")
+    q = add(csub, "assign", _conflicts_assign, "give a conflict to an agent (id or name) or an office (office:NAME)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--to", required=True, metavar="AGENT_OR_OFFICE")
+    q.add_argument("--note", help="why, for the person who takes it")
+    q = add(csub, "resolve", _conflicts_resolve, "close a conflict with a note (a merge with --merge accept|reject)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--note", required=True)
+    q.add_argument("--merge", choices=["accept", "reject"],
+                   help="for a merge proposal: the same person (accept) or two people (reject)")
 
     p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
     p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")
