@@ -167,11 +167,7 @@ def _backoffice_serve(args: argparse.Namespace) -> int:
 
 
 def _recovery(args: argparse.Namespace) -> int:
-    import json
-
-    from .connectors import Connectors, load
-    from .outbox import Outbox, Policy
-    from .recovery import Recovery, write_pdf
+    from .resume import enrolment_exchange, step
     if args.timeout <= 0 or (args.drain is not None and args.drain <= 0):
         raise UsageError("--timeout and --drain must be positive")
     terminal = open_terminal(args)
@@ -180,43 +176,23 @@ def _recovery(args: argparse.Namespace) -> int:
         if mode.name != "recovery":
             raise UsageError(f"this terminal is {mode.name}: recovery runs once the incident is ended"
                              " (`beffroi incident apply END_ORDER` or `beffroi incident end`)")
-        since = terminal.conn.execute(
-            "SELECT max(hlc) FROM events WHERE origin=? AND type='mode.changed'"
-            " AND json_extract(data, '$.mode')='isolated'", (terminal.id,)).fetchone()[0] or 0
-        out = args.out or terminal.home / "recovery"
-        out.mkdir(parents=True, exist_ok=True)
-        urls = load(terminal.home)
-        exchange = None
-        if (terminal.home / "replication.db").exists():
-            async def exchange() -> None:
-                from replication.sync import Replicator
-                replicator = Replicator(terminal)
-                try:
-                    await replicator.sync(args.sor)
-                finally:
-                    replicator.close()
-        recovery = Recovery(terminal, Outbox(terminal, policy=Policy(timeout_s=args.timeout)), since,
-                            until_hlc=mode.since_hlc)
-
-        async def run() -> dict[str, Any]:
-            async with Connectors(urls, args.timeout) as connectors:
-                return await recovery.run(connectors, exchange=exchange, drain_deadline_s=args.drain)
-        report = asyncio.run(run())
-        report["mode"] = recovery.finish()
-        (out / "recovery-report.json").write_text(json.dumps([report], indent=2, ensure_ascii=False))
-        write_pdf([report], out / "recovery-report.pdf")
-        report["files"] = [str(out / "recovery-report.json"), str(out / "recovery-report.pdf")]
+        exchange = enrolment_exchange(terminal, args.sor)
+        # By hand, the outbox drains to the end (or --drain seconds), not one pass.
+        report = asyncio.run(step(terminal, exchange=exchange, exchanged=exchange is None, timeout_s=args.timeout,
+                                  drain_s=args.drain if args.drain is not None else float("inf"), out=args.out))
         if args.to_printer:
             from .cli import _to_printer
-            report["print_job"] = _to_printer(terminal, out / "recovery-report.pdf",
+            report["print_job"] = _to_printer(terminal, Path(report["files"][1]),
                                               f"Rapport de reprise {terminal.name}")
     finally:
         terminal.close()
     emit(args, report, lambda r: (
         f"{r['terminal']['name']}: {r['offline_acts']} acts during the incident; outbox {r['outbox']['delivered']}"
         f" delivered, {r['outbox']['dead']} dead, {r['outbox']['waiting']} waiting, {r['outbox']['pending']} pending;"
-        f" {r['conflicts']['open']} open conflict(s), {r['merge_proposals']['open']} merge proposal(s); now {r['mode']}"
-        f"\nreport: {r['files'][1]} and {r['files'][0]}"))
+        f" conflicts: {r['conflicts']['open']} without a person, {r['conflicts']['assigned']} assigned,"
+        f" {r['conflicts']['resolved']} resolved; {r['merge_proposals']['open']} merge proposal(s) open;"
+        f" now {r['mode']}" + "".join(f"\nwaiting for {w}" for w in r["waiting_for"])
+        + f"\nreport: {r['files'][1]} and {r['files'][0]}"))
     return 0
 
 
