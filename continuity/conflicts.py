@@ -42,6 +42,9 @@ class Conflict:
     resolved_by: str | None
     resolution: str | None
     hlc: int
+    wanted: tuple[str | None, str | None] | None = None   # a case: the move wanted (from, to)…
+    found: str | None = None                             # …and the status it found
+    cases: int = 0                                       # a merge: requests on the second record
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,18 +65,20 @@ def _all(conn) -> list[Conflict]:
             "SELECT k.*, c.tracking_code, c.service FROM conflicts k LEFT JOIN cases c ON c.id = k.case_id"
             " ORDER BY k.hlc, k.id")):
         a = assigned.get(c["id"])
+        detail = (f"{c['wanted_from']} → {c['wanted_to']} wanted, the request was already {c['found']}"
+                  if c["kind"] == "status" else c["detail"])
         found.append(Conflict(c["id"], "case", f"{c['tracking_code'] or c['case_id']} ({c['service'] or '?'})",
-                              c["detail"], f"case:{c['case_id']}", _state(c["resolved_by"] is not None, a),
+                              detail, f"case:{c['case_id']}", _state(c["resolved_by"] is not None, a),
                               a and a["assigned_to"], a and a["assigned_by"], c["resolved_by"], c["resolution"],
-                              c["hlc"]))
+                              c["hlc"], (c["wanted_from"], c["wanted_to"]), c["found"]))
     for p in recovery.proposals(conn, include_decided=True):
         a = assigned.get(p.id)
         person = f"{p.keep['first_name']} {p.keep['last_name']} ({p.keep['birth_date']})"
         found.append(Conflict(p.id, "merge", person,
-                              f"registered twice: {p.keep['id']} and {p.duplicate['id']} ({p.cases} case(s) on the second)",
+                              f"registered twice ({p.cases} request(s) on the second record)",
                               f"citizen:{p.duplicate['id']}", _state(p.decision is not None, a),
                               a and a["assigned_to"], a and a["assigned_by"], p.decided_by, p.decision,
-                              p.duplicate["created_hlc"]))
+                              p.duplicate["created_hlc"], cases=p.cases))
     return found
 
 
