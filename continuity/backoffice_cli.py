@@ -318,5 +318,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--out", type=Path, help="keep the city and the recovery report in this new folder")
 
 
+def _demo(home: Path):
+    from .demo import start_demo_backoffices
+    return start_demo_backoffices(home)
+
+
 def commands() -> Commands:
-    return Commands(register)
+    return Commands(register, prepare_demo=_demo)
