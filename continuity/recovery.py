@@ -124,8 +124,8 @@ class Recovery:
                   sleep: Callable[[float], Awaitable[Any]] | None = None,
                   drain_deadline_s: float | None = None, once: bool = False,
                   verify: bool = True) -> dict[str, Any]:
-        """The steps, each timed. ``once``: one delivery pass instead of a
-        drain (the ``sync --watch`` loop comes back); ``verify`` False when the
+        """The steps, each timed. ``once``: delivery passes while they deliver,
+        without waiting for backoffs (the ``sync --watch`` loop comes back); ``verify`` False when the
         chains were already proved since recovery began."""
         steps: dict[str, float] = {}
 
@@ -151,8 +151,9 @@ class Recovery:
         kwargs: dict[str, Any] = {"deadline_s": drain_deadline_s}
         if sleep is not None:
             kwargs["sleep"] = sleep
-        if once:
-            await self.outbox.deliver(connectors)
+        if once:   # pass after pass while they deliver; never waits for a backoff to run out
+            while (await self.outbox.deliver(connectors)).sent and self.outbox.pending():
+                pass
         else:
             await self.outbox.drain(connectors, **kwargs)
         timed("drain", start)

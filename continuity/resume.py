@@ -63,7 +63,8 @@ async def step(terminal: "Terminal", *, exchange: Callable[[], Awaitable[Any]] |
     the report, written to ``out`` (default ``<home>/recovery``) as JSON and
     PDF, with the mode after the pass and ``waiting_for``. ``exchange`` is
     tried once; its failure is recorded, never raised, so the outbox still
-    drains. ``drain_s`` None: one delivery pass (the loop comes back)."""
+    drains. ``drain_s`` None: delivery passes while items go, without waiting
+    for a failed item's backoff (the loop comes back for those)."""
     from hub.errors import HubError
     from replication.sync import Unreachable
 
