@@ -256,7 +256,11 @@ class Vault:
             " FROM vault_documents WHERE id=?", (document_id,)))
         if not rows:
             raise NotFound(f"no document {document_id}", f"aucun document {document_id}")
-        self.session.principal.require("vault.read", citizen_id=rows[0]["citizen_id"])
+        owner, scope = rows[0]["citizen_id"], self.session.principal.scope_citizen
+        if scope and owner != scope and self.session.conn.execute(
+                f"SELECT 1 WHERE ? IN ({MERGED_UNDER})", (owner, scope)).fetchone():
+            owner = scope     # a document of a record merged into the card holder's is theirs
+        self.session.principal.require("vault.read", citizen_id=owner)
         return rows[0]
 
     def read(self, document_id: str) -> bytes:

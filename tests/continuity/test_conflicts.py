@@ -150,6 +150,24 @@ def test_an_accepted_merge_shows_the_duplicates_cases_under_the_kept_record(tmp_
         assert a.state_hash() == b.state_hash()
 
 
+def test_the_kept_citizen_reads_the_duplicates_documents_at_a_kiosk_only_after_the_merge(tmp_path: Path) -> None:
+    a, b, keep, dup = two_offline(tmp_path)
+    with a, b:
+        [document] = b.session(AGENT).vault.for_citizen(dup["id"])
+        kiosk = a.session(Principal.kiosk("borne-1"))
+        kiosk.narrow(citizen_id=keep["id"])          # as the citizen card does
+        assert kiosk.vault.for_citizen(keep["id"]) == []
+        with pytest.raises(Forbidden):
+            kiosk.vault.get(document["id"])
+        decide(a.session(AGENT), proposals(a.conn)[0].id, accept=True)
+        assert [d["id"] for d in kiosk.vault.for_citizen(keep["id"])] == [document["id"]]
+        assert kiosk.vault.get(document["id"])["name"] == "facture.pdf"
+        stranger = a.session(Principal.kiosk("borne-2"))
+        stranger.narrow(citizen_id=dup["id"])        # the merged record's own card reaches nothing more
+        with pytest.raises(Forbidden):
+            stranger.vault.for_citizen(keep["id"])
+
+
 def test_a_rejected_merge_changes_nothing(tmp_path: Path) -> None:
     a, b, keep, dup = two_offline(tmp_path)
     with a, b:
