@@ -14,6 +14,7 @@ import pytest
 from continuity import conflicts, transitions
 from continuity.outbox import Outbox
 from continuity.recovery import Recovery, decide, proposals, report
+from hub import access
 from hub.demo import sample_fields
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.roles import Principal
@@ -145,6 +146,10 @@ def test_an_accepted_merge_shows_the_duplicates_cases_under_the_kept_record(tmp_
             assert [c["id"] for c in s.citizens.search("louise bernard")] == [keep["id"]]
             assert s.citizens.get(dup["id"])["merged_into"] == keep["id"]   # kept, marked, never deleted
             assert s.citizens.get(keep["id"])["merged_into"] is None
+            exported = access.export(s, keep["id"])          # the right of access covers both records
+            assert {c["id"] for c in exported["cases"]} == own | theirs
+            assert [d["name"] for d in exported["documents"]] == ["facture.pdf"]
+            assert {e["aggregate"] for e in exported["events"]} >= {f"citizen:{keep['id']}", f"citizen:{dup['id']}"}
             assert t.conn.execute("SELECT count(*) FROM events WHERE aggregate=?",
                                   (f"citizen:{dup['id']}",)).fetchone()[0] >= 2
         assert a.state_hash() == b.state_hash()
