@@ -47,9 +47,11 @@ def cmd_mode(args: argparse.Namespace) -> int:
     with open_terminal(args) as terminal:
         data = {"terminal": terminal.name, **terminal.mode().to_dict()}
         if data["mode"] == "recovery":
-            from .resume import last_report, waiting_for
-            last = last_report(terminal)
-            data["waiting_for"] = waiting_for(terminal, bool(last and last.get("exchanged")))
+            from .resume import enrolment_exchange, last_report, waiting_for
+            last = last_report(terminal)     # of this recovery only, not an earlier incident's
+            exchanged = bool(last and last.get("until_hlc") == data["since_hlc"] and last.get("exchanged"))
+            data["waiting_for"] = waiting_for(terminal, exchanged or enrolment_exchange(terminal) is None) or [
+                "its next pass (`beffroi sync --watch` runs it, or `beffroi recovery` by hand)"]
     emit(args, data, _mode_text)
     return 0
 
