@@ -1,0 +1,160 @@
+"""The ops console's recovery work, through Pilot, against a real SoR on
+loopback, real terminal homes and real back-office simulators: rebuild a
+wiped terminal with k of n shares (and the refusals: too few, another
+city's), set an outbox item aside and take it back, read the conflicts and
+the recovery report — and the whole incident story on one console: declare,
+watch the terminals go isolated, watch the outbox drain in recovery, read
+the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from continuity.backoffice.simulator import Faults
+from continuity.connectors import Connectors
+from continuity.incident import apply, now_at
+from continuity.outbox import Outbox, Policy
+from hub.roles import Principal
+from hub.terminal import Terminal
+from replication.index import init_city
+from tests.continuity.conftest import running
+from tests.waiting import settle
+from tui.ops.screens.conflicts import ConflictsScreen
+from tui.ops.screens.incident import IncidentScreen
+from tui.ops.screens.outbox import OutboxScreen
+from tui.ops.screens.restore import RestoreScreen
+from tui.ops.screens.terminals import TerminalsScreen
+
+from .conftest import SIZE
+from .ops_city import sync
+from .test_ops import choose, confirm, ops_app, order_file, panel, signed_in, table_rows
+
+BEFFROI = str(Path(sys.executable).with_name("beffroi"))
+
+
+def share(kit, n: int) -> Path:
+    return kit.sor_home / "shares" / f"share-{n}-of-3.txt"
+
+
+def refusals(app) -> str:
+    return " ".join(str(n.message) for n in app._notifications)
+
+
+def note(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+async def restore_screen(pilot, kit, home: Path, shares: str) -> RestoreScreen:
+    await signed_in(pilot)
+    await panel(pilot, "f7", RestoreScreen)
+    screen = pilot.app.screen
+    await choose(pilot, "#choose", "ANNEXE-03")
+    screen.query_one("#home").value = str(home)
+    screen.query_one("#shares").text = shares
+    await pilot.click("#check")
+    return screen
+
+
+async def test_restore_a_wiped_terminal_with_two_of_three_shares(ops_city, frozen, tmp_path):
+    original = Terminal.open(ops_city.terminals["ANNEXE-03"])
+    try:
+        expected = original.state_hash()
+    finally:
+        original.close()
+    target = tmp_path / "annexe-rebuilt"
+    target.mkdir()
+    (target / "journal.db").write_bytes(b"what the attack left")      # a wiped machine's leftovers
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        # One share pasted as words, the other given as its file's path.
+        pasted = share(ops_city, 1).read_text("utf-8") + "\n" + str(share(ops_city, 3))
+        screen = await restore_screen(pilot, ops_city, target, pasted)
+        assert screen.query_one("#url").value == ops_city.url       # the SoR this console syncs with
+        await settle(pilot, lambda: "✓" in note(screen, "#restore-note"), what="the shares checked")
+        assert "2 nécessaire" in note(screen, "#restore-note")
+        await pilot.click("#restore")
+        await settle(pilot, lambda: "mis de côté" in note(app.screen, "#consequence") or
+                     "moved aside" in note(app.screen, "#consequence"), what="the overwrite question")
+        await confirm(pilot)
+        await settle(pilot, lambda: screen.outcome is not None, timeout=60, what="the restore")
+        bar = screen.query_one("#progress")
+        assert bar.total == bar.progress == screen.outcome["segments"] >= 2   # fed by the real loop
+        assert screen.outcome["state_hash"] == expected
+        assert expected in note(screen, "#result")
+        assert "tête du SoR pour les 2 terminal" in note(screen, "#result")
+    rebuilt = Terminal.open(target)
+    try:
+        assert rebuilt.state_hash() == expected and rebuilt.name == "ANNEXE-03"
+    finally:
+        rebuilt.close()
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("annexe-rebuilt.before-restore-")]
+    assert len(kept) == 1 and (kept[0] / "journal.db").read_bytes() == b"what the attack left"
+
+
+async def test_restore_refuses_too_few_shares_and_another_citys(ops_city, frozen, tmp_path):
+    other = init_city(tmp_path / "other-sor", "Ville de Tours", shares=3, threshold=2)
+    target = tmp_path / "annexe-rebuilt"
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await restore_screen(pilot, ops_city, target, share(ops_city, 1).read_text("utf-8"))
+        await settle(pilot, lambda: "ne se combinent pas" in refusals(app), what="too few shares refused")
+        assert screen.query_one("#restore").disabled
+        screen.query_one("#shares").text = "\n".join(other["shares"][:2])
+        await pilot.click("#check")
+        await settle(pilot, lambda: "autre ville" in refusals(app), what="another city's shares refused")
+        assert screen.query_one("#restore").disabled
+    assert not target.exists()                                           # nothing fetched, nothing written
+
+
+async def test_set_an_item_aside_then_take_it_back(ops_city, frozen, tmp_path):
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        outbox = Outbox(app.terminal, policy=Policy(max_tries=1))
+        works = outbox.items()[0]
+        async with running(tmp_path, "travaux", Faults(poison_keys=[works.key])) as site, \
+                Connectors({"travaux": site.url}) as connectors:
+            await outbox.drain(connectors)
+        error = outbox.get(works.id).reason
+        await panel(pilot, "f5", OutboxScreen)
+        await choose(pilot, "#items", str(works.id))
+        await pilot.press("a")                                           # no reason: refused, nothing changes
+        await settle(pilot, lambda: "motif" in refusals(app), what="the reason asked")
+        assert outbox.get(works.id).state == "dead"
+        app.screen.query_one("#aside-why").value = "signalement refait sur papier"
+        await choose(pilot, "#items", str(works.id))
+        await pilot.press("a")
+        await settle(pilot, lambda: outbox.get(works.id).state == "aside", what="the item set aside")
+        row = [r for r in table_rows(app.screen, "#items") if r[0] == str(works.id)][0]
+        assert row[3] == "mis de côté" and row[5] == error and row[6] == "ops: signalement refait sur papier"
+        assert outbox.pending() == 0
+        listed = await asyncio.to_thread(
+            lambda: __import__("subprocess").run([BEFFROI, "outbox", "--home", str(ops_city.home), "--json",
+                                                  "--state", "aside"], capture_output=True, text=True,
+                                                 timeout=60, check=True).stdout)
+        [item] = json.loads(listed)["items"]
+        assert (item["id"], item["aside_by"], item["aside_why"]) == (works.id, "ops", "signalement refait sur papier")
+        await pilot.press("t")                                           # reversible: a retry takes it back
+        await settle(pilot, lambda: outbox.get(works.id).state == "queued", what="the retry")
+        assert "signalement refait sur papier" in outbox.get(works.id).reason
+
+
+async def test_the_conflicts_panel_shows_proposals_and_the_report(ops_city, frozen):
+    # The same person registered again on the annexe (another address), while the city had her already.
+    with Terminal.open(ops_city.terminals["ANNEXE-03"], **frozen.terminal) as annexe:
+        desk = annexe.session(Principal.system())
+        desk.citizens.register(first_name="Hélène", last_name="DUPONT", birth_date="1985-03-12", postcode="49100",
+                               address="5 rue Lenepveu")
+        sync(annexe, ops_city.url)
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        sync(app.terminal, ops_city.url)
+        await panel(pilot, "f8", ConflictsScreen)
+        rows = table_rows(app.screen, "#proposals")
+        assert [r[0] for r in rows] == ["Hélène Dupont"] and "49100" in rows[0][2], rows
+        assert "Aucun rapport de reprise" in note(app.screen, "#report")
