@@ -21,6 +21,7 @@ from continuity.outbox import Outbox, Policy
 from hub.roles import Principal
 from hub.terminal import Terminal
 from replication.index import init_city
+from replication.sync import Replicator
 from tests.continuity.conftest import running
 from tests.waiting import settle
 from tui.ops.screens.conflicts import ConflictsScreen
@@ -30,7 +31,6 @@ from tui.ops.screens.restore import RestoreScreen
 from tui.ops.screens.terminals import TerminalsScreen
 
 from .conftest import SIZE
-from .ops_city import sync
 from .test_ops import choose, confirm, ops_app, order_file, panel, signed_in, table_rows
 
 BEFFROI = str(Path(sys.executable).with_name("beffroi"))
@@ -38,6 +38,14 @@ BEFFROI = str(Path(sys.executable).with_name("beffroi"))
 
 def share(kit, n: int) -> Path:
     return kit.sor_home / "shares" / f"share-{n}-of-3.txt"
+
+
+async def synced(terminal, url: str) -> None:
+    replicator = Replicator(terminal)
+    try:
+        await replicator.sync(url)
+    finally:
+        replicator.close()
 
 
 def refusals(app) -> str:
@@ -80,7 +88,7 @@ async def test_restore_a_wiped_terminal_with_two_of_three_shares(ops_city, froze
         await settle(pilot, lambda: "mis de côté" in note(app.screen, "#consequence") or
                      "moved aside" in note(app.screen, "#consequence"), what="the overwrite question")
         await confirm(pilot)
-        await settle(pilot, lambda: screen.outcome is not None, timeout=60, what="the restore")
+        await settle(pilot, lambda: screen.outcome is not None, within=60, what="the restore")
         bar = screen.query_one("#progress")
         assert bar.total == bar.progress == screen.outcome["segments"] >= 2   # fed by the real loop
         assert screen.outcome["state_hash"] == expected
@@ -103,7 +111,8 @@ async def test_restore_refuses_too_few_shares_and_another_citys(ops_city, frozen
         screen = await restore_screen(pilot, ops_city, target, share(ops_city, 1).read_text("utf-8"))
         await settle(pilot, lambda: "ne se combinent pas" in refusals(app), what="too few shares refused")
         assert screen.query_one("#restore").disabled
-        screen.query_one("#shares").text = "\n".join(other["shares"][:2])
+        screen.query_one("#shares").text = "\n".join(map(str, other["shares"][:2]))
+        await settle(pilot, lambda: not screen.query_one("#check").has_class("-active"), what="the button")
         await pilot.click("#check")
         await settle(pilot, lambda: "autre ville" in refusals(app), what="another city's shares refused")
         assert screen.query_one("#restore").disabled
@@ -131,7 +140,7 @@ async def test_set_an_item_aside_then_take_it_back(ops_city, frozen, tmp_path):
         await settle(pilot, lambda: outbox.get(works.id).state == "aside", what="the item set aside")
         row = [r for r in table_rows(app.screen, "#items") if r[0] == str(works.id)][0]
         assert row[3] == "mis de côté" and row[5] == error and row[6] == "ops: signalement refait sur papier"
-        assert outbox.pending() == 0
+        assert outbox.counts()["aside"] == 1 and outbox.counts()["dead"] == 0
         listed = await asyncio.to_thread(
             lambda: __import__("subprocess").run([BEFFROI, "outbox", "--home", str(ops_city.home), "--json",
                                                   "--state", "aside"], capture_output=True, text=True,
@@ -149,12 +158,12 @@ async def test_the_conflicts_panel_shows_proposals_and_the_report(ops_city, froz
         desk = annexe.session(Principal.system())
         desk.citizens.register(first_name="Hélène", last_name="DUPONT", birth_date="1985-03-12", postcode="49100",
                                address="5 rue Lenepveu")
-        sync(annexe, ops_city.url)
+        await synced(annexe, ops_city.url)
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
         await signed_in(pilot)
-        sync(app.terminal, ops_city.url)
+        await synced(app.terminal, ops_city.url)
         await panel(pilot, "f8", ConflictsScreen)
         rows = table_rows(app.screen, "#proposals")
         assert [r[0] for r in rows] == ["Hélène Dupont"] and "49100" in rows[0][2], rows
-        assert "Aucun rapport de reprise" in note(app.screen, "#report")
+        assert "Pas encore de rapport de reprise" in note(app.screen, "#report")
