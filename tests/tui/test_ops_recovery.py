@@ -167,3 +167,74 @@ async def test_the_conflicts_panel_shows_proposals_and_the_report(ops_city, froz
         rows = table_rows(app.screen, "#proposals")
         assert [r[0] for r in rows] == ["Hélène Dupont"] and "49100" in rows[0][2], rows
         assert "Pas encore de rapport de reprise" in note(app.screen, "#report")
+
+
+async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, frozen, tmp_path):
+    """Declare; watch the terminals go isolated; acts done offline queue in the
+    outbox while its drain waits; end; watch the outbox drain in recovery
+    (``beffroi recovery`` against real back-office simulators) until the
+    console's counts reach zero; read the recovery report."""
+    from continuity.connectors import configure
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        await panel(pilot, "f3", IncidentScreen)
+        app.screen.query_one("#reason").value = "rançongiciel au centre de données"
+        await pilot.click("#declare")
+        await confirm(pilot)
+        declared = order_file(app.screen.last_issued)
+        with Terminal.open(ops_city.terminals["ANNEXE-03"], **frozen.terminal) as annexe:
+            apply(annexe, declared, now_at(annexe))
+            await synced(annexe, ops_city.url)
+        apply(app.terminal, declared, now_at(app.terminal))
+        await synced(app.terminal, ops_city.url)
+        await panel(pilot, "f2", TerminalsScreen)
+        modes = {r[0].strip("⚠ "): r[2] for r in table_rows(app.screen, "#terminals")}
+        assert modes["ANNEXE-03"] == modes["MAIRIE-01"] == "isolé"
+
+        # The counter keeps serving: two reports taken while isolated, for the works department.
+        desk = app.terminal.session(Principal.agent("agent"))
+        helene = app.terminal.conn.execute("SELECT id FROM citizens WHERE first_name='Hélène'").fetchone()[0]
+        for place in ("place du Ralliement", "rue Lenepveu"):
+            desk.cases.open("signalement", helene, {"category": "chaussee", "location": place,
+                                                    "description": "Nid-de-poule"})
+        outbox = Outbox(app.terminal)
+        owed = outbox.pending()
+        assert owed >= 2
+        await panel(pilot, "f5", OutboxScreen)
+        await settle(pilot, lambda: "suspendu" in note(app.screen, "#drain-note"), what="the paused drain")
+        assert app.screen.query_one("#drain").total == owed
+
+        await panel(pilot, "f3", IncidentScreen)
+        app.screen.query_one("#reason").value = "systèmes rétablis"
+        await pilot.click("#end")
+        await confirm(pilot)
+        apply(app.terminal, order_file(app.screen.last_issued), now_at(app.terminal))
+        assert app.terminal.mode().name == "recovery"
+        await panel(pilot, "f5", OutboxScreen)
+        async with running(tmp_path, "travaux") as works, running(tmp_path, "etat-civil") as civil, \
+                running(tmp_path, "tresor") as treasury, running(tmp_path, "urbanisme") as planning:
+            for name, site in (("travaux", works), ("etat-civil", civil), ("tresor", treasury),
+                               ("urbanisme", planning)):
+                configure(ops_city.home, name, site.url)
+            recovery = await asyncio.create_subprocess_exec(
+                BEFFROI, "recovery", "--home", str(ops_city.home), "--timeout", "5",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=os.environ.copy())
+            await settle(pilot, lambda: "plus rien à livrer" in note(app.screen, "#drain-note"), within=90,
+                         what="the outbox drained, watched from the console")
+            out, err = await recovery.communicate()
+            assert recovery.returncode == 0, err.decode()
+            delivered = sum(len(s.records()) for s in (works, civil, treasury, planning))
+        bar = app.screen.query_one("#drain")
+        assert bar.progress == bar.total == owed
+        counts = {r[0]: r[1:] for r in table_rows(app.screen, "#connectors")}
+        assert all(row[0] == row[1] == row[3] == "0" for row in counts.values())   # queued, sending, failed
+        assert delivered == owed == outbox.counts()["sent"]
+
+        await panel(pilot, "f8", ConflictsScreen)
+        await settle(pilot, lambda: "MAIRIE-01" in note(app.screen, "#report"), what="the report")
+        report = json.loads((ops_city.home / "recovery" / "recovery-report.json").read_text("utf-8"))[0]
+        shown = note(app.screen, "#report")
+        assert f"envois : {report['outbox']['delivered']} livré(s)" in shown and "0 à livrer" in shown
+        assert report["offline_acts"] > 0 and f"{report['offline_acts']} acte(s)" in shown
+        assert table_rows(app.screen, "#conflicts")                    # the disputed birth certificate

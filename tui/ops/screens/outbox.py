@@ -45,7 +45,7 @@ class OutboxScreen(Page):
         self.query_one("#connectors", DataTable).add_columns(_("Connector"), *(_(s) for s in STATES.values()))
         self.query_one("#items", DataTable).add_columns(_("Item"), _("Connector"), _("Act"), _("State"), _("Tries"),
                                                         _("Back office says"), _("Set aside by"))
-        self.peak = 0   # the most items pending at once since this panel opened: the drain's 100 %
+        self.peak = self.last_pending = 0   # the most items pending at once in this drain: its 100 %
         self.reload()
         self.set_interval(1.0, self.reload)
 
@@ -80,9 +80,11 @@ class OutboxScreen(Page):
                 pending=pending, sent=sum(i.state == "sent" for i in items)))
 
     def show_drain(self, pending: int) -> None:
-        self.peak = max(self.peak, pending) if pending else 0
+        if pending and not self.last_pending:   # a new drain starts: its 100 % is what waits now
+            self.peak = pending
+        self.peak, self.last_pending = max(self.peak, pending), pending
         mode = self.app.terminal.mode().name
-        self.query_one("#drain", ProgressBar).update(total=max(1, self.peak), progress=self.peak - pending)
+        self.query_one("#drain", ProgressBar).update(total=self.peak or 1, progress=self.peak - pending if self.peak else 1)
         if not pending:
             text = _("Drain: nothing left to deliver.")
         elif mode == "isolated":
