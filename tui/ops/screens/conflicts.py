@@ -33,7 +33,9 @@ class ConflictsScreen(Page):
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
         yield Label(_("Conflicts and recovery report"), classes="title")
+        yield Label(_("Open conflicts"), classes="subtitle")
         yield DataTable(id="conflicts", cursor_type="row", zebra_stripes=True)
+        yield Label(_("Merge proposals (decided at the counter)"), classes="subtitle")
         yield DataTable(id="proposals", cursor_type="row", zebra_stripes=True)
         yield Label(_("Recovery report"), classes="subtitle")
         yield Static(id="report", classes="note")
@@ -41,11 +43,9 @@ class ConflictsScreen(Page):
 
     def on_mount(self) -> None:
         self.query_one("#conflicts", DataTable).add_columns(_("Case"), _("Conflict"), _("Terminal"), _("Wanted"),
-                                                            _("Found"), _("Detail"))
+                                                            _("Found"))
         self.query_one("#proposals", DataTable).add_columns(_("Person"), _("Born"), _("Second record"),
                                                             _("Requests on the second"))
-        self.query_one("#conflicts", DataTable).border_title = _("Open conflicts")
-        self.query_one("#proposals", DataTable).border_title = _("Merge proposals (decided at the counter)")
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -64,8 +64,8 @@ class ConflictsScreen(Page):
         table.clear()
         for c in open_conflicts(conn):
             table.add_row(codes.get(c["case_id"]) or c["case_id"][:10], c["kind"],
-                          names.get(c["event_origin"], c["event_origin"][:10]), c["wanted_to"] or "—",
-                          c["found"] or "—", (c["detail"] or "")[:40], key=c["id"])
+                          names.get(c["event_origin"], c["event_origin"][:10]),
+                          f"{c['wanted_from'] or '?'} → {c['wanted_to'] or '?'}", c["found"] or "—", key=c["id"])
         table = self.query_one("#proposals", DataTable)
         table.clear()
         for p in proposals(conn):

@@ -43,7 +43,7 @@ class RestoreScreen(Page):
         with Horizontal(classes="tools"):
             yield Button(_("Verify the shares"), id="check", variant="primary")
             yield Button(_("Restore"), id="restore", variant="error", disabled=True)
-            yield ProgressBar(id="progress", show_eta=False)
+            yield ProgressBar(id="progress", total=1, show_eta=False)
         yield Static(id="restore-note", classes="note")
         yield Static(id="result", classes="note")
         yield Footer()
