@@ -89,7 +89,9 @@ class Server:
         app.add_routes(self.open311.routes())
         app.add_routes([web.get("/openapi.json", self.openapi)])
         from . import metrics
-        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader))))])
+        from hub import scrape
+        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader)),
+                                                            scrape.token(self.home)))])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app

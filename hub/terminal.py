@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import clock, footprint, ids, journal, mode, outbox, projections, vault
+from . import clock, footprint, ids, journal, mode, outbox, projections, scrape, vault
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -100,6 +100,7 @@ class Terminal:
         config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1}
         write_private(home / "keys" / "storage.key", os.urandom(32))
         write_private(home / "terminal.json", json.dumps(config, indent=2).encode())
+        scrape.token(home)   # /metrics of `beffroi serve` asks for it
         return cls.open(home, clock=clock, entropy=entropy, cpu_ns=cpu_ns)
 
     @classmethod

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub import journal
+from hub import journal, scrape
 from hub.durable import write_private
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
@@ -144,6 +144,7 @@ def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, A
         index.new_epoch(admin, info, "city created")
     index.close()
     write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
+    scrape.token(home)   # /metrics of `beffroi sor serve` asks for it
     return {"home": str(home), "city": city, "shares": paths, "threshold": threshold,
             "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
             "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
