@@ -38,7 +38,8 @@ def document() -> dict[str, Any]:
             "/v1/city": {"get": {"responses": {"200": _json("the city's public keys")}}},
             "/metrics": {"get": {"responses": {"200": {
                 "description": "segments and bytes stored per terminal, devices, epoch; process metrics (Prometheus)",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "401": _json("no or wrong scrape token: Authorization: Bearer <metrics.token of the SoR home>")}}},
             "/v1/enrol": {"post": {
                 "parameters": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -435,8 +435,9 @@ def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: 
     app[GATE] = asyncio.Semaphore(ANONYMOUS)
     app[BODY_TIME] = body_seconds
     app.router.add_get("/v1/health", health)
-    from .metrics import handler as metrics
     from hub import scrape
+
+    from .metrics import handler as metrics
     app.router.add_get("/metrics", metrics(app[INDEX], scrape.token(home)))
     app.router.add_get("/v1/city", city)
     app.router.add_post("/v1/enrol", enrol)
