@@ -27,6 +27,11 @@ def lag_of(row: dict, now: float) -> float | None:
     return None if row["last_seen"] is None else max(0.0, now - row["last_seen"])
 
 
+def same(a, b) -> bool:
+    # rich's Text equality ignores the style: a terminal turning red must redraw.
+    return str(a) == str(b) and getattr(a, "style", None) == getattr(b, "style", None)
+
+
 class TerminalsScreen(Page):
     BINDINGS = [Binding("s", "sort", N_("Sort")), Binding("r", "reload", N_("Refresh"))]
 
@@ -42,7 +47,7 @@ class TerminalsScreen(Page):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
+        self.columns = self.query_one(DataTable).add_columns(
             _("Terminal"), _("Status"), _("Mode"), _("Last segment"), _("Lag"), _("Last seen"), _("Chain"),
             _("Segments"))
         self.reload()
@@ -78,21 +83,35 @@ class TerminalsScreen(Page):
             rows.sort(key=lambda r: (r["mode"], r["name"]))
         return rows
 
+    def cells(self, r: dict) -> tuple:
+        style = "bold red" if r["silent"] or not r["chain_ok"] or r["status"] == "revoked" else ""
+        lag = "—" if r["lag"] is None else i18n.duration(r["lag"])
+        seen = "—" if r["last_seen"] is None else i18n.clock_time(dt.datetime.fromtimestamp(r["last_seen"], dt.UTC))
+        chain = _("intact") if r["chain_ok"] else _("BROKEN ({forks} fork(s))").format(forks=r["forks"])
+        name = ("⚠ " if r["silent"] else "") + r["name"]
+        return (Text(name, style=style), _(STATUS[r["status"]]), _(MODES[r["mode"]]), f"#{r['last_seq']}",
+                lag, seen, chain, str(r["segments"]))
+
     def reload(self) -> None:
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        table.clear()
         rows = self.rows()
-        for r in rows:
-            style = "bold red" if r["silent"] or not r["chain_ok"] or r["status"] == "revoked" else ""
-            lag = "—" if r["lag"] is None else i18n.duration(r["lag"])
-            seen = "—" if r["last_seen"] is None else i18n.clock_time(dt.datetime.fromtimestamp(r["last_seen"], dt.UTC))
-            chain = _("intact") if r["chain_ok"] else _("BROKEN ({forks} fork(s))").format(forks=r["forks"])
-            name = ("⚠ " if r["silent"] else "") + r["name"]
-            table.add_row(Text(name, style=style), _(STATUS[r["status"]]), _(MODES[r["mode"]]), f"#{r['last_seq']}",
-                          lag, seen, chain, str(r["segments"]), key=r["terminal"])
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1))
+        fresh = {r["terminal"]: self.cells(r) for r in rows}
+        shown = getattr(self, "shown", None)
+        if shown is not None and list(shown) == list(fresh):
+            # The same terminals in the same order (the usual refresh): only
+            # the cells that changed are redrawn, not 200 rows rebuilt.
+            for key, values in fresh.items():
+                for column, (before, now) in enumerate(zip(shown[key], values)):
+                    if not same(before, now):
+                        table.update_cell(key, self.columns[column], now)
+        else:
+            cursor = table.cursor_row
+            table.clear()
+            for key, values in fresh.items():
+                table.add_row(*values, key=key)
+            if rows:
+                table.move_cursor(row=min(cursor, len(rows) - 1))
+        self.shown = fresh
         note = self.query_one("#terminals-note", Static)
         if self.app.admin is None:
             note.update(_("No SoR home given: start the console with --sor-home DIR to see the terminals."))
