@@ -38,7 +38,8 @@ async def enroll(terminal: Terminal, url: str, invite: str | None = None) -> dic
                             "ce terminal est inscrit auprès du SoR d'une autre ville (clé d'administration différente)")
         device = keys.device_keys(terminal.home, create=True)
         body = json.dumps({"terminal": terminal.id, "name": terminal.name, "sign_pub": device.sign_pub,
-                           "kx_pub": device.kx_pub, **({"invite": invite} if invite else {})}).encode()
+                           "kx_pub": device.kx_pub, **({"invite": invite} if invite else {}),
+                           **({"office": terminal.config["office"]} if terminal.config.get("office") else {})}).encode()
         async with Link(url, terminal.id, device.sign) as link:
             answer = await link.json("POST", "/v1/enrol", body, what="the enrolment", ok=(200, 202))
         local.set("city", city)

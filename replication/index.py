@@ -38,7 +38,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, sign_pub TEXT NOT NULL, kx_pub TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
-    requested_at REAL NOT NULL, certificate TEXT
+    requested_at REAL NOT NULL, certificate TEXT,
+    office TEXT          -- where it stands, as it said at enrolment (signed into its certificate at approval)
 );
 CREATE TABLE IF NOT EXISTS epochs (epoch INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wrapped (
@@ -88,6 +89,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(SCHEMA)
+    if "office" not in {row[1] for row in conn.execute("PRAGMA table_info(devices)")}:
+        conn.execute("ALTER TABLE devices ADD COLUMN office TEXT")   # an index from before offices
     return conn
 
 
@@ -179,11 +182,11 @@ class Index:
     # --- devices ---------------------------------------------------------------
 
     def device(self, device_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT id, name, sign_pub, kx_pub, status, requested_at, certificate FROM devices"
-                                " WHERE id=?", (device_id,)).fetchone()
+        row = self.conn.execute("SELECT id, name, sign_pub, kx_pub, status, requested_at, certificate, office"
+                                " FROM devices WHERE id=?", (device_id,)).fetchone()
         if row is None:
             return None
-        return dict(zip(("id", "name", "sign_pub", "kx_pub", "status", "requested_at", "certificate"), row))
+        return dict(zip(("id", "name", "sign_pub", "kx_pub", "status", "requested_at", "certificate", "office"), row))
 
     def devices(self) -> list[dict[str, Any]]:
         ids = [r[0] for r in self.conn.execute("SELECT id FROM devices ORDER BY requested_at")]
@@ -205,7 +208,7 @@ class Index:
         raise NotFound(f"no terminal {key} has asked to enrol", f"aucun terminal {key} n'a demandé son inscription")
 
     def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str, invite: str | None = None,
-                          now: float | None = None) -> str:
+                          now: float | None = None, office: str | None = None) -> str:
         """A known device gets its status back; a new one needs an open
         invitation for its name, which it then uses up."""
         now = time.time() if now is None else now
@@ -223,8 +226,8 @@ class Index:
                             f"(`beffroi sor invite {name}`) and give it with --invite",
                             f"aucune invitation ouverte pour le terminal {name} : demandez un code à l'administrateur "
                             f"(`beffroi sor invite {name}`) et donnez-le avec --invite", "no_invitation")
-        self.conn.execute("INSERT INTO devices VALUES (?,?,?,?, 'pending', ?, NULL)",
-                          (device_id, name, sign_pub, kx_pub, now))
+        self.conn.execute("INSERT INTO devices (id, name, sign_pub, kx_pub, status, requested_at, office)"
+                          " VALUES (?,?,?,?, 'pending', ?, ?)", (device_id, name, sign_pub, kx_pub, now, office))
         return "pending"
 
     # --- invitations -------------------------------------------------------------
@@ -306,7 +309,8 @@ class Index:
                 return device
             cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
                                               "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
-                                              "approved_at": int(time.time())})
+                                              "approved_at": int(time.time()),
+                                              **({"office": device["office"]} if device["office"] else {})})
             recipient = keys.kx_public(device["kx_pub"])
             for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
                 data_key = keys.unwrap(blob, admin.kx, keys.wrap_context(epoch, ADMIN))

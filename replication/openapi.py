@@ -44,7 +44,8 @@ def document() -> dict[str, Any]:
                 "parameters": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {k: {"type": "string"} for k in
-                                                     ("terminal", "name", "sign_pub", "kx_pub", "invite")}}}}},
+                                                     ("terminal", "name", "sign_pub", "kx_pub", "invite",
+                                                      "office")}}}}},
                 "responses": {"200": _json("known already"), "202": _json("pending approval"),
                               **_refusals(*auth, 422, 429, 503)}}},
             "/v1/devices": {

@@ -189,12 +189,14 @@ async def _enrol(request: web.Request) -> web.Response:
     except (ValueError, RecursionError):
         raise Refused(400, "bad_request", "enrolment body is not JSON", "la demande d'inscription n'est pas du JSON")
     wanted = {"terminal", "name", "sign_pub", "kx_pub"}
-    if not isinstance(raw, dict) or not wanted <= set(raw) <= wanted | {"invite"} \
+    if not isinstance(raw, dict) or not wanted <= set(raw) <= wanted | {"invite", "office"} \
             or not all(isinstance(v, str) for v in raw.values()):
         raise Refused(400, "bad_request", "enrolment needs terminal, name, sign_pub, kx_pub, invite (text)",
                       "l'inscription demande terminal, name, sign_pub, kx_pub, invite (texte)")
-    if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]):
-        raise Refused(400, "bad_request", "terminal id or name malformed", "identifiant ou nom de terminal malformé")
+    if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]) \
+            or not TERMINAL_NAME.match(raw.get("office", "X")):
+        raise Refused(400, "bad_request", "terminal id, name or office malformed",
+                      "identifiant, nom ou bureau du terminal malformé")
     public = keys.sign_public(raw["sign_pub"])
     keys.kx_public(raw["kx_pub"])
     if request.headers.get(auth.KEY_ID) != raw["terminal"]:
@@ -215,7 +217,7 @@ async def _enrol(request: web.Request) -> web.Response:
                 raise Refused(401, "replayed", "replayed request (nonce already used)",
                               "requête rejouée (nonce déjà utilisé)")
             status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"],
-                                             raw.get("invite"))
+                                             raw.get("invite"), office=raw.get("office"))
     return web.json_response({"status": status}, status=202 if status == "pending" else 200)
 
 
@@ -296,9 +298,10 @@ async def learn_devices(request: web.Request) -> web.Response:
             cert = keys.verify_doc(admin, entry.get("certificate") if isinstance(entry, dict) else None,
                                    "a device certificate")
             if index.device(cert["terminal"]) is None:
-                index.conn.execute("INSERT INTO devices VALUES (?,?,?,?,'active',?,?)",
+                index.conn.execute("INSERT INTO devices (id, name, sign_pub, kx_pub, status, requested_at,"
+                                   " certificate, office) VALUES (?,?,?,?,'active',?,?,?)",
                                    (cert["terminal"], cert["name"], cert["sign_pub"], cert["kx_pub"], time.time(),
-                                    json.dumps(entry["certificate"])))
+                                    json.dumps(entry["certificate"]), cert.get("office")))
                 added += 1
         if listing.get("revocations"):
             doc = keys.verify_doc(admin, listing["revocations"], "the revocation list")

@@ -85,6 +85,22 @@ def test_strangers_without_an_invitation_store_nothing_and_a_real_terminal_still
     assert city.sync(t6).refused == []
 
 
+def test_a_malformed_or_unexpected_office_is_refused_and_nothing_stored(city):
+    invite = city.invite("T9")
+    pair = KeyPair.generate()
+    for office in ("../etc", "", "A" * 40, 12, None):
+        terminal = ids.ulid()
+        body = {"terminal": terminal, "name": "T9", "sign_pub": pair.sign_pub, "kx_pub": pair.kx_pub,
+                "invite": invite, "office": office}
+        status, data, _ = call(city.url, "POST", "/v1/enrol", json.dumps(body).encode(), terminal, pair.sign)
+        assert status == 400 and data["error"] == "bad_request" and data["fr"], office
+    assert devices(city) == []
+    # The invitation is still open: the real terminal, with a well-formed office, enrols with it.
+    t9 = Terminal.init(city.root / "T9", "T9", office="ANNEXE-SUD")
+    asyncio.run(enroll(t9, city.url, invite))
+    assert [(d["name"], d["office"], d["status"]) for d in devices(city)] == [("T9", "ANNEXE-SUD", "pending")]
+
+
 def test_pending_requests_expire_and_can_be_rejected(city, sor_home):
     t7 = Terminal.init(city.root / "T7", "T7")
     asyncio.run(enroll(t7, city.url, city.invite("T7")))

@@ -185,7 +185,7 @@ async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, 
         declared = order_file(app.screen.last_issued)
         await panel(pilot, "f2", TerminalsScreen)                      # watching while the order spreads
         table = app.screen.query_one("#terminals")
-        assert {r[2] for r in table_rows(app.screen, "#terminals")} == {"en ligne"}
+        assert {r[3] for r in table_rows(app.screen, "#terminals")} == {"en ligne"}
         with Terminal.open(ops_city.terminals["ANNEXE-03"], **frozen.terminal) as annexe:
             apply(annexe, declared, now_at(annexe))
             await synced(annexe, ops_city.url)
@@ -195,7 +195,7 @@ async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, 
         await pilot.press("r")                                         # the same rows, updated in place
 
         def modes() -> dict[str, str]:
-            return {r[0].strip("⚠ "): r[2] for r in table_rows(app.screen, "#terminals")}
+            return {r[0].strip("⚠ "): r[3] for r in table_rows(app.screen, "#terminals")}
         await settle(pilot, lambda: modes()["ANNEXE-03"] == modes()["MAIRIE-01"] == "isolé", what="isolated")
         assert app.screen.query_one("#terminals") is table and table.row_count == 3
 
