@@ -22,6 +22,11 @@ from hub.errors import Invalid, NotFound
 
 from . import orders
 
+# What the overview depends on, cheap to read: segments and forks only grow
+# (their largest rowid), devices change by row or by status.
+_INDEX_VERSION = ("SELECT (SELECT max(pos) FROM segments), (SELECT count(*) FROM segments), (SELECT max(id) FROM forks),"
+                  " (SELECT group_concat(id || status || coalesce(office, ''), ',') FROM devices)")
+
 
 class CityAdmin:
     """The city admin's side: the SoR home that holds ``index.db`` and, on the
@@ -32,13 +37,22 @@ class CityAdmin:
         self.home = Path(home)
         self.city = load_city(self.home)   # refuses a folder that is no SoR home, in fr/en
         self.index = Index(self.home)
+        self._version: tuple | None = None
+        self._rows: list[dict[str, Any]] = []
 
     def close(self) -> None:
         self.index.close()
 
     def terminals(self, now: float, silent_after: float = 900.0) -> list[dict[str, Any]]:
+        """The overview (one SQL statement over every segment), read again only
+        when the index changed: a new segment, fork or device, or a status.
+        The console refreshes every few seconds; most of the time nothing came."""
         from replication.terminals import overview
-        return overview(self.index, now, silent_after)
+        version = self.index.conn.execute(_INDEX_VERSION).fetchone()
+        if version != self._version:
+            self._rows, self._version = overview(self.index, now, silent_after), version
+        return [{**r, "silent": r["status"] == "active" and (r["last_seen"] is None or now - r["last_seen"] > silent_after)}
+                for r in self._rows]
 
     def counts(self) -> dict[str, int]:
         return self.index.counts()
