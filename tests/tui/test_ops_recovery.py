@@ -245,3 +245,25 @@ async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, 
         assert f"envois : {report['outbox']['delivered']} livré(s)" in shown and "0 à livrer" in shown
         assert report["offline_acts"] > 0 and f"{report['offline_acts']} acte(s)" in shown
         assert table_rows(app.screen, "#conflicts")                    # the disputed birth certificate
+
+
+async def test_a_damaged_report_and_a_file_for_a_home_are_said_not_crashed_on(ops_city, frozen, tmp_path):
+    (ops_city.home / "recovery").mkdir()
+    (ops_city.home / "recovery" / "recovery-report.json").write_text('[{"terminal": "MAIRIE-01"}]')
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("not a home")
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        await panel(pilot, "f8", ConflictsScreen)
+        assert "est illisible : relancez `beffroi recovery`" in note(app.screen, "#report")
+        await panel(pilot, "f7", RestoreScreen)
+        screen = app.screen
+        await choose(pilot, "#choose", "ANNEXE-03")
+        screen.query_one("#home").value = str(not_a_folder)
+        screen.query_one("#shares").text = f"{share(ops_city, 1)}\n{share(ops_city, 2)}"
+        await pilot.click("#check")
+        await settle(pilot, lambda: "✓" in note(screen, "#restore-note"), what="the shares checked")
+        await pilot.click("#restore")
+        await settle(pilot, lambda: "est un fichier" in refusals(app), what="the refusal")
+        assert screen.outcome is None and not_a_folder.read_text() == "not a home"

@@ -83,6 +83,12 @@ class ConflictsScreen(Page):
             reports = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             return _("⚠ {path} cannot be read: run `beffroi recovery` again to rewrite it.").format(path=path)
+        try:
+            return self.summary(reports, path)
+        except (KeyError, TypeError, AttributeError, ValueError):   # hand-edited or from another release
+            return _("⚠ {path} cannot be read: run `beffroi recovery` again to rewrite it.").format(path=path)
+
+    def summary(self, reports, path: Path) -> str:
         lines = []
         for r in reports if isinstance(reports, list) else [reports]:
             box, conflicts, merges = r["outbox"], r["conflicts"], r["merge_proposals"]

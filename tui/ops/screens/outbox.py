@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
-from continuity.outbox import Outbox
+from continuity.outbox import PENDING, Outbox
 from hub.errors import HubError
 
 from ...i18n import N_, _
@@ -72,7 +72,7 @@ class OutboxScreen(Page):
                           i.reason or i.reference or "", aside, key=str(i.id))
         if shown:
             table.move_cursor(row=min(cursor, len(shown) - 1))
-        pending = self.outbox.pending()
+        pending = sum(i.state in PENDING for i in items)   # the same reading as the tables, not a second one
         self.show_drain(pending)
         self.query_one("#outbox-note", Static).update(
             _("{pending} item(s) to deliver; {sent} sent. T retries the selected item (same key: the back office "

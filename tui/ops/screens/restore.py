@@ -118,6 +118,10 @@ class RestoreScreen(Page):
                 _("⚠ Choose the terminal, the new home folder and the SoR address first."))
             return
         target = Path(home).expanduser()
+        if target.exists() and not target.is_dir():
+            self.app.show_refusal(HubError(f"{target} is a file: give a folder for the new home",
+                                           f"{target} est un fichier : donnez un dossier pour le nouveau répertoire"))
+            return
         occupied = target.exists() and any(target.iterdir())
         consequence = (_("{home} already holds a home: it is moved aside to {home}.before-restore-… (kept, never "
                          "deleted: it may be evidence), then a new home is built there.") if occupied else
@@ -156,6 +160,11 @@ class RestoreScreen(Page):
                                     on_fetched=lambda size: self.app.call_from_thread(self.advance, size))
         except HubError as error:
             self.app.call_from_thread(self.failed, error)
+            return
+        except Exception as error:   # the console stays up whatever the network or the disk did
+            self.app.call_from_thread(self.failed, HubError(
+                f"the restore stopped: {error}; nothing was left half-built, try again",
+                f"la restauration s'est arrêtée : {error} ; rien n'est resté à moitié construit, recommencez"))
             return
         self.app.call_from_thread(self.finished, info)
 
