@@ -287,12 +287,17 @@ class Index:
             self.conn.execute("DELETE FROM devices WHERE id=?", (device["id"],))
         return {"terminal": device["id"], "name": device["name"], "rejected": True}
 
-    def approve(self, admin: KeyPair, key: str, fingerprint: str) -> dict[str, Any]:
+    def approve(self, admin: KeyPair, key: str, fingerprint: str,
+                ranges: dict[str, list[int]] | None = None) -> dict[str, Any]:
         """Sign the terminal's certificate and grant it every epoch key, once
         the admin has confirmed the fingerprint the terminal showed: a name
-        alone could be a stranger's."""
+        alone could be a stranger's. ``ranges`` (``register``, ``tickets``: the
+        numbers it uses while isolated, when no incident order gives any) are
+        signed into the certificate, and never overlap another terminal's."""
         with self.transaction():
             device = self.find_device(key)
+            if ranges:
+                self._check_granted(device["id"], ranges)
             shown = keys.fingerprint(keys.unb64(device["sign_pub"]))
             if fingerprint.strip().upper().replace(" ", "") != shown:
                 raise Forbidden(f"the fingerprint does not match terminal {device['name']}'s key: do not approve; "
@@ -310,7 +315,8 @@ class Index:
             cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
                                               "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
                                               "approved_at": int(time.time()),
-                                              **({"office": device["office"]} if device["office"] else {})})
+                                              **({"office": device["office"]} if device["office"] else {}),
+                                              **({"ranges": ranges} if ranges else {})})
             recipient = keys.kx_public(device["kx_pub"])
             for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
                 data_key = keys.unwrap(blob, admin.kx, keys.wrap_context(epoch, ADMIN))
@@ -319,6 +325,16 @@ class Index:
             self.conn.execute("UPDATE devices SET status='active', certificate=? WHERE id=?",
                               (json.dumps(cert), device["id"]))
         return self.device(device["id"])
+
+    def _check_granted(self, device_id: str, ranges: dict[str, list[int]]) -> None:
+        for (name, cert) in self.conn.execute("SELECT name, certificate FROM devices WHERE status='active'"
+                                              " AND certificate IS NOT NULL AND id!=?", (device_id,)):
+            for kind, (first, last) in (json.loads(cert)["doc"].get("ranges") or {}).items():
+                if kind in ranges and first <= ranges[kind][1] and ranges[kind][0] <= last:
+                    raise Invalid(f"the {kind} range {ranges[kind][0]}-{ranges[kind][1]} overlaps terminal {name}'s "
+                                  f"({first}-{last}): two terminals would use the same numbers",
+                                  f"la plage {kind} {ranges[kind][0]}-{ranges[kind][1]} chevauche celle du terminal "
+                                  f"{name} ({first}-{last}) : deux terminaux utiliseraient les mêmes numéros")
 
     def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]:
         """Refuse the terminal from now on and rotate the epoch, so what is sealed
