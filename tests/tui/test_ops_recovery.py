@@ -152,7 +152,8 @@ async def test_set_an_item_aside_then_take_it_back(ops_city, frozen, tmp_path):
         assert "signalement refait sur papier" in outbox.get(works.id).reason
 
 
-async def test_the_conflicts_panel_shows_proposals_and_the_report(ops_city, frozen):
+async def test_the_conflicts_panel_lists_both_kinds_and_assigns_them(ops_city, frozen):
+    from continuity import conflicts
     # The same person registered again on the annexe (another address), while the city had her already.
     with Terminal.open(ops_city.terminals["ANNEXE-03"], **frozen.terminal) as annexe:
         desk = annexe.session(Principal.system())
@@ -164,9 +165,28 @@ async def test_the_conflicts_panel_shows_proposals_and_the_report(ops_city, froz
         await signed_in(pilot)
         await synced(app.terminal, ops_city.url)
         await panel(pilot, "f8", ConflictsScreen)
-        rows = table_rows(app.screen, "#proposals")
-        assert [r[0] for r in rows] == ["Hélène Dupont"] and "49100" in rows[0][2], rows
+        rows = {r[0]: r for r in table_rows(app.screen, "#conflicts")}
+        assert set(rows) == {"dossier", "fusion"}                     # the disputed case, Hélène registered twice
+        assert rows["fusion"][1].startswith("Hélène Dupont") and rows["fusion"][3] == "sans personne"
         assert "Pas encore de rapport de reprise" in note(app.screen, "#report")
+        merge = [c for c in conflicts.listing(app.terminal.conn) if c.kind == "merge"][0]
+        await choose(pilot, "#conflicts", "fusion")
+        app.screen.query_one("#assignee").value = "quelqu'un"        # nobody by that name: refused, nothing written
+        await pilot.press("g")
+        await settle(pilot, lambda: "ni un agent inscrit" in refusals(app), what="the refusal")
+        assert conflicts.get(app.terminal.conn, merge.id).state == "open"
+        app.screen.query_one("#assignee").value = "office:ANNEXE-NORD"
+        await choose(pilot, "#conflicts", "fusion")
+        await pilot.press("g")
+        await settle(pilot, lambda: conflicts.get(app.terminal.conn, merge.id).state == "assigned", what="assigned")
+        assert conflicts.get(app.terminal.conn, merge.id).assigned_to == "office:ANNEXE-NORD"
+        row = [r for r in table_rows(app.screen, "#conflicts") if r[0] == "fusion"][0]
+        assert row[3:] == ["confié", "office:ANNEXE-NORD"]
+        # An event like any other: the annexe learns whom it was given to.
+        await synced(app.terminal, ops_city.url)
+    with Terminal.open(ops_city.terminals["ANNEXE-03"], **frozen.terminal) as annexe:
+        await synced(annexe, ops_city.url)
+        assert conflicts.get(annexe.conn, merge.id).assigned_to == "office:ANNEXE-NORD"
 
 
 async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, frozen, tmp_path):
@@ -244,7 +264,13 @@ async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, 
         shown = note(app.screen, "#report")
         assert f"envois : {report['outbox']['delivered']} livré(s)" in shown and "0 à livrer" in shown
         assert report["offline_acts"] > 0 and f"{report['offline_acts']} acte(s)" in shown
-        assert table_rows(app.screen, "#conflicts")                    # the disputed birth certificate
+        assert f"conflits : {report['conflicts']['open']} sans personne" in shown
+        # Recovery waits for a person on the disputed birth certificate: IT gives it to the agent.
+        await choose(pilot, "#conflicts", "dossier")
+        app.screen.query_one("#assignee").value = "agent"
+        await pilot.press("g")
+        await settle(pilot, lambda: [r[3:] for r in table_rows(app.screen, "#conflicts")] == [["confié", "agent"]],
+                     what="the conflict given to the agent")
 
 
 async def test_a_damaged_report_and_a_file_for_a_home_are_said_not_crashed_on(ops_city, frozen, tmp_path):

@@ -1,9 +1,13 @@
 """Conflicts and recovery report: what recovery left for people, across every
-terminal this console's journal has merged — the open conflicts (the same case
-moved on two terminals) and the merge proposals (the same person registered
-twice) — and the recovery report ``beffroi recovery`` wrote
-(``<home>/recovery/recovery-report.json``). Read-only: agents decide at the
-counter (*Fusions proposées*), where the citizen stands."""
+terminal this console's journal has merged — cases moved on two terminals and
+merge proposals (the same person registered twice), each open, assigned or
+resolved (``continuity.conflicts``, the API the counter and ``beffroi
+conflicts`` share) — and the recovery report ``beffroi recovery`` wrote
+(``<home>/recovery/recovery-report.json``).
+
+IT does not settle a conflict here: it gives it to an agent or an office
+(``g``, a ``conflict.assigned`` event), who settles it at the counter where
+the citizen stands. Recovery waits until every conflict has a person."""
 
 from __future__ import annotations
 
@@ -12,15 +16,20 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Label, Static
 
-from continuity.recovery import open_conflicts, proposals
+from continuity import conflicts
+from hub.errors import HubError
 
-from ... import i18n
 from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
+from ...widgets.entry import Entry
 from ...widgets.page import Page
 from .terminals import MODES
+
+KINDS = {"case": N_("case"), "merge": N_("merge")}
+STATES = {"open": N_("open"), "assigned": N_("assigned"), "resolved": N_("resolved")}
 
 
 def report_path(home: Path) -> Path:
@@ -28,24 +37,22 @@ def report_path(home: Path) -> Path:
 
 
 class ConflictsScreen(Page):
-    BINDINGS = [Binding("r", "reload", N_("Refresh"))]
+    BINDINGS = [Binding("g", "assign", N_("Assign")), Binding("r", "reload", N_("Refresh"))]
 
     def compose(self) -> ComposeResult:
         yield ModeBanner(self.app.agent_name)
         yield Label(_("Conflicts and recovery report"), classes="title")
-        yield Label(_("Open conflicts"), classes="subtitle")
         yield DataTable(id="conflicts", cursor_type="row", zebra_stripes=True)
-        yield Label(_("Merge proposals (decided at the counter)"), classes="subtitle")
-        yield DataTable(id="proposals", cursor_type="row", zebra_stripes=True)
+        yield Static(id="conflicts-note", classes="note")
+        with Horizontal(classes="tools"):
+            yield Entry(id="assignee", placeholder=_("Assign the selected conflict to: agent id or office:NAME"))
         yield Label(_("Recovery report"), classes="subtitle")
         yield Static(id="report", classes="note")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#conflicts", DataTable).add_columns(_("Case"), _("Conflict"), _("Terminal"), _("Wanted"),
-                                                            _("Found"))
-        self.query_one("#proposals", DataTable).add_columns(_("Person"), _("Born"), _("Second record"),
-                                                            _("Requests on the second"))
+        self.query_one("#conflicts", DataTable).add_columns(_("Kind"), _("Subject"), _("Detail"), _("State"),
+                                                            _("Assigned to"))
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -56,47 +63,59 @@ class ConflictsScreen(Page):
 
     def reload(self) -> None:
         conn = self.app.terminal.conn
-        names = {self.app.terminal.id: self.app.terminal.name}
-        if self.app.admin is not None:
-            names.update({r["terminal"]: r["name"] for r in self.app.admin.terminals(self.app.now().timestamp())})
-        codes = dict(conn.execute("SELECT id, tracking_code FROM cases").fetchall())
         table = self.query_one("#conflicts", DataTable)
+        cursor = table.cursor_row
         table.clear()
-        for c in open_conflicts(conn):
-            table.add_row(codes.get(c["case_id"]) or c["case_id"][:10], c["kind"],
-                          names.get(c["event_origin"], c["event_origin"][:10]),
-                          f"{c['wanted_from'] or '?'} → {c['wanted_to'] or '?'}", c["found"] or "—", key=c["id"])
-        table = self.query_one("#proposals", DataTable)
-        table.clear()
-        for p in proposals(conn):
-            keep, dup = p.keep, p.duplicate
-            table.add_row(f"{keep['first_name']} {keep['last_name']}", i18n.day_short(keep["birth_date"]),
-                          f"{dup['first_name']} {dup['last_name']} {dup.get('postcode') or ''}".strip(),
-                          str(p.cases), key=p.id)
+        rows = conflicts.listing(conn)
+        for c in rows:
+            detail = (_("{wanted} wanted, found {found}").format(wanted=" → ".join(map(str, c.wanted)), found=c.found)
+                      if c.kind == "case" and c.wanted else
+                      _("{n} request(s) on the second record").format(n=c.cases) if c.kind == "merge" else c.detail)
+            table.add_row(_(KINDS[c.kind]), c.subject[:34], detail[:36], _(STATES[c.state]),
+                          c.assigned_to or "—", key=c.id)
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1))
+        counts = conflicts.counts(conn)
+        self.query_one("#conflicts-note", Static).update(_(
+            "{open} without anyone, {assigned} assigned, {resolved} resolved. G gives the selected one to the agent "
+            "or office typed below; they settle it at the counter.").format(**counts))
         self.query_one("#report", Static).update(self.report_text())
+
+    def action_assign(self) -> None:
+        table = self.query_one("#conflicts", DataTable)
+        if not table.row_count:
+            return
+        conflict_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        who = self.query_one("#assignee", Entry)
+        try:
+            done = conflicts.assign(self.app.session, conflict_id, who.value)
+        except HubError as error:
+            self.app.show_refusal(error)
+            return
+        who.value = ""
+        self.app.notify(_("Given to {who}: {subject}.").format(who=done.assigned_to, subject=done.subject))
+        self.reload()
 
     def report_text(self) -> str:
         path = report_path(self.app.terminal.home)
         if not path.exists():
             return _("No recovery report yet: it is written by `beffroi recovery` once the incident is ended.")
         try:
-            reports = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return _("⚠ {path} cannot be read: run `beffroi recovery` again to rewrite it.").format(path=path)
-        try:
-            return self.summary(reports, path)
-        except (KeyError, TypeError, AttributeError, ValueError):   # hand-edited or from another release
+            return self.summary(json.loads(path.read_text("utf-8")), path)
+        except (OSError, KeyError, TypeError, AttributeError, ValueError):   # hand-edited or from another release
             return _("⚠ {path} cannot be read: run `beffroi recovery` again to rewrite it.").format(path=path)
 
     def summary(self, reports, path: Path) -> str:
         lines = []
         for r in reports if isinstance(reports, list) else [reports]:
-            box, conflicts, merges = r["outbox"], r["conflicts"], r["merge_proposals"]
+            box, found, merges = r["outbox"], r["conflicts"], r["merge_proposals"]
             lines.append(_(
                 "{name}: {acts} act(s) during the incident; outbox {sent} delivered, {dead} dead, {waiting} waiting, "
-                "{pending} pending; {conflicts} open conflict(s), {merges} merge proposal(s); now {mode}.").format(
+                "{pending} pending; conflicts: {open} without anyone, {assigned} assigned, {resolved} resolved "
+                "({merges} merge proposal(s) open); now {mode}.").format(
                 name=r["terminal"]["name"], acts=r["offline_acts"], sent=box["delivered"], dead=box["dead"],
-                waiting=box["waiting"], pending=box["pending"], conflicts=conflicts["open"], merges=merges["open"],
+                waiting=box["waiting"], pending=box["pending"], open=found.get("open", 0),
+                assigned=found.get("assigned", 0), resolved=found.get("resolved", 0), merges=merges["open"],
                 mode=_(MODES.get(r["mode"], r["mode"]))))
             steps = ", ".join(f"{k} {v:.2f} s" for k, v in r.get("steps_s", {}).items())
             lines.append("  " + _("Steps: {steps}; state-hash {hash}").format(steps=steps, hash=r["state_hash"][:16]))
@@ -105,4 +124,3 @@ class ConflictsScreen(Page):
                     g=r["footprint"]["total"]["g_co2e"]))
         lines.append(_("File: {path}").format(path=path))
         return "\n".join(lines)
-
