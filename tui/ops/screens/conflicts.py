@@ -71,7 +71,7 @@ class ConflictsScreen(Page):
             detail = (_("{wanted} wanted, found {found}").format(wanted=" → ".join(map(str, c.wanted)), found=c.found)
                       if c.kind == "case" and c.wanted else
                       _("{n} request(s) on the second record").format(n=c.cases) if c.kind == "merge" else c.detail)
-            table.add_row(_(KINDS[c.kind]), c.subject[:34], detail[:36], _(STATES[c.state]),
+            table.add_row(_(KINDS[c.kind]), c.subject[:30], detail[:46], _(STATES[c.state]),
                           c.assigned_to or "—", key=c.id)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
