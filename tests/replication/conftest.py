@@ -196,3 +196,22 @@ def seaweed(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
     log.close()
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One private PostgreSQL server per pytest worker, stopped at the end."""
+    from tests.postgres import PostgresServer
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """A fresh database of that server for one test."""
+    url = postgres.database()
+    yield url
+    postgres.drop(url)
