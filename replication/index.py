@@ -123,30 +123,37 @@ def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, A
     home = Path(home)
     if (home / "sor.json").exists():
         raise Invalid(f"{home} is already a SoR home", f"{home} est déjà un répertoire de SoR")
+    info, admin, made = make_city_keys(home, city, shares, threshold)
+    index = Index(home)
+    with index.transaction():
+        index.new_epoch(admin, info, "city created")
+    index.close()
+    write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
+    return {"home": str(home), **made}
+
+
+def make_city_keys(folder: Path, city: str, shares: int, threshold: int) -> tuple[City, KeyPair, dict[str, Any]]:
+    """A city's admin key pair in ``folder/admin`` and its recovery key split
+    into ``folder/shares``: the only copies; what is returned is public."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     recovery = X25519PrivateKey.generate()
     mnemonics = keys.split_recovery(recovery, shares, threshold)  # validates k/n before anything is written
-    home.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     admin = KeyPair.generate()
-    admin.save(home / "admin", "admin")
+    admin.save(folder / "admin", "admin")
     recovery_kx = keys.b64(keys.public_bytes(recovery))
     info = City(city, admin.sign_pub, admin.kx_pub, recovery_kx,
                 keys.b64(keys.public_bytes(keys.recovery_signer(recovery))))
-    share_dir = home / "shares"
+    share_dir = folder / "shares"
     share_dir.mkdir(mode=0o700, exist_ok=True)
     paths = []
     for number, mnemonic in enumerate(mnemonics, 1):
         path = share_dir / f"share-{number}-of-{shares}.txt"
         write_private(path, keys.share_text(mnemonic, number, shares, threshold, city, recovery_kx).encode())
         paths.append(str(path))
-    index = Index(home)
-    with index.transaction():
-        index.new_epoch(admin, info, "city created")
-    index.close()
-    write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
-    return {"home": str(home), "city": city, "shares": paths, "threshold": threshold,
-            "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
-            "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
+    return info, admin, {"city": city, "shares": paths, "threshold": threshold,
+                         "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
+                         "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
 
 
 def invite_digest(code: str) -> str:

@@ -52,7 +52,7 @@ GATE = web.AppKey("gate", asyncio.Semaphore)
 BODY_TIME = web.AppKey("body_seconds", float)
 
 
-TENANT = "beffroi.tenant"   # the request's city in a shared deployment (see make_shared_app)
+TENANT = web.RequestKey("tenant", object)   # the request's city in a shared SoR (see replication.cities)
 
 
 @dataclass
@@ -462,35 +462,47 @@ def make_runner(app: web.Application, header_seconds: float = HEADER_SECONDS) ->
     return web.AppRunner(app, access_log=None, keepalive_timeout=header_seconds, read_bufsize=READ_BUFFER)
 
 
-def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
-             body_seconds: float = BODY_SECONDS) -> web.Application:
-    """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
-    app = web.Application(client_max_size=MAX_BODY)
-    app[HOME] = Path(home)
-    app[CITY] = load_city(home)
-    app[INDEX] = Index(home)
+def base_app(home: Path | None, store: BlobStore | None, middlewares: list | tuple = (), supervisor: Any = None,
+             allow_plain: bool = False, body_seconds: float = BODY_SECONDS) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=list(middlewares))
+    if home is not None:
+        app[HOME] = Path(home)
+        app[CITY] = load_city(home)
+        app[INDEX] = Index(home)
     app[STORE] = store
     app[LOCK] = asyncio.Lock()
     app[SUPERVISOR] = supervisor
     app[ALLOW_PLAIN] = allow_plain
     app[GATE] = asyncio.Semaphore(ANONYMOUS)
     app[BODY_TIME] = body_seconds
-    app.router.add_get("/v1/health", health)
+    return app
+
+
+def add_city_routes(app: web.Application, prefix: str = "") -> None:
+    """What one city's terminals call, under ``prefix`` (a shared SoR's ``/cities/{city}``)."""
+    app.router.add_get(prefix + "/v1/health", health)
+    app.router.add_get(prefix + "/v1/city", city)
+    app.router.add_post(prefix + "/v1/enrol", enrol)
+    app.router.add_get(prefix + "/v1/devices", devices)
+    app.router.add_post(prefix + "/v1/devices", learn_devices)
+    app.router.add_get(prefix + "/v1/keys", wrapped_keys)
+    app.router.add_get(prefix + "/v1/heads", heads)
+    app.router.add_get(prefix + "/v1/feed", feed)
+    app.router.add_put(prefix + "/v1/segments/{origin}/{first}", put_segment)
+    app.router.add_get(prefix + "/v1/segments/{origin}/{first}", get_segment)
+    from .sor_vault import add_routes
+    add_routes(app, prefix)
+    app.router.add_put(prefix + "/v1/orders/{order_id}", put_order)
+    app.router.add_get(prefix + "/v1/orders", orders)
+
+
+def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
+             body_seconds: float = BODY_SECONDS) -> web.Application:
+    """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
+    app = base_app(home, store, (), supervisor, allow_plain, body_seconds)
     from .metrics import handler as metrics
     app.router.add_get("/metrics", metrics(app[INDEX]))
-    app.router.add_get("/v1/city", city)
-    app.router.add_post("/v1/enrol", enrol)
-    app.router.add_get("/v1/devices", devices)
-    app.router.add_post("/v1/devices", learn_devices)
-    app.router.add_get("/v1/keys", wrapped_keys)
-    app.router.add_get("/v1/heads", heads)
-    app.router.add_get("/v1/feed", feed)
-    app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
-    app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
-    from .sor_vault import add_routes
-    add_routes(app)
-    app.router.add_put("/v1/orders/{order_id}", put_order)
-    app.router.add_get("/v1/orders", orders)
+    add_city_routes(app)
 
     async def close(app: web.Application) -> None:
         app[INDEX].close()

@@ -101,7 +101,7 @@ async def delete_document(request: web.Request) -> web.Response:
     return web.json_response({"erased": True})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_put("/v1/vault/{name}", put_document)
-    app.router.add_get("/v1/vault/{name}", get_document)
-    app.router.add_delete("/v1/vault/{name}", delete_document)
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    app.router.add_put(prefix + "/v1/vault/{name}", put_document)
+    app.router.add_get(prefix + "/v1/vault/{name}", get_document)
+    app.router.add_delete(prefix + "/v1/vault/{name}", delete_document)
