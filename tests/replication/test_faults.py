@@ -72,10 +72,10 @@ def test_faulty_network_converges_with_nothing_lost_or_doubled(city):
                 rep = Replicator(t)
                 rep.seal_pending(per_segment=3)       # many small segments: many requests to disturb
                 rep.close()
-                sync_until_done(t, proxy.url)
+                sync_until_done(t, proxy.url + urlsplit(city.url).path)
         for _ in range(2):
             for t in ts:
-                sync_until_done(t, proxy.url)
+                sync_until_done(t, proxy.url + urlsplit(city.url).path)
         assert sum(proxy.seen[f] for f in ("drop", "cut", "lose_answer", "duplicate", "delay")) >= 10
         assert {t.state_hash() for t in ts} == {ts[0].state_hash()}
         made = {t.id: t.conn.execute("SELECT count(*) FROM events WHERE origin=?", (t.id,)).fetchone()[0] for t in ts}

@@ -185,7 +185,7 @@ def test_unknown_keys_are_refused(scene):
 def raw_put(url: str, path: str, headers: dict, body: bytes, announced: int, cut: bool = False) -> bytes:
     host = urlsplit(url)
     with socket.create_connection((host.hostname, host.port), timeout=10) as sock:
-        head = f"PUT {path} HTTP/1.1\r\nHost: {host.netloc}\r\nContent-Length: {announced}\r\n"
+        head = f"PUT {host.path}{path} HTTP/1.1\r\nHost: {host.netloc}\r\nContent-Length: {announced}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "Connection: close\r\n\r\n"
         sock.sendall(head.encode() + body)
         if cut:
