@@ -187,6 +187,20 @@ async def signed_body(request: web.Request) -> tuple[tuple[str, str], bytes]:
     return authenticate(request, body, who), body
 
 
+def self_proving(fn):
+    """A route no key signs (its body carries the admin's signature): on a
+    shared SoR whatever it refuses is answered "nothing here", so that a
+    stranger cannot tell a city that exists from one that does not."""
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except (Refused, HubError):
+            if request.get(TENANT):
+                raise nothing_here()
+            raise
+    return wrapped
+
+
 def handler(fn):
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
@@ -324,6 +338,7 @@ async def feed(request: web.Request) -> web.Response:
 
 
 @handler
+@self_proving
 async def learn_devices(request: web.Request) -> web.Response:
     """An office relay learns terminals approved after it was made: a terminal
     hands over the admin-signed device list it holds. Every certificate and the
@@ -357,6 +372,7 @@ MAX_ORDER = 64 * 1024
 
 
 @handler
+@self_proving
 async def put_order(request: web.Request) -> web.Response:
     """Publish an incident order. No device signs this request: the order is
     its own proof (admin signature over its exact canonical bytes); the SoR
@@ -534,5 +550,26 @@ async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream
     await stop.wait()
     if supervisor:
         await supervisor.stop()
+    await runner.cleanup()
+    print("SoR stopped", file=sys.stderr, flush=True)
+
+
+async def serve_shared(db_url: str, host: str, port: int, s3_url: str | None, folder: Path | None) -> None:
+    """One node of a shared SoR: stateless, so any number may serve the same
+    database and bucket; runs until SIGTERM/SIGINT."""
+    from .cities import make_shared_app, stores
+    store_for = stores(s3_url, folder)
+    app = await asyncio.to_thread(make_shared_app, db_url, store_for)
+    runner = make_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    print(f"shared SoR (each city under /cities/<city>) listening on http://{host}:{runner.addresses[0][1]}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
     await runner.cleanup()
     print("SoR stopped", file=sys.stderr, flush=True)
