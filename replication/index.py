@@ -491,10 +491,12 @@ class Rows:
 
     def placement(self, origin: str, first: int, prev: str, hash_: str) -> Placement:
         """Where a segment offered at (origin, first) falls, given what is stored."""
+        # the head first: read without a lock (before the blob is put), a head
+        # that already covers this segment means the row below is visible too
+        last, head = self.head(origin)
         stored = self.segment_at(origin, first)
         if stored and stored["hash"] == hash_:
             return Placement("already", stored["hash"], pos=stored["pos"])
-        last, head = self.head(origin)
         if stored:
             return Placement("fork", stored["hash"], "fork: a different segment is stored at this position")
         if first <= last:
