@@ -35,7 +35,7 @@ from .index_pg import PgIndex, connect
 REGISTER = """
 CREATE TABLE IF NOT EXISTS cities (
     id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE, public TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL
+    created_at DOUBLE PRECISION NOT NULL, blobs TEXT
 )
 """
 PREFIX = "/cities/{city}"
@@ -70,9 +70,21 @@ def _safe(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
-def add_city(url: str, name: str, shares: int, threshold: int, out: Path,
+def register_city(conn: Any, city_id: str, city: City, now: float, blobs: str | None = None) -> None:
+    conn.execute("INSERT INTO public.cities VALUES (?,?,?,?,?,?)",
+                 (city_id, slug(city.name), city.name, json.dumps(city.public()), now, blobs))
+
+
+def _mirror(blobs: str | None, city_id: str) -> Any:
+    """Where the admin commands write a city's facts: its prefix of the recorded bucket."""
+    from .rebuild import Mirror
+    return Mirror(S3Store.from_url(f"{blobs.rstrip('/')}/cities/{city_id}")) if blobs else None
+
+
+def add_city(url: str, name: str, shares: int, threshold: int, out: Path, s3_url: str | None = None,
              now: Callable[[], float] = time.time) -> dict[str, Any]:
-    """Create a city: its keys under ``out`` (admin/, shares/), its schema, epoch 1."""
+    """Create a city: its keys under ``out`` (admin/, shares/), its schema,
+    epoch 1, and with ``s3_url`` its signed document and epoch in the bucket."""
     name, out = _check_name(name), Path(out)
     if (out / "admin").exists() or (out / "shares").exists():
         raise Invalid(f"{out} already holds an admin key or shares: give an empty folder",
@@ -84,11 +96,14 @@ def add_city(url: str, name: str, shares: int, threshold: int, out: Path,
     info, admin, made = make_city_keys(out, name, shares, threshold)
     city_id = secrets.token_hex(8)
     index = PgIndex.create(url, city_id)
+    index.mirror = _mirror(s3_url, city_id)
     try:
         with index.transaction():
+            if index.mirror:
+                from .rebuild import sign_city
+                index.mirror.city(sign_city(admin, info))
             index.new_epoch(admin, info, "city created")
-            index.conn.execute("INSERT INTO public.cities VALUES (?,?,?,?,?)",
-                               (city_id, slug(name), name, json.dumps(info.public()), now()))
+            register_city(index.conn, city_id, info, now(), s3_url)
     except psycopg.errors.UniqueViolation:   # another `city add` of the same name won the race
         index.close()
         _drop_schema(url, city_id)
@@ -118,18 +133,24 @@ def list_cities(url: str) -> list[dict[str, Any]]:
 
 def find_city(url: str, key: str) -> tuple[str, City]:
     """(id, public keys) of the city named ``key`` (its name or its slug)."""
+    city_id, city, _ = _find(url, key)
+    return city_id, city
+
+
+def _find(url: str, key: str) -> tuple[str, City, str | None]:
     with _register(url) as conn:
-        row = conn.execute("SELECT id, public FROM cities WHERE slug=%s", (slug(key or ""),)).fetchone()
+        row = conn.execute("SELECT id, public, blobs FROM cities WHERE slug=%s", (slug(key or ""),)).fetchone()
     if row is None:
         raise NotFound(f"no city {key} in this SoR (`beffroi sor city list`)",
                        f"aucune ville {key} dans ce SoR (`beffroi sor city list`)", "no_city")
     raw = json.loads(row[1])
-    return row[0], City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+    return row[0], City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"]), row[2]
 
 
 def open_city(url: str, key: str) -> tuple[City, PgIndex]:
-    city_id, city = find_city(url, key)
-    return city, PgIndex(url, city_id)
+    """A city's public keys and index; its facts mirrored to the bucket recorded at `city add --s3`."""
+    city_id, city, blobs = _find(url, key)
+    return city, PgIndex(url, city_id, _mirror(blobs, city_id))
 
 
 def city_url(sor: str, name: str) -> str:
@@ -170,7 +191,9 @@ class Cities:
                 return None
             if city_slug != slug(city.name):
                 return None
-            found = Tenant(city, PgIndex(self.url, city_id), self.store_for(city_id), f"/cities/{city_slug}")
+            from .rebuild import Mirror
+            store = self.store_for(city_id)
+            found = Tenant(city, PgIndex(self.url, city_id, Mirror(store)), store, f"/cities/{city_slug}")
             self.open[city_slug] = found
         return found
 

@@ -97,13 +97,26 @@ def _city_add(args: argparse.Namespace) -> int:
         raise UsageError("--db postgresql://… is required: the shared SoR's database")
     if args.s3:
         stores(args.s3, None)   # the bucket answers before the city exists
-    info = add_city(url, args.name, args.shares, args.threshold, Path(args.out))
+    info = add_city(url, args.name, args.shares, args.threshold, Path(args.out), args.s3)
     emit(args, info, lambda i: (
         f"city {i['city']} added; its terminals enrol with `beffroi enroll --sor URL --city {i['slug']}`\n"
         f"admin key folder: {i['admin']} (fingerprint {i['admin_fingerprint']})\n"
         f"recovery shares ({i['threshold']} of {len(i['shares'])} needed):\n  " + "\n  ".join(i["shares"]) +
         "\nHand the admin folder and each share to the city's IT staff, then delete them here: "
         "the SoR keeps no copy."))
+    return 0
+
+
+def _sor_reindex(args: argparse.Namespace) -> int:
+    from .rebuild import reindex
+    url = _db(args)
+    if url is None:
+        raise UsageError("--db postgresql://… is required: the (empty) database to rebuild the index into")
+    info = reindex(url, args.s3, home_of(args) if args.home else None)
+    emit(args, info, lambda i: "\n".join(
+        [f"rebuilt {c['city']}: {c.get('segments', 0)} segment(s), {c.get('devices', 0)} terminal(s), "
+         f"{c.get('epochs', 0)} epoch(s), {c.get('revoked', 0)} revoked, {c.get('refused', 0)} object(s) refused"
+         for c in i["rebuilt"]] + [f"{len(i['kept'])} city(ies) already in the database, left as they are"]))
     return 0
 
 
@@ -347,6 +360,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-litestream", action="store_true", help="do not run litestream (tests, benchmarks)")
     p.add_argument("--db", metavar="URL", help="serve the cities of a shared SoR whose index is this PostgreSQL "
                    "(postgresql://…); any number of nodes may serve the same --db and --s3")
+    p = add(sor_sub, "reindex", _sor_reindex, "rebuild a shared SoR's index from its bucket alone "
+            "(every city of the bucket missing from --db)")
+    p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")
+    p.add_argument("--s3", metavar="URL", help="the shared SoR's bucket (else the blobs under --home)")
     city = sor_sub.add_parser("city", help="the cities of a shared SoR (PostgreSQL + S3)",
                               description="the cities of a shared SoR (PostgreSQL + S3)")
     city_sub = city.add_subparsers(dest="city_action", required=True, metavar="ACTION")

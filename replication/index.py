@@ -210,6 +210,7 @@ class SorIndex(Protocol):
                       blob: str, by: str) -> Placement: ...
     def record_fork(self, origin: str, first: int, stored: str | None, offered: str, by: str, reason: str) -> None: ...
     def feed(self, after: int, limit: int) -> list[dict[str, Any]]: ...
+    def generation(self) -> int: ...
     def counts(self) -> dict[str, int]: ...
     def document_hash(self, name: str) -> str | None: ...
     def erased(self, name: str) -> bool: ...
@@ -239,6 +240,11 @@ class Rows:
 
     conn: Any
     _nonces = 0
+    mirror: Any = None   # a shared SoR's replication.register.Mirror: each fact also in the blob store
+
+    def _mirror(self, fact: str, *args: Any) -> None:
+        if self.mirror is not None:
+            getattr(self.mirror, fact)(*args)
 
     def close(self) -> None:
         self.conn.close()
@@ -378,13 +384,16 @@ class Rows:
                                               "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
                                               "approved_at": int(time.time())})
             recipient = keys.kx_public(device["kx_pub"])
+            granted = {}
             for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
                 data_key = keys.unwrap(blob, admin.kx, keys.wrap_context(epoch, ADMIN))
+                granted[epoch] = keys.wrap(data_key, recipient, keys.wrap_context(epoch, device["id"]))
                 self.conn.execute("INSERT INTO wrapped VALUES (?,?,?)"
                                   " ON CONFLICT (epoch, recipient) DO UPDATE SET blob=excluded.blob",
-                                  (epoch, device["id"], keys.wrap(data_key, recipient, keys.wrap_context(epoch, device["id"]))))
+                                  (epoch, device["id"], granted[epoch]))
             self.conn.execute("UPDATE devices SET status='active', certificate=? WHERE id=?",
                               (json.dumps(cert), device["id"]))
+            self._mirror("grant", cert, granted)
         return self.device(device["id"])
 
     def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]:
@@ -403,6 +412,7 @@ class Rows:
             signed = keys.sign_doc(admin.sign, {"kind": "revocations", "serial": current.get("serial", 0) + 1,
                                                 "revoked": revoked})
             self._set_meta("revocations", json.dumps(signed))
+            self._mirror("revocations", signed)
         return {"terminal": device["id"], "name": device["name"], "last_seq": last, "epoch": epoch}
 
     def revocations(self, admin_sign: str | None = None) -> dict[str, Any]:
@@ -416,6 +426,11 @@ class Rows:
         row = self.conn.execute("SELECT value FROM meta WHERE key='revocations'").fetchone()
         return json.loads(row[0]) if row else None
 
+    def generation(self) -> int:
+        """Changes when the index is rebuilt (feed positions are numbered anew)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
     def _set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, value))
@@ -428,6 +443,7 @@ class Rows:
         self.conn.execute("INSERT INTO devices VALUES (?,?,?,?,'active',?,?)",
                           (doc["terminal"], doc["name"], doc["sign_pub"], doc["kx_pub"], time.time(),
                            json.dumps(certificate)))
+        self._mirror("grant", certificate, {})
         return True
 
     def learn_revocations(self, signed: dict[str, Any], doc: dict[str, Any]) -> None:
@@ -435,6 +451,7 @@ class Rows:
         newer, and it only ever revokes."""
         if doc.get("serial", 0) > self.revocations().get("serial", 0):
             self._set_meta("revocations", json.dumps(signed))
+            self._mirror("revocations", signed)
         self.conn.executemany("UPDATE devices SET status='revoked' WHERE id=?", [(d,) for d in doc.get("revoked", {})])
 
     # --- epochs ----------------------------------------------------------------
@@ -449,9 +466,10 @@ class Rows:
         self.conn.execute("INSERT INTO epochs VALUES (?,?)", (epoch, json.dumps(record)))
         recipients = [(ADMIN, city.admin_kx), (RECOVERY, city.recovery_kx)]
         recipients += self.conn.execute("SELECT id, kx_pub FROM devices WHERE status='active'").fetchall()
-        for recipient, kx_pub in recipients:
-            self.conn.execute("INSERT INTO wrapped VALUES (?,?,?)", (
-                epoch, recipient, keys.wrap(data_key, keys.kx_public(kx_pub), keys.wrap_context(epoch, recipient))))
+        wrapped = {recipient: keys.wrap(data_key, keys.kx_public(kx_pub), keys.wrap_context(epoch, recipient))
+                   for recipient, kx_pub in recipients}
+        self.conn.executemany("INSERT INTO wrapped VALUES (?,?,?)", [(epoch, r, b) for r, b in wrapped.items()])
+        self._mirror("epoch", epoch, record, wrapped)
         return epoch
 
     def current_epoch(self) -> int:
@@ -574,6 +592,7 @@ class Rows:
             self.conn.execute("DELETE FROM documents WHERE name=?", (name,))
             self.conn.execute("INSERT INTO erased_documents VALUES (?,?,?) ON CONFLICT (name) DO NOTHING",
                               (name, by, time.time()))
+            self._mirror("erased", name, by)
 
     # --- incident orders -----------------------------------------------------------
 
@@ -581,6 +600,8 @@ class Rows:
         """Keep an order (already checked by the caller); False if it was there."""
         cursor = self.conn.execute("INSERT INTO orders (id, raw, stored_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
                                    (order_id, raw, time.time()))
+        if cursor.rowcount == 1:
+            self._mirror("order", order_id, raw)
         return cursor.rowcount == 1
 
     def orders(self) -> list[bytes]:

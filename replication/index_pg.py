@@ -109,8 +109,8 @@ def connect(url: str, city_id: str | None = None) -> psycopg.Connection:
 class PgIndex(Rows):
     """One city's index in a shared PostgreSQL (see the module docstring)."""
 
-    def __init__(self, url: str, city_id: str) -> None:
-        self.url, self.city_id = url, city_id
+    def __init__(self, url: str, city_id: str, mirror: Any = None) -> None:
+        self.url, self.city_id, self.mirror = url, city_id, mirror
         self.conn = Connection(connect(url, city_id))
         self._nonces = 0
 

@@ -304,16 +304,23 @@ async def heads(request: web.Request) -> web.Response:
     return web.json_response({"heads": index_of(request).heads()})
 
 
-def encode_cursor(pos: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"p": pos}).encode()).decode().rstrip("=")
+def encode_cursor(pos: int, generation: int = 0) -> str:
+    """The feed position, and the index's generation once it was rebuilt."""
+    doc = {"p": pos, "g": generation} if generation else {"p": pos}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> int:
+def decode_cursor(text: str, generation: int = 0) -> int:
+    """A cursor of another generation (given before a rebuild) starts again
+    at 0: the terminal re-reads the list and fetches only what it lacks."""
     if not text:
         return 0
     try:
-        pos = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))["p"]
-    except (ValueError, KeyError, TypeError, RecursionError):
+        doc = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        pos = doc["p"]
+        if doc.get("g", 0) != generation and type(pos) is int:
+            return 0
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
     if type(pos) is not int or not 0 <= pos < MAX_POS:
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
@@ -323,7 +330,8 @@ def decode_cursor(text: str) -> int:
 @handler
 async def feed(request: web.Request) -> web.Response:
     await signed_body(request)
-    after = decode_cursor(request.query.get("cursor", ""))
+    generation = index_of(request).generation()
+    after = decode_cursor(request.query.get("cursor", ""), generation)
     text = request.query.get("limit", str(FEED_LIMIT))
     try:
         if not DIGITS.match(text):
@@ -332,7 +340,7 @@ async def feed(request: web.Request) -> web.Response:
     except ValueError:
         raise Refused(400, "bad_request", "limit must be an integer", "limit doit être un entier")
     rows = index_of(request).feed(after, limit)
-    cursor = encode_cursor(rows[-1]["pos"] if rows else after)
+    cursor = encode_cursor(rows[-1]["pos"] if rows else after, generation)
     return web.json_response({"segments": [{k: v for k, v in r.items() if k != "pos"} for r in rows],
                               "cursor": cursor, "more": len(rows) == limit})
 
@@ -454,6 +462,9 @@ async def put_segment(request: web.Request) -> web.Response:
         # checked again under the feed lock: another node may have stored here meanwhile
         found = index.store_segment(origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev,
                                     len(body), blob, by)
+        if found.verdict in ("fork", "stale", "gap"):
+            # lost the race to another node: the blob was never acknowledged, and the bucket is the truth
+            await asyncio.to_thread(store.delete, blob)
         if found.verdict != "new":
             return _placed(found, origin, first)
         if request.app[SUPERVISOR]:

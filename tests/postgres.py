@@ -92,6 +92,12 @@ class PostgresServer:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def recreate(self, url: str) -> None:
+        """Drop the database and make it again, empty (a lost index)."""
+        self.drop(url)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}" TEMPLATE template0')
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
