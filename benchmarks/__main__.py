@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-AREAS = ["hub", "replication", "api", "hostile", "card", "tui", "printing", "vault", "kiosk", "continuity", "outbox", "ops"]
+AREAS = ["hub", "replication", "api", "hostile", "card", "tui", "printing", "vault", "kiosk", "continuity", "outbox", "ops",
+         "shared"]
 
 
 def main(argv: list[str]) -> int:

@@ -76,15 +76,20 @@ def register_city(conn: Any, city_id: str, city: City, now: float, blobs: str | 
 
 
 def _mirror(blobs: str | None, city_id: str) -> Any:
-    """Where the admin commands write a city's facts: its prefix of the recorded bucket."""
+    """Where the admin commands write a city's facts: its prefix of the
+    recorded bucket (or of the recorded folder, as ``stores`` lays it out)."""
     from .rebuild import Mirror
-    return Mirror(S3Store.from_url(f"{blobs.rstrip('/')}/cities/{city_id}")) if blobs else None
+    if not blobs:
+        return None
+    return Mirror(stores(blobs, None)(city_id) if blobs.startswith(("http://", "https://"))
+                  else stores(None, Path(blobs))(city_id))
 
 
-def add_city(url: str, name: str, shares: int, threshold: int, out: Path, s3_url: str | None = None,
+def add_city(url: str, name: str, shares: int, threshold: int, out: Path, blobs: str | None = None,
              now: Callable[[], float] = time.time) -> dict[str, Any]:
     """Create a city: its keys under ``out`` (admin/, shares/), its schema,
-    epoch 1, and with ``s3_url`` its signed document and epoch in the bucket."""
+    epoch 1, and with ``blobs`` (an S3 URL, or a folder) its signed document
+    and epoch there, where the admin commands will mirror what they change."""
     name, out = _check_name(name), Path(out)
     if (out / "admin").exists() or (out / "shares").exists():
         raise Invalid(f"{out} already holds an admin key or shares: give an empty folder",
@@ -96,14 +101,14 @@ def add_city(url: str, name: str, shares: int, threshold: int, out: Path, s3_url
     info, admin, made = make_city_keys(out, name, shares, threshold)
     city_id = secrets.token_hex(8)
     index = PgIndex.create(url, city_id)
-    index.mirror = _mirror(s3_url, city_id)
+    index.mirror = _mirror(blobs, city_id)
     try:
         with index.transaction():
             if index.mirror:
                 from .rebuild import sign_city
                 index.mirror.city(sign_city(admin, info))
             index.new_epoch(admin, info, "city created")
-            register_city(index.conn, city_id, info, now(), s3_url)
+            register_city(index.conn, city_id, info, now(), blobs)
     except psycopg.errors.UniqueViolation:   # another `city add` of the same name won the race
         index.close()
         _drop_schema(url, city_id)
