@@ -9,7 +9,8 @@ the single-city SQLite SoR measured in the same run.
   ``--concurrency`` requests in flight from one client process;
 - uploads/s and feed pages/s (100 segments a page, each city's feed read
   to its end), p50/p99 latency, for: the single-city SoR (SQLite, one city
-  holding as many terminals as one shared city), the shared SoR with one node,
+  holding as many terminals as all the shared cities together: the same
+  load), the shared SoR with one node,
   and with two nodes (the client alternates);
 - reindex: the whole index rebuilt from the blobs alone, segments/s.
 
@@ -178,14 +179,14 @@ def main() -> None:
         _copy(db, db2)
         init_city(root / "single", "Ville seule", 3, 2)
         single = Index(root / "single")
-        single_terminals = enrol(single, admin_keys(root / "single"), args.terminals)
+        single_terminals = enrol(single, admin_keys(root / "single"), args.cities * args.terminals)
         single.close()
         say("sealing…")
         shared_jobs = [(name, *s) for name, ts in cities for s in sealed(ts, args.segments, rng)]
         single_jobs = sealed(single_terminals, args.segments, rng)
         size = statistics.mean(len(j[-1]) for j in single_jobs)
 
-        # the single-city SoR: one city, as many terminals as one shared city
+        # the single-city SoR: one city with every terminal, the same load
         proc, url = serve("--home", str(root / "single"))
         procs.append(proc)
         say("single-city SQLite SoR…")
