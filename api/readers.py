@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from hub.catalog import Catalog
 from hub.terminal import Terminal
 
 READERS = 4  # threads and connections; SQLite releases the GIL while it reads
@@ -22,10 +23,10 @@ T = TypeVar("T")
 
 
 class Readers:
-    def __init__(self, home: Path, count: int = READERS) -> None:
+    def __init__(self, home: Path, count: int = READERS, catalog: Catalog | None = None) -> None:
         self.pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="beffroi-read")
         self.free: asyncio.Queue[Terminal] = asyncio.Queue()
-        self.all = [Terminal.open(home) for _ in range(count)]
+        self.all = [Terminal.open(home, catalog=catalog) for _ in range(count)]
         for terminal in self.all:
             self.free.put_nowait(terminal)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.catalog import Catalog
 from hub.terminal import Terminal
 
 from . import intake, keys, openapi
@@ -48,15 +49,15 @@ def slug(text: str) -> str:
 
 class Server:
     def __init__(self, home: Path, open311_mode: str = "realtime", jurisdiction: str | None = None,
-                 max_body: int = MAX_BODY, body_seconds: float = BODY_SECONDS) -> None:
+                 max_body: int = MAX_BODY, body_seconds: float = BODY_SECONDS, catalog: Catalog | None = None) -> None:
         if open311_mode not in MODES:
             raise ValueError(f"open311 mode must be one of {MODES}")
         self.home = Path(home)
         self.open311_configured = open311_mode
         self.max_body = max_body
         self.body_seconds = body_seconds
-        self.writer = Terminal.open(self.home)
-        self.reader = Terminal.open(self.home)
+        self.writer = Terminal.open(self.home, catalog=catalog)
+        self.reader = Terminal.open(self.home, catalog=catalog)
         self.catalog = self.reader.catalog
         self.city = self.reader.city
         self.jurisdiction = jurisdiction or slug(self.city)
@@ -65,7 +66,7 @@ class Server:
             intake.ensure(self.writer.conn)
             self.writer.conn.execute(OPEN311_INDEX)
         self.committer = Committer(self.writer)
-        self.readers = Readers(self.home)
+        self.readers = Readers(self.home, catalog=catalog)
         self.intake_waiting = asyncio.Event()
         self.drainer: asyncio.Task | None = None
 
@@ -165,13 +166,13 @@ def _refused(status: int, code: str, en: str, fr: str, headers=None) -> web.Resp
 async def serve(home: Path, host: str = "127.0.0.1", port: int = 8311, open311_mode: str = "realtime",
                 jurisdiction: str | None = None, ready: Callable[[str], None] | None = None,
                 header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
-                started: Callable[["Server"], None] | None = None) -> None:
+                started: Callable[["Server"], None] | None = None, catalog: Catalog | None = None) -> None:
     """Run until cancelled; ``ready`` gets the base URL once the port is bound
     (port 0 picks a free one), ``started`` the server object (tests)."""
     # Reading threads run Python too (rows to dicts, JSON): hand the GIL back to
     # the loop every millisecond rather than every five, so health stays quick.
     sys.setswitchinterval(SWITCH_SECONDS)
-    server = Server(home, open311_mode, jurisdiction, body_seconds=body_seconds)
+    server = Server(home, open311_mode, jurisdiction, body_seconds=body_seconds, catalog=catalog)
     if started is not None:
         started(server)
     # aiohttp's keep-alive timer also runs from the connection's start until a

@@ -9,7 +9,9 @@ Baselines, measured in the same run:
   costs on top of answering);
 - register: the same 10,000 lines written by fpdf2 as bare cells (no columns,
   total, header/footer), i.e. the PDF library's own floor;
-- relay: the same three terminals converging through the city's SoR.
+- relay: the same three terminals converging through the city's SoR;
+- tickets: the same kiosk handing out tickets online (daily numbers), against
+  isolated with a ticket range (the range read in each ticket's transaction).
 """
 
 from __future__ import annotations
@@ -219,6 +221,36 @@ def register_pdf(root: Path, acts: int) -> list[tuple[str, str, str, str]]:
             ("register PDF size", f"{size / 1e6:.2f} MB", f"{(root / 'bare.pdf').stat().st_size / 1e6:.2f} MB", "—")]
 
 
+# --- 2b. queue tickets from a range ------------------------------------------------------
+
+def tickets(root: Path, count: int) -> list[tuple[str, str, str, str]]:
+    """Tickets issued one per transaction (one citizen at a time, as at a kiosk),
+    online and isolated with a range, at two fresh terminals; the two take turns
+    in rounds so a busy moment of the shared machine falls on both."""
+    kiosks, took = {}, {"online": 0.0, "isolated": 0.0}
+    for how in took:
+        t = kiosks[how] = Terminal.init(root / f"tickets-{how}", "KIOSQUE-01")
+        if how == "isolated":
+            t.session(Principal.system()).modes.change("isolated", "benchmark", tickets=(100, 99 + count))
+    try:
+        families = list(kiosks["online"].catalog.families)
+        rounds = 10
+        for _ in range(rounds):
+            for how, t in kiosks.items():
+                queue = t.session(Principal.kiosk("bench")).queue
+                started = time.perf_counter()
+                for i in range(count // rounds):
+                    queue.issue(families[i % len(families)])
+                took[how] += time.perf_counter() - started
+        assert kiosks["isolated"].mode().tickets_left == count - rounds * (count // rounds)
+    finally:
+        for t in kiosks.values():
+            t.close()
+    done = rounds * (count // rounds)
+    return [(f"queue tickets issued, isolated with a range ({done:,})", f"{done / took['isolated']:,.0f} /s",
+             f"{done / took['online']:,.0f} /s online", "—")]
+
+
 # --- 3. degraded detection and relay convergence ------------------------------------------
 
 def city(root: Path, names: list[str]) -> tuple[Path, subprocess.Popen, str, list[Path]]:
@@ -330,20 +362,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="10,000 events per terminal")
     parser.add_argument("--acts", type=int, default=10_000, help="acts in the register PDF")
+    parser.add_argument("--tickets", type=int, default=2_000, help="queue tickets issued online, then isolated")
+    parser.add_argument("--only", choices=("doors", "register", "tickets", "degraded", "relay"),
+                        help="run one measure only")
     args = parser.parse_args()
     events = 10_000 if args.full else 2_000
     root = Path(tempfile.mkdtemp(prefix="beffroi-bench-continuity-"))
     rows = []
     try:
         for what, step in (("doors", lambda: doors(root)), ("register", lambda: register_pdf(root, args.acts)),
+                           ("tickets", lambda: tickets(root, args.tickets)),
                            ("degraded", lambda: degraded_detection(root)),
                            ("relay", lambda: relay_vs_sor(root, events))):
+            if args.only and what != args.only:
+                continue
             print(f"{what}…", file=sys.stderr, flush=True)
             rows += step()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(table(rows))
-    print(json.dumps({"events_per_terminal": events, "acts": args.acts}))
+    print(json.dumps({"events_per_terminal": events, "acts": args.acts, "tickets": args.tickets}))
     return 0
 
 

@@ -39,6 +39,12 @@ def _mode_text(m: dict[str, Any]) -> str:
     if register and register.get("next") is not None:
         text += (f"\nincident register: numbers {register['first']}–{register['last']}, next {register['next']}, "
                  f"{register['left']} left" + (" — LOW, ask IT for a new range" if register["low"] else ""))
+    tickets = m.get("tickets")
+    if tickets:
+        text += (f"\nqueue tickets: numbers {tickets['first']}–{tickets['last']}, next {tickets['next']}, "
+                 f"{tickets['left']} left" + (" — LOW, ask IT for a new range" if tickets["low"] else ""))
+    elif m["mode"] == "isolated":
+        text += "\nqueue tickets: daily numbers of this terminal (no ticket range: other kiosks may print the same)"
     return text
 
 
@@ -76,12 +82,14 @@ def _issue(args: argparse.Namespace, kind: str) -> int:
         raise UsageError("give --out FILE (a USB stick) and/or --sor URL (publish it)")
     if args.out is not None and Path(args.out).exists():
         raise UsageError(f"{args.out} already exists: an order file is never overwritten")
+    if args.out is not None and not Path(args.out).parent.is_dir():
+        raise UsageError(f"{Path(args.out).parent} is not a folder: mount the USB stick or give another --out")
     if not 1 <= args.valid_days <= 365:
         raise UsageError("--valid-days must be between 1 and 365")
     key, city, fingerprint = _admin(args.admin, args.city)
     raw = sign(key, kind=kind, city=city, admin_fingerprint=fingerprint, declared_by=args.by, reason=args.reason,
                scope=Scope.parse(args.scope), now=_now(), ranges=parse_ranges(getattr(args, "range", None)),
-               ends=getattr(args, "ends", None), validity=dt.timedelta(days=args.valid_days))
+               tickets=parse_ranges(getattr(args, "tickets", None), "--tickets"), ends=getattr(args, "ends", None), validity=dt.timedelta(days=args.valid_days))
     from replication import keys
     order = verify(raw, {"city": city, "admin_fingerprint": fingerprint,
                          "admin_sign": keys.b64(keys.public_bytes(key))}, _now())
@@ -228,6 +236,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         if name == "declare":
             p.add_argument("--range", action="append", metavar="TERMINAL=FIRST-LAST",
                            help="incident-register numbers for a terminal (repeat per terminal)")
+            p.add_argument("--tickets", action="append", metavar="TERMINAL=FIRST-LAST",
+                           help="queue-ticket numbers for a terminal while isolated (repeat per terminal)")
         else:
             p.add_argument("--ends", metavar="ORDER_ID", help="the declare order this one ends")
     p = add(isub, "apply", cmd_apply, "verify an order file (USB stick) and apply it to this terminal")

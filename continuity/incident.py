@@ -37,6 +37,41 @@ def pinned_city(terminal: Terminal) -> dict[str, Any]:
     return city
 
 
+def granted_ranges(terminal: Terminal) -> dict[str, tuple[int, int]]:
+    """The ranges the city admin put in this terminal's enrolment grant
+    (``sor approve --register-range/--ticket-range``), read from the device
+    list pinned at the last sync and checked again against the admin key: an
+    edited grant is refused, never half-used. Empty when there is none."""
+    from replication import keys
+    from replication.local import Local
+    local = Local(terminal.home)
+    try:
+        city, listing = local.get("city"), local.get("devices") or {}
+    finally:
+        local.close()
+    if not city:
+        return {}
+    for entry in listing.get("devices", []):
+        if entry.get("id") != terminal.id or not entry.get("certificate"):
+            continue
+        try:
+            grant = keys.verify_doc(keys.sign_public(city["admin_sign"]), entry["certificate"], "grant")
+            if grant.get("kind") != "enrolment" or grant.get("terminal") != terminal.id:
+                raise keys.KeyRefused("not this terminal's grant", "pas l'inscription de ce terminal")
+        except keys.KeyRefused:
+            raise OrderRefused(
+                "this terminal's enrolment grant, as stored here, is not the one the city admin signed (edited?): "
+                "its number ranges are refused and nothing changed; sync again (`beffroi sync`) or ask IT for an "
+                "incident order with ranges",
+                "l'inscription de ce terminal, telle qu'elle est enregistrée ici, n'est pas celle signée par "
+                "l'administrateur de la ville (modifiée ?) : ses plages de numéros sont refusées et rien n'a changé ; "
+                "resynchronisez (`beffroi sync`) ou demandez à l'informatique un ordre d'incident avec des plages")
+        ranges = grant.get("ranges") or {}
+        return {kind: (span[0], span[1]) for kind, span in ranges.items()
+                if kind in ("register", "tickets") and orders.well_formed(span)}
+    return {}
+
+
 def check(terminal: Terminal, raw: bytes, now: dt.datetime) -> Order:
     """Everything :func:`apply` checks, without writing: the verified order."""
     order = orders.verify(raw, pinned_city(terminal), now)
@@ -64,8 +99,10 @@ def apply(terminal: Terminal, raw: bytes, now: dt.datetime, principal: Principal
     order = check(terminal, raw, now)
     session = terminal.session(principal or Principal.system())
     if order.kind == "declare":
+        granted = granted_ranges(terminal)
         mode = transitions.move(session, "isolated", order.doc["reason"], order=order.summary(),
-                                register=order.range_for(terminal.id, terminal.name))
+                                register=order.range_for(terminal.id, terminal.name) or granted.get("register"),
+                                tickets=order.range_for(terminal.id, terminal.name, "tickets") or granted.get("tickets"))
     else:
         mode = transitions.move(session, "recovery", order.doc["reason"], order=order.summary())
     return {"terminal": terminal.name, "order": order.id, "kind": order.kind, "fingerprint": order.fingerprint,
@@ -86,5 +123,7 @@ def isolate_here(terminal: Terminal, principal: Principal, reason: str, now: dt.
                            "seule la carte d'un agent d'exploitation peut isoler un terminal")
     summary = {"id": (new_id or terminal.new_id)(), "kind": "local", "issued": orders.iso(now), "by": principal.actor,
                "scope": {"kind": "terminals", "names": [terminal.name]}}
-    mode = transitions.move(terminal.session(principal), "isolated", reason, order=summary, local=True)
+    granted = granted_ranges(terminal)
+    mode = transitions.move(terminal.session(principal), "isolated", reason, order=summary, local=True,
+                            register=granted.get("register"), tickets=granted.get("tickets"))
     return {"terminal": terminal.name, "order": summary["id"], "kind": "local", **mode.to_dict()}

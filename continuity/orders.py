@@ -24,12 +24,12 @@ from typing import Any
 
 from hub import canonical, ids
 from hub.errors import Forbidden, Invalid
+from hub.mode import parse_span
 
 FORMAT = "beffroi-incident-order/1"
 KINDS = ("declare", "end")
 MAX_BYTES = 64 * 1024
 DEFAULT_VALIDITY = dt.timedelta(days=30)   # an order left on a stick stops working after this
-MAX_RANGE = 10_000_000
 
 
 class OrderRefused(Forbidden):
@@ -94,29 +94,29 @@ class Scope:
         return self.kind if self.kind == "city" else f"{self.kind}:{','.join(self.names)}"
 
 
-def parse_ranges(pairs: list[str] | None) -> dict[str, list[int]]:
+def check_disjoint(ranges: dict[str, list[int]], what: str) -> None:
+    """Two terminals never share a number: refuse overlapping ranges."""
+    spans = sorted((r[0], r[1], n) for n, r in ranges.items())
+    for (_, last, left), (first, _, right) in zip(spans, spans[1:]):
+        if first <= last:
+            raise Invalid(f"the {what} ranges of {left} and {right} overlap: two terminals would use the same numbers",
+                          f"les plages ({what}) de {left} et {right} se chevauchent : deux terminaux utiliseraient "
+                          f"les mêmes numéros")
+
+
+def parse_ranges(pairs: list[str] | None, option: str = "--range") -> dict[str, list[int]]:
     """``NAME=FIRST-LAST`` pairs (CLI form) → ``{name: [first, last]}``; ranges never overlap."""
     ranges: dict[str, list[int]] = {}
     for pair in pairs or []:
         name, sep, span = pair.partition("=")
-        first, dash, last = span.partition("-")
-        try:
-            numbers = [int(first), int(last)]
-        except ValueError:
-            numbers = []
-        if not sep or not name or not dash or not numbers or not 0 < numbers[0] <= numbers[1] <= MAX_RANGE:
-            raise Invalid(f"--range takes TERMINAL=FIRST-LAST with 1 ≤ FIRST ≤ LAST ≤ {MAX_RANGE}, got {pair!r}",
-                          f"--range attend TERMINAL=PREMIER-DERNIER avec 1 ≤ PREMIER ≤ DERNIER ≤ {MAX_RANGE}, "
-                          f"reçu {pair!r}")
+        if not sep or not name:
+            raise Invalid(f"{option} takes TERMINAL=FIRST-LAST, got {pair!r}",
+                          f"{option} attend TERMINAL=PREMIER-DERNIER, reçu {pair!r}")
+        numbers = parse_span(span, f"{option} {name}=")
         if name in ranges:
-            raise Invalid(f"--range gives {name} two ranges", f"--range donne deux plages à {name}")
+            raise Invalid(f"{option} gives {name} two ranges", f"{option} donne deux plages à {name}")
         ranges[name] = numbers
-    spans = sorted((r[0], r[1], n) for n, r in ranges.items())
-    for (_, last, left), (first, _, right) in zip(spans, spans[1:]):
-        if first <= last:
-            raise Invalid(f"the ranges of {left} and {right} overlap: two terminals would use the same numbers",
-                          f"les plages de {left} et {right} se chevauchent : deux terminaux utiliseraient les mêmes "
-                          f"numéros")
+    check_disjoint(ranges, "register" if option == "--range" else "ticket")
     return ranges
 
 
@@ -145,8 +145,9 @@ class Order:
         digest = hashlib.sha256(self.raw).hexdigest()[:20].upper()
         return "-".join(digest[i:i + 4] for i in range(0, 20, 4))
 
-    def range_for(self, terminal_id: str, name: str) -> tuple[int, int] | None:
-        ranges = self.doc.get("ranges") or {}
+    def range_for(self, terminal_id: str, name: str, kind: str = "ranges") -> tuple[int, int] | None:
+        """This terminal's range of register numbers (``ranges``) or queue tickets (``tickets``)."""
+        ranges = self.doc.get(kind) or {}
         found = ranges.get(terminal_id) or ranges.get(name)
         return (found[0], found[1]) if found else None
 
@@ -158,8 +159,8 @@ class Order:
 
 def sign(admin_sign_key, *, kind: str, city: str, admin_fingerprint: str, declared_by: str, reason: str,
          scope: Scope, now: dt.datetime, new_id: Callable[[], str] = ids.ulid,
-         ranges: dict[str, list[int]] | None = None, ends: str | None = None,
-         validity: dt.timedelta = DEFAULT_VALIDITY) -> bytes:
+         ranges: dict[str, list[int]] | None = None, tickets: dict[str, list[int]] | None = None,
+         ends: str | None = None, validity: dt.timedelta = DEFAULT_VALIDITY) -> bytes:
     """The bytes of a signed order, ready for a file or the SoR."""
     from replication import keys
     if kind not in KINDS:
@@ -178,6 +179,8 @@ def sign(admin_sign_key, *, kind: str, city: str, admin_fingerprint: str, declar
     }
     if ranges:
         doc["ranges"] = ranges
+    if tickets:
+        doc["tickets"] = tickets
     if ends:
         doc["ends"] = ends
     return canonical.encode(keys.sign_doc(admin_sign_key, doc)) + b"\n"
@@ -228,11 +231,10 @@ def verify(raw: bytes, city: dict[str, Any], now: dt.datetime) -> Order:
             raise _refuse_shape(f"no {name}", f"pas de {name}")
     issued, expires = parse_time(doc.get("issued"), "issued"), parse_time(doc.get("expires"), "expires")
     Scope.from_doc(doc.get("scope"))
-    ranges = doc.get("ranges", {})
-    if not isinstance(ranges, dict) or not all(
-            isinstance(r, list) and len(r) == 2 and all(type(n) is int for n in r) and 0 < r[0] <= r[1]
-            for r in ranges.values()):
-        raise _refuse_shape("malformed number ranges", "plages de numéros malformées")
+    for kind in ("ranges", "tickets"):
+        ranges = doc.get(kind, {})
+        if not isinstance(ranges, dict) or not all(well_formed(r) for r in ranges.values()):
+            raise _refuse_shape("malformed number ranges", "plages de numéros malformées")
     if now >= expires:
         raise OrderRefused(f"this order expired on {doc['expires']}: ask the city admin for a new one",
                            f"cet ordre a expiré le {doc['expires']} : demandez un nouvel ordre à l'administrateur")
@@ -240,6 +242,10 @@ def verify(raw: bytes, city: dict[str, Any], now: dt.datetime) -> Order:
         raise OrderRefused(f"this order is dated {doc['issued']}, in the future: check this terminal's clock",
                            f"cet ordre est daté du {doc['issued']}, dans le futur : vérifiez l'horloge du terminal")
     return Order(doc, raw)
+
+
+def well_formed(span: Any) -> bool:
+    return isinstance(span, list) and len(span) == 2 and all(type(n) is int for n in span) and 0 < span[0] <= span[1]
 
 
 def _exact_b64(text: str) -> bool:

@@ -9,7 +9,9 @@ terminal A, replicated to B, shows A's mode at B and never changes B's.
 Because the hub owns the mode, the catalog's continuity policy is enforced
 here, at every door (CLI, API, Open311, counter, kiosk) by ``Cases.open``, and
 every act done while isolated gets its number in the incident register from
-the range the incident order gave this terminal. Orders themselves (signed
+the range the incident order gave this terminal, and every queue ticket its
+number from the terminal's ticket range (two kiosks of one office, cut off
+from each other, must not both call "E001"). Orders themselves (signed
 documents, transitions, degraded detection) are ``continuity``'s business: it
 calls :meth:`Modes.change`.
 """
@@ -34,6 +36,20 @@ REGISTER_ACTS = ("case.opened", "payment.taken", "payment.refunded")
 # Without a range from an order (an ops agent isolated one terminal by card),
 # numbers are local: unique because the register line also names the terminal.
 LOCAL_RANGE = (1, 999_999)
+MAX_RANGE = 10_000_000
+
+
+def parse_span(text: str, option: str) -> list[int]:
+    """``FIRST-LAST`` (CLI form of a range: orders, enrolment grants) → ``[first, last]``."""
+    first, dash, last = text.partition("-")
+    try:
+        numbers = [int(first), int(last)]
+    except ValueError:
+        numbers = []
+    if not dash or not numbers or not 0 < numbers[0] <= numbers[1] <= MAX_RANGE:
+        raise Invalid(f"{option} takes FIRST-LAST with 1 ≤ FIRST ≤ LAST ≤ {MAX_RANGE}, got {text!r}",
+                      f"{option} attend PREMIER-DERNIER avec 1 ≤ PREMIER ≤ DERNIER ≤ {MAX_RANGE}, reçu {text!r}")
+    return numbers
 
 
 class ServiceUnavailable(HubError):
@@ -48,6 +64,24 @@ class RangeExhausted(HubError):
     code = "register_range_exhausted"
 
 
+class TicketRangeExhausted(HubError):
+    """The terminal handed out every queue-ticket number of its range."""
+
+    code = "ticket_range_exhausted"
+
+
+def _left(first: int | None, last: int | None, next_: int | None) -> int | None:
+    return None if first is None or last is None or next_ is None else max(0, last - next_ + 1)
+
+
+def _low(first: int | None, last: int | None, next_: int | None) -> bool:
+    """Few numbers left (5 %, or 10): the agent is warned before the range runs out."""
+    left = _left(first, last, next_)
+    if left is None or first is None or last is None:
+        return False
+    return left <= max(10, (last - first + 1) // 20)
+
+
 @dataclass(frozen=True)
 class Mode:
     name: str = "online"
@@ -59,6 +93,9 @@ class Mode:
     register_last: int | None = None
     register_next: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tickets_first: int | None = None
+    tickets_last: int | None = None
+    tickets_next: int | None = None
 
     @property
     def since(self) -> float | None:
@@ -75,33 +112,69 @@ class Mode:
     @property
     def register_low(self) -> bool:
         """Few numbers left: the agent is warned before the range runs out."""
-        left = self.register_left
-        if left is None or self.register_first is None or self.register_last is None:
-            return False
-        size = self.register_last - self.register_first + 1
-        return left <= max(10, size // 20)
+        return self.register_left is not None and _low(self.register_first, self.register_last, self.register_next)
+
+    @property
+    def tickets_left(self) -> int | None:
+        """Queue-ticket numbers left in the range (None: no range in use, daily numbers)."""
+        if self.name != "isolated":
+            return None
+        return _left(self.tickets_first, self.tickets_last, self.tickets_next)
+
+    @property
+    def tickets_low(self) -> bool:
+        return self.tickets_left is not None and _low(self.tickets_first, self.tickets_last, self.tickets_next)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.name, "since": self.since, "since_hlc": self.since_hlc, "order": self.order_id,
                 "reason": self.reason, "by": self.actor,
                 "register": None if self.register_first is None else {
                     "first": self.register_first, "last": self.register_last, "next": self.register_next,
-                    "left": self.register_left, "low": self.register_low}}
+                    "left": self.register_left, "low": self.register_low},
+                "tickets": None if self.tickets_first is None or self.name != "isolated" else {
+                    "first": self.tickets_first, "last": self.tickets_last, "next": self.tickets_next,
+                    "left": self.tickets_left, "low": self.tickets_low}}
 
 
 def current(conn: sqlite3.Connection, terminal_id: str) -> Mode:
-    row = conn.execute("SELECT mode, since_hlc, order_id, reason, actor, register_first, register_last FROM modes"
-                       " WHERE terminal=?", (terminal_id,)).fetchone()
+    row = conn.execute("SELECT mode, since_hlc, order_id, reason, actor, register_first, register_last,"
+                       " tickets_first, tickets_last FROM modes WHERE terminal=?", (terminal_id,)).fetchone()
     if row is None:
         return Mode()
-    name, since_hlc, order_id, reason, actor, first, last = row
-    mode = Mode(name, since_hlc, order_id, reason, actor, first, last)
-    if name == "isolated":
-        if first is None or last is None:
-            first, last = LOCAL_RANGE
-        mode = Mode(name, since_hlc, order_id, reason, actor, first, last,
-                    _next_number(conn, terminal_id, first, last))
-    return mode
+    name, since_hlc, order_id, reason, actor, first, last, t_first, t_last = row
+    if name != "isolated":
+        return Mode(name, since_hlc, order_id, reason, actor, first, last)
+    if first is None or last is None:
+        first, last = LOCAL_RANGE
+    t_next = None if t_first is None else _next_ticket(conn, terminal_id, t_first, t_last)
+    return Mode(name, since_hlc, order_id, reason, actor, first, last, _next_number(conn, terminal_id, first, last),
+                tickets_first=t_first, tickets_last=t_last, tickets_next=t_next)
+
+
+def _next_ticket(conn: sqlite3.Connection, terminal_id: str, first: int, last: int) -> int:
+    # any ticket of ours in the range counts, daily ones too: a number this
+    # terminal printed today is never printed again under the same letter
+    used = conn.execute("SELECT max(number) FROM queue_tickets WHERE origin=? AND number BETWEEN ? AND ?",
+                        (terminal_id, first, last)).fetchone()[0]
+    return first if used is None else used + 1
+
+
+def ticket_number(conn: sqlite3.Connection, terminal_id: str) -> int | None:
+    """The next queue-ticket number of this terminal's range while isolated,
+    read in the ticket's own transaction; None when the daily numbering applies
+    (online, or isolated without a ticket range). Refuses when the range is used up."""
+    mode = current(conn, terminal_id)
+    if mode.tickets_next is None or mode.tickets_last is None:
+        return None
+    if mode.tickets_next > mode.tickets_last:
+        raise TicketRangeExhausted(
+            f"this terminal handed out every queue-ticket number it was given ({mode.tickets_first}–"
+            f"{mode.tickets_last}): no ticket can be printed without reusing a number. Ask an agent at the "
+            f"counter, or IT for an incident order with a new ticket range",
+            f"ce terminal a distribué tous les numéros de ticket qui lui ont été attribués ({mode.tickets_first}–"
+            f"{mode.tickets_last}) : aucun ticket ne peut être imprimé sans réutiliser un numéro. Adressez-vous "
+            f"à un agent au guichet ; l'informatique doit fournir un ordre d'incident avec une nouvelle plage")
+    return mode.tickets_next
 
 
 def _next_number(conn: sqlite3.Connection, terminal_id: str, first: int, last: int) -> int:
@@ -161,10 +234,12 @@ class Modes:
         return current(terminal.conn, terminal.id)
 
     def change(self, to: str, reason: str, *, order: dict[str, Any] | None = None,
-               register: tuple[int, int] | None = None, local: bool = False) -> Mode:
+               register: tuple[int, int] | None = None, tickets: tuple[int, int] | None = None,
+               local: bool = False) -> Mode:
         """Record this terminal's move to mode ``to``. ``order`` is the summary of
         the incident order applied (id, kind, issued, by, scope); ``register``
-        the range of incident-register numbers it gives this terminal."""
+        and ``tickets`` the ranges of incident-register and queue-ticket numbers
+        this terminal uses while isolated (from the order, or its enrolment grant)."""
         who = self.session.principal
         who.require("terminal.admin")
         if to not in MODES:
@@ -176,13 +251,14 @@ class Modes:
         data: dict[str, Any] = {"terminal": terminal.id, "mode": to, "reason": reason[:500], "local": bool(local)}
         if order is not None:
             data["order"] = order
-        if register is not None:
-            first, last = register
-            if isinstance(first, bool) or not isinstance(first, int) or not isinstance(last, int) \
-                    or not 0 < first <= last:
-                raise Invalid("a register range is two whole numbers, first ≤ last, from 1",
-                              "une plage de registre est deux nombres entiers, premier ≤ dernier, à partir de 1")
-            data["register"] = {"first": first, "last": last}
+        for key, span in (("register", register), ("tickets", tickets)):
+            if span is None:
+                continue
+            first, last = span
+            if type(first) is not int or type(last) is not int or not 0 < first <= last:
+                raise Invalid(f"a {key} range is two whole numbers, first ≤ last, from 1",
+                              f"une plage ({key}) est deux nombres entiers, premier ≤ dernier, à partir de 1")
+            data[key] = {"first": first, "last": last}
         with terminal.writing() as w:
             data["from"] = current(terminal.conn, terminal.id).name
             w.record(who, "mode.changed", f"mode:{terminal.id}", data)

@@ -67,10 +67,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS payments_receipt ON payments (origin, receipt_
 CREATE TABLE IF NOT EXISTS queue_tickets (
     id TEXT PRIMARY KEY, day TEXT NOT NULL, family TEXT NOT NULL, origin TEXT NOT NULL,
     number INTEGER NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL,
-    issued_hlc INTEGER NOT NULL, called_hlc INTEGER, called_by TEXT, desk TEXT
+    issued_hlc INTEGER NOT NULL, called_hlc INTEGER, called_by TEXT, desk TEXT,
+    ranged INTEGER NOT NULL DEFAULT 0   -- 1: numbered from the terminal's ticket range (isolated)
 );
 CREATE INDEX IF NOT EXISTS queue_waiting ON queue_tickets (day, status, family, issued_hlc);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_numbering ON queue_tickets (day, family, origin, number);
+CREATE INDEX IF NOT EXISTS queue_origin_number ON queue_tickets (origin, number);
 -- blob, key_check, digest: a replicated document (hub/vault.py); sha256 and
 -- wrapped_key: one deposited before the vault replicated (kept readable).
 CREATE TABLE IF NOT EXISTS vault_documents (
@@ -95,7 +97,7 @@ CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (resolved_by, hlc);
 -- its mode events: a terminal only ever changes its own row.
 CREATE TABLE IF NOT EXISTS modes (
     terminal TEXT PRIMARY KEY, mode TEXT NOT NULL, since_hlc INTEGER NOT NULL, order_id TEXT, reason TEXT,
-    actor TEXT NOT NULL, register_first INTEGER, register_last INTEGER
+    actor TEXT NOT NULL, register_first INTEGER, register_last INTEGER, tickets_first INTEGER, tickets_last INTEGER
 );
 CREATE TABLE IF NOT EXISTS mode_orders (
     terminal TEXT NOT NULL, order_id TEXT NOT NULL, kind TEXT NOT NULL, issued TEXT NOT NULL, hlc INTEGER NOT NULL,
@@ -354,9 +356,9 @@ def _payment(conn: sqlite3.Connection, e: Event) -> None:
 def _ticket_issued(conn: sqlite3.Connection, e: Event) -> None:
     d = e.data
     conn.execute(
-        "INSERT INTO queue_tickets (id, day, family, origin, number, label, status, issued_hlc)"
-        " VALUES (?,?,?,?,?,?,'waiting',?) ON CONFLICT DO NOTHING",
-        (d["id"], d["day"], d["family"], e.origin, d["number"], d["label"], e.hlc),
+        "INSERT INTO queue_tickets (id, day, family, origin, number, label, status, issued_hlc, ranged)"
+        " VALUES (?,?,?,?,?,?,'waiting',?,?) ON CONFLICT DO NOTHING",
+        (d["id"], d["day"], d["family"], e.origin, d["number"], d["label"], e.hlc, int(bool(d.get("ranged")))),
     )
 
 
@@ -418,12 +420,14 @@ def _mode_changed(conn: sqlite3.Connection, e: Event) -> None:
     d = e.data
     order = d.get("order") or {}
     register = d.get("register") or {}
-    conn.execute("INSERT INTO modes VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(terminal) DO UPDATE SET mode=excluded.mode,"
-                 " since_hlc=excluded.since_hlc, order_id=excluded.order_id, reason=excluded.reason,"
-                 " actor=excluded.actor, register_first=excluded.register_first,"
-                 " register_last=excluded.register_last",
+    tickets = d.get("tickets") or {}
+    conn.execute("INSERT INTO modes VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(terminal) DO UPDATE SET"
+                 " mode=excluded.mode, since_hlc=excluded.since_hlc, order_id=excluded.order_id,"
+                 " reason=excluded.reason, actor=excluded.actor, register_first=excluded.register_first,"
+                 " register_last=excluded.register_last, tickets_first=excluded.tickets_first,"
+                 " tickets_last=excluded.tickets_last",
                  (e.origin, d["mode"], e.hlc, order.get("id"), d.get("reason"), e.actor, register.get("first"),
-                  register.get("last")))
+                  register.get("last"), tickets.get("first"), tickets.get("last")))
     if order.get("id"):
         conn.execute("INSERT INTO mode_orders VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                      (e.origin, order["id"], order.get("kind", ""), order.get("issued", ""), e.hlc))

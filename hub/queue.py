@@ -1,10 +1,17 @@
-"""The waiting queue: tickets per service family, numbered from 1 each day."""
+"""The waiting queue: tickets per service family, numbered from 1 each day.
+
+While isolated, a terminal with a ticket range (from the incident order or its
+enrolment grant) numbers its tickets from that range instead: the kiosks of
+one office cannot see each other's tickets then, and two "E001" called at the
+same time would send two citizens to one desk. The number is read in the
+ticket's own transaction, like the incident register's (``hub.mode``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from . import mode
 from .errors import Invalid, NotFound
 from .projections import row_dicts
 
@@ -31,13 +38,20 @@ class Queue:
         day_text = (day or self.session.terminal.today()).isoformat()
         terminal = self.session.terminal
         with terminal.writing() as w:
-            number = terminal.conn.execute(
-                "SELECT coalesce(max(number), 0) + 1 FROM queue_tickets WHERE day=? AND family=? AND origin=?",
-                (day_text, family, terminal.id)).fetchone()[0]
-            data = {"id": terminal.new_id(), "day": day_text, "family": family, "number": number,
-                    "label": f"{family}{number:03d}"}
-            w.record(who, "queue.ticket_issued", f"ticket:{data['id']}", data)
-        return self.get(data["id"])
+            number = mode.ticket_number(terminal.conn, terminal.id)
+            ranged = number is not None
+            if number is None:
+                # daily numbers; they go on after any ranged number of the day (one label, one ticket)
+                number = terminal.conn.execute(
+                    "SELECT coalesce(max(number), 0) + 1 FROM queue_tickets WHERE day=? AND family=? AND origin=?",
+                    (day_text, family, terminal.id)).fetchone()[0]
+            ticket_id = terminal.new_id()
+            data: dict[str, Any] = {"id": ticket_id, "day": day_text, "family": family, "number": number,
+                                    "label": f"{family}{number:03d}"}
+            if ranged:
+                data["ranged"] = True
+            w.record(who, "queue.ticket_issued", f"ticket:{ticket_id}", data)
+        return self.get(ticket_id)
 
     def get(self, ticket_id: str) -> dict[str, Any]:
         rows = row_dicts(self.session.conn.execute("SELECT * FROM queue_tickets WHERE id=?", (ticket_id,)))

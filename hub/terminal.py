@@ -104,7 +104,9 @@ class Terminal:
 
     @classmethod
     def open(cls, home: Path | str | None = None, *, clock: Clock | None = None,
-             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns) -> "Terminal":
+             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns,
+             catalog: Catalog | None = None) -> "Terminal":
+        """``catalog``: the city's own catalog, when it is not the shipped one."""
         home = Path(home) if home is not None else default_home()
         config_path = home / "terminal.json"
         if not config_path.exists():
@@ -117,12 +119,13 @@ class Terminal:
         outbox.create(conn)
         footprint.create(conn)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
-        if columns and "deferred" not in columns:
+        tickets = {row[1] for row in conn.execute("PRAGMA table_info(queue_tickets)")}
+        if (columns and "deferred" not in columns) or (tickets and "ranged" not in tickets):
             # projections from an older release: refold them from the journal
             with journal.transaction(conn):
                 projections.rebuild(conn)
         projections.create(conn)
-        terminal = cls(home, config, conn, default_catalog(), clock, entropy, cpu_ns)
+        terminal = cls(home, config, conn, catalog or default_catalog(), clock, entropy, cpu_ns)
         if "erased_hlc" not in {row[1] for row in conn.execute("PRAGMA table_info(vault_documents)")}:
             terminal.rebuild()   # a home from before the replicated vault: today's tables, refolded
         return terminal

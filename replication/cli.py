@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -152,16 +153,26 @@ def _sor_invite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _granted(args: argparse.Namespace) -> dict[str, list[int]]:
+    """The number ranges put in the grant (used while isolated when no order gives any)."""
+    from hub.mode import parse_span
+    return {kind: parse_span(text, option) for kind, text, option in (
+        ("register", args.register_range, "--register-range"), ("tickets", args.ticket_range, "--ticket-range"))
+        if text is not None}
+
+
 def _sor_approve(args: argparse.Namespace) -> int:
     index, city, folder = _open(args)
     try:
-        device = index.approve(_admin(args, folder, city), args.terminal, args.fingerprint)
+        device = index.approve(_admin(args, folder, city), args.terminal, args.fingerprint, _granted(args))
     finally:
         index.close()
     from .keys import fingerprint, unb64
     data = {"terminal": device["id"], "name": device["name"], "status": device["status"],
-            "device_fingerprint": fingerprint(unb64(device["sign_pub"]))}
-    emit(args, data, lambda d: f"terminal {d['name']} ({d['terminal']}) approved; key {d['device_fingerprint']}")
+            "device_fingerprint": fingerprint(unb64(device["sign_pub"])),
+            "ranges": json.loads(device["certificate"])["doc"].get("ranges") or {}}
+    emit(args, data, lambda d: f"terminal {d['name']} ({d['terminal']}) approved; key {d['device_fingerprint']}"
+                               + "".join(f"\n{k} range: {a}-{b}" for k, (a, b) in d["ranges"].items()))
     return 0
 
 
@@ -391,6 +402,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
     p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
     p.add_argument("--admin", metavar="DIR", help="with --db: the city's admin key folder (from `sor city add`)")
+    p.add_argument("--register-range", metavar="FIRST-LAST",
+                   help="incident-register numbers this terminal uses while isolated when no order gives a range")
+    p.add_argument("--ticket-range", metavar="FIRST-LAST",
+                   help="queue-ticket numbers this terminal uses while isolated when no order gives a range")
     p = add(sor_sub, "reject", _sor_reject, "forget a pending enrolment request, or cancel a name's open invitations")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
     p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")

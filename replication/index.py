@@ -191,7 +191,8 @@ class SorIndex(Protocol):
     def invitations(self, now: float | None = None) -> list[dict[str, Any]]: ...
     def expire(self, now: float | None = None) -> int: ...
     def reject(self, key: str) -> dict[str, Any]: ...
-    def approve(self, admin: KeyPair, key: str, fingerprint: str) -> dict[str, Any]: ...
+    def approve(self, admin: KeyPair, key: str, fingerprint: str,
+                ranges: dict[str, list[int]] | None = None) -> dict[str, Any]: ...
     def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]: ...
     def revocations(self, admin_sign: str | None = None) -> dict[str, Any]: ...
     def revocations_signed(self) -> dict[str, Any] | None: ...
@@ -360,12 +361,17 @@ class Rows:
             self.conn.execute("DELETE FROM devices WHERE id=?", (device["id"],))
         return {"terminal": device["id"], "name": device["name"], "rejected": True}
 
-    def approve(self, admin: KeyPair, key: str, fingerprint: str) -> dict[str, Any]:
+    def approve(self, admin: KeyPair, key: str, fingerprint: str,
+                ranges: dict[str, list[int]] | None = None) -> dict[str, Any]:
         """Sign the terminal's certificate and grant it every epoch key, once
         the admin has confirmed the fingerprint the terminal showed: a name
-        alone could be a stranger's."""
+        alone could be a stranger's. ``ranges`` (``register``, ``tickets``: the
+        numbers it uses while isolated, when no incident order gives any) are
+        signed into the certificate, and never overlap another terminal's."""
         with self.transaction():
             device = self.find_device(key)
+            if ranges:
+                self._check_granted(device["id"], ranges)
             shown = keys.fingerprint(keys.unb64(device["sign_pub"]))
             if fingerprint.strip().upper().replace(" ", "") != shown:
                 raise Forbidden(f"the fingerprint does not match terminal {device['name']}'s key: do not approve; "
@@ -382,7 +388,8 @@ class Rows:
                 return device
             cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
                                               "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
-                                              "approved_at": int(time.time())})
+                                              "approved_at": int(time.time()),
+                                              **({"ranges": ranges} if ranges else {})})
             recipient = keys.kx_public(device["kx_pub"])
             granted = {}
             for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
@@ -395,6 +402,16 @@ class Rows:
                               (json.dumps(cert), device["id"]))
             self._mirror("grant", cert, granted)
         return self.device(device["id"])
+
+    def _check_granted(self, device_id: str, ranges: dict[str, list[int]]) -> None:
+        for (name, cert) in self.conn.execute("SELECT name, certificate FROM devices WHERE status='active'"
+                                              " AND certificate IS NOT NULL AND id!=?", (device_id,)):
+            for kind, (first, last) in (json.loads(cert)["doc"].get("ranges") or {}).items():
+                if kind in ranges and first <= ranges[kind][1] and ranges[kind][0] <= last:
+                    raise Invalid(f"the {kind} range {ranges[kind][0]}-{ranges[kind][1]} overlaps terminal {name}'s "
+                                  f"({first}-{last}): two terminals would use the same numbers",
+                                  f"la plage {kind} {ranges[kind][0]}-{ranges[kind][1]} chevauche celle du terminal "
+                                  f"{name} ({first}-{last}) : deux terminaux utiliseraient les mêmes numéros")
 
     def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]:
         """Refuse the terminal from now on and rotate the epoch, so what is sealed

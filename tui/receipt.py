@@ -102,6 +102,11 @@ def render_receipt(terminal, payment: dict[str, Any], case: dict[str, Any], paye
         (_("Method"), method_word(payment["method"])),
         (_("Tracking code"), format_tracking_code(case["tracking_code"])),
     ]
+    # taken while isolated: the line of the incident register this receipt matches
+    register = next((e["data"]["register"] for e in case.get("timeline", [])
+                     if e["data"].get("id") == payment["id"] and "register" in e["data"]), None)
+    if register is not None:
+        lines.append((_("Incident register no."), register))
     for label, value in lines:
         pdf.set_font("Helvetica", "B", 10)
         pdf.cell(38, 7, _latin1(label))

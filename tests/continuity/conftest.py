@@ -37,13 +37,15 @@ class Admin:
         self.serial = 0
 
     def order(self, kind: str = "declare", *, now: dt.datetime = NOW, scope: str = "city",
-              ranges: dict | None = None, reason: str = "rançongiciel au centre de données",
+              ranges: dict | None = None, tickets: dict | None = None,
+              reason: str = "rançongiciel au centre de données",
               key=None, city: str | None = None, fingerprint: str | None = None, ends: str | None = None) -> bytes:
         self.serial += 1
         return orders.sign(key or self.key, kind=kind, city=city or self.city["city"],
                            admin_fingerprint=fingerprint or self.city["admin_fingerprint"],
                            declared_by="DSI Ville de Test", reason=reason, scope=orders.Scope.parse(scope),
-                           now=now + dt.timedelta(seconds=self.serial), ranges=ranges, ends=ends)
+                           now=now + dt.timedelta(seconds=self.serial), ranges=ranges, tickets=tickets,
+                           ends=ends)
 
 
 @pytest.fixture

@@ -149,3 +149,48 @@ def test_open311_switches_to_batch_while_isolated_and_back(served):
     with Terminal.open(home) as t:
         transitions.move(t.session(Principal.system()), "recovery", "incident ended")
     assert service_type() == "realtime" and "service_request_id" in post()
+
+
+def test_open311_refuses_a_service_the_city_made_unavailable_with_the_reason(tmp_path):
+    """The shipped catalog maps only `signalement` (full) to Open311, and its
+    one `unavailable` service, the FPS, is no GeoReport service. A city whose
+    works department takes reports only in its own (now encrypted) system marks
+    `signalement` unavailable in its catalog: Open311 then answers an error
+    with the reason, and stores nothing (no case, no batch token)."""
+    from importlib import resources
+
+    from api import keys
+    from hub.catalog import Catalog
+    from tests.api.conftest import stored
+    data = json.loads(resources.files("hub").joinpath("catalog.json").read_text("utf-8"))
+    for entry in data["services"]:
+        if entry["code"] == "signalement":
+            entry["policy"] = "unavailable"
+    works_first = Catalog(data)
+    home = tmp_path / "home"
+    with Terminal.init(home, "MAIRIE-01") as t:
+        api_key = keys.create(t.conn, "test-kiosk", "kiosk")["api_key"]
+        isolate(t)
+    report = {"api_key": api_key, "service_code": "signalement", "lat": "47.4712", "long": "-0.5518",
+              "attribute[category]": "eclairage", "description": "Lampadaire éteint"}
+    server = Running(home, catalog=works_first)
+    try:
+        listed = requests.get(f"{server.url}/open311/v2/services.json", timeout=10).json()
+        assert [s["service_code"] for s in listed] == ["signalement"]
+        before = stored(home)
+        for fmt in ("json", "xml"):
+            r = requests.post(f"{server.url}/open311/v2/requests.{fmt}", data=report, timeout=10)
+            assert r.status_code == 400, r.text
+            if fmt == "json":
+                [error] = r.json()
+                assert error["code"] == 400
+                assert "is unavailable while the city's systems are cut off (isolated mode)" in error["description"]
+                assert "« Signalement" in error["description"] and "mode isolé" in error["description"]
+            else:
+                assert "<error>" in r.text and "mode isolé" in r.text
+        assert stored(home) == before
+        with Terminal.open(home) as t:
+            assert t.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
+            assert t.conn.execute("SELECT count(*) FROM open311_intake").fetchone()[0] == 0
+    finally:
+        server.stop()

@@ -57,6 +57,7 @@ def test_the_incident_walkthrough(tmp_path):
         usb.mkdir()
         order = ok("incident", "declare", "--admin", str(sor / "admin"), "--reason", "rançongiciel au centre de données",
                    "--by", "DSI", "--range", "MAIRIE-01=1-5000", "--range", "MAIRIE-02=5001-10000",
+                   "--tickets", "MAIRIE-01=100-499", "--tickets", "MAIRIE-02=500-899",
                    "--out", str(usb / "incident.json"), "--json")
         assert order["fingerprint"] and (usb / "incident.json").exists()
         refused("incident", "declare", "--admin", str(sor), "--reason", "x", "--out", str(usb / "incident.json"),
@@ -79,6 +80,9 @@ def test_the_incident_walkthrough(tmp_path):
         refused("incident", "apply", str(usb / "incident.json"), home=homes["MAIRIE-02"], contains="already applied")
         mode = ok("mode", "--json", home=homes["MAIRIE-02"])
         assert mode["mode"] == "isolated" and mode["register"]["first"] == 5001
+        # the queue: each kiosk numbers its tickets from its own range
+        assert ok("queue", "issue", "E", "--json", home=homes["MAIRIE-01"])["label"] == "E100"
+        assert ok("queue", "issue", "E", "--json", home=homes["MAIRIE-02"])["label"] == "E500"
         # 3. serving citizens while isolated
         one = homes["MAIRIE-01"]
         helene = ok("citizen", "add", "--first-name", "Hélène", "--last-name", "Dupont", "--birth-date",

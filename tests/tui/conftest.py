@@ -129,12 +129,13 @@ def _conflict(terminal: Terminal, annex_home: Path, case_id: str, world: FrozenW
         terminal.accept(list(annex.journal.events(annex.id)))
 
 
-def set_mode(home: Path, name: str, since: dt.datetime = NOW - dt.timedelta(hours=2, minutes=5)) -> None:
+def set_mode(home: Path, name: str, since: dt.datetime = NOW - dt.timedelta(hours=2, minutes=5), **ranges) -> None:
     """Record a mode change in the journal as continuity does (a mode.changed
-    event, dated ``since`` by the terminal's clock)."""
+    event, dated ``since`` by the terminal's clock; ``register=``/``tickets=``
+    ranges as an order gives them)."""
     from hub.clock import FrozenClock
     with Terminal.open(home, clock=FrozenClock(since)) as terminal:
-        terminal.session(Principal.system()).modes.change(name, "test: mode set by the fixture")
+        terminal.session(Principal.system()).modes.change(name, "test: mode set by the fixture", **ranges)
 
 
 @pytest.fixture

@@ -230,6 +230,16 @@ def test_screen(snap_compare, city, scenario, mode, lang, frozen):
     assert snap_compare(app, terminal_size=SIZE, run_before=scenario)
 
 
+def test_ticket_from_a_range_running_low(snap_compare, city, frozen):
+    """Isolated with tickets 500–510: the ticket carries the range's number and
+    the banner warns that few numbers are left."""
+    home, data = city
+    set_mode(home, "isolated", tickets=(500, 510))
+    app = KioskApp(home, "fr", clock=frozen_clock, blink=False, **frozen.app)
+    app.home_label = "/var/lib/beffroi"
+    assert snap_compare(app, terminal_size=SIZE, run_before=ticket_issued)
+
+
 async def card_login_removed(pilot) -> None:
     """The card login, back after the agent's card left the reader (the card
     monitor's message, as it arrives from its thread)."""

@@ -40,10 +40,13 @@ class ModeBanner(Static):
             seen[mode.name] = self.app.now()
         since = dt.datetime.fromtimestamp(mode.since, dt.UTC) if mode.since is not None else seen[mode.name]
         elapsed = (self.app.now() - since).total_seconds()
-        parts = [f"● {_(MODE_WORDS[mode.name])}", _("for {duration}").format(duration=i18n.duration(elapsed)),
-                 self.app.terminal.name]
+        parts = [f"● {_(MODE_WORDS[mode.name])}"]
+        # a range running out comes before the rest, where a narrow screen still shows it
         if mode.register_low:
             parts.append(_("register numbers left: {n}, ask IT for a new range").format(n=mode.register_left))
+        if mode.tickets_low:
+            parts.append(_("ticket numbers left: {n}").format(n=mode.tickets_left))
+        parts += [_("for {duration}").format(duration=i18n.duration(elapsed)), self.app.terminal.name]
         if self.who:
             parts.append(self.who)
         self.update("  ·  ".join(parts))

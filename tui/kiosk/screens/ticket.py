@@ -41,6 +41,8 @@ class TicketScreen(Page):
         except HubError as error:
             self.app.show_refusal(error)
             return
+        finally:
+            self.app.read_mode()   # a ticket range running low shows on the banner at once
         ahead = self.app.session.queue.ahead(ticket["id"])
         path = write_ticket(self.app.terminal, ticket, ahead)
         job, refusal = print_ticket(self.app, ticket, ahead)
