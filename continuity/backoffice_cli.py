@@ -1,7 +1,7 @@
 """``beffroi`` commands for the outbox, the back-office simulators, recovery
 and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox dead``,
 ``outbox deliver``, ``outbox connect``, ``outbox recover``, ``backoffice serve``,
-``recovery``, ``drill``."""
+``recovery``, ``conflicts [assign|resolve]``, ``drill``."""
 
 from __future__ import annotations
 
@@ -167,11 +167,7 @@ def _backoffice_serve(args: argparse.Namespace) -> int:
 
 
 def _recovery(args: argparse.Namespace) -> int:
-    import json
-
-    from .connectors import Connectors, load
-    from .outbox import Outbox, Policy
-    from .recovery import Recovery, write_pdf
+    from .resume import enrolment_exchange, step
     if args.timeout <= 0 or (args.drain is not None and args.drain <= 0):
         raise UsageError("--timeout and --drain must be positive")
     terminal = open_terminal(args)
@@ -180,43 +176,60 @@ def _recovery(args: argparse.Namespace) -> int:
         if mode.name != "recovery":
             raise UsageError(f"this terminal is {mode.name}: recovery runs once the incident is ended"
                              " (`beffroi incident apply END_ORDER` or `beffroi incident end`)")
-        since = terminal.conn.execute(
-            "SELECT max(hlc) FROM events WHERE origin=? AND type='mode.changed'"
-            " AND json_extract(data, '$.mode')='isolated'", (terminal.id,)).fetchone()[0] or 0
-        out = args.out or terminal.home / "recovery"
-        out.mkdir(parents=True, exist_ok=True)
-        urls = load(terminal.home)
-        exchange = None
-        if (terminal.home / "replication.db").exists():
-            async def exchange() -> None:
-                from replication.sync import Replicator
-                replicator = Replicator(terminal)
-                try:
-                    await replicator.sync(args.sor)
-                finally:
-                    replicator.close()
-        recovery = Recovery(terminal, Outbox(terminal, policy=Policy(timeout_s=args.timeout)), since,
-                            until_hlc=mode.since_hlc)
-
-        async def run() -> dict[str, Any]:
-            async with Connectors(urls, args.timeout) as connectors:
-                return await recovery.run(connectors, exchange=exchange, drain_deadline_s=args.drain)
-        report = asyncio.run(run())
-        report["mode"] = recovery.finish()
-        (out / "recovery-report.json").write_text(json.dumps([report], indent=2, ensure_ascii=False))
-        write_pdf([report], out / "recovery-report.pdf")
-        report["files"] = [str(out / "recovery-report.json"), str(out / "recovery-report.pdf")]
+        exchange = enrolment_exchange(terminal, args.sor)
+        # By hand, the outbox drains to the end (or --drain seconds), not one pass.
+        report = asyncio.run(step(terminal, exchange=exchange, exchanged=exchange is None, timeout_s=args.timeout,
+                                  drain_s=args.drain if args.drain is not None else float("inf"), out=args.out))
         if args.to_printer:
             from .cli import _to_printer
-            report["print_job"] = _to_printer(terminal, out / "recovery-report.pdf",
+            report["print_job"] = _to_printer(terminal, Path(report["files"][1]),
                                               f"Rapport de reprise {terminal.name}")
     finally:
         terminal.close()
     emit(args, report, lambda r: (
         f"{r['terminal']['name']}: {r['offline_acts']} acts during the incident; outbox {r['outbox']['delivered']}"
         f" delivered, {r['outbox']['dead']} dead, {r['outbox']['waiting']} waiting, {r['outbox']['pending']} pending;"
-        f" {r['conflicts']['open']} open conflict(s), {r['merge_proposals']['open']} merge proposal(s); now {r['mode']}"
-        f"\nreport: {r['files'][1]} and {r['files'][0]}"))
+        f" conflicts: {r['conflicts']['open']} without a person, {r['conflicts']['assigned']} assigned,"
+        f" {r['conflicts']['resolved']} resolved; {r['merge_proposals']['open']} merge proposal(s) open;"
+        f" now {r['mode']}" + "".join(f"\nwaiting for {w}" for w in r["waiting_for"])
+        + f"\nreport: {r['files'][1]} and {r['files'][0]}"))
+    return 0
+
+
+def _conflict_line(c: dict[str, Any]) -> str:
+    who = f" → {c['assigned_to']}" if c["assigned_to"] else ""
+    done = f" ({c['resolution']}, {c['resolved_by']})" if c["state"] == "resolved" else ""
+    return f"{c['id']}  {c['state']:<8} {c['kind']:<5} {c['subject']}{who}{done}\n    {c['detail']}"
+
+
+def _conflicts_list(args: argparse.Namespace) -> int:
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        rows = [c.to_dict() for c in conflicts.listing(terminal.conn, args.state, args.assigned_to)]
+        counts = conflicts.counts(terminal.conn)
+    emit(args, {"counts": counts, "conflicts": rows},
+         lambda d: "  ".join(f"{s} {n}" for s, n in d["counts"].items()) + "\n"
+         + ("\n".join(map(_conflict_line, d["conflicts"])) or "no conflict"))
+    return 0
+
+
+def _conflicts_assign(args: argparse.Namespace) -> int:
+    from hub.cli import cli_principal
+
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        done = conflicts.assign(terminal.session(cli_principal()), args.id, args.to, args.note).to_dict()
+    emit(args, done, lambda c: f"conflict {c['id']} assigned to {c['assigned_to']}")
+    return 0
+
+
+def _conflicts_resolve(args: argparse.Namespace) -> int:
+    from hub.cli import cli_principal
+
+    from . import conflicts
+    with open_terminal(args) as terminal:
+        done = conflicts.resolve(terminal.session(cli_principal()), args.id, args.note, args.merge).to_dict()
+    emit(args, done, lambda c: f"conflict {c['id']} resolved: {c['resolution']}")
     return 0
 
 
@@ -282,6 +295,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per send (default 10)")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="stop draining after this long (default: until done)")
 
+    p = add(sub, "conflicts", _conflicts_list, "conflicts after an incident: open, assigned, resolved")
+    p.add_argument("--state", choices=["open", "assigned", "resolved"])
+    p.add_argument("--assigned-to", metavar="AGENT_OR_OFFICE", help="only those given to this agent id or office:NAME")
+    csub = p.add_subparsers(dest="action", metavar="ACTION")
+    q = add(csub, "assign", _conflicts_assign, "give a conflict to an agent (id or name) or an office (office:NAME)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--to", required=True, metavar="AGENT_OR_OFFICE")
+    q.add_argument("--note", help="why, for the person who takes it")
+    q = add(csub, "resolve", _conflicts_resolve, "close a conflict with a note (a merge with --merge accept|reject)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--note", required=True)
+    q.add_argument("--merge", choices=["accept", "reject"],
+                   help="for a merge proposal: the same person (accept) or two people (reject)")
+
     p = add(sub, "drill", _drill, "the whole incident story on one machine: SoR, terminals, back offices")
     p.add_argument("--terminals", type=int, default=3, help="terminals in the city (2 to 20, default 3)")
     p.add_argument("--demarches", type=int, default=20, help="démarches each terminal serves offline (default 20)")
@@ -291,5 +318,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--out", type=Path, help="keep the city and the recovery report in this new folder")
 
 
+def _demo(home: Path):
+    from .demo import start_demo_backoffices
+    return start_demo_backoffices(home)
+
+
 def commands() -> Commands:
-    return Commands(register)
+    return Commands(register, prepare_demo=_demo)

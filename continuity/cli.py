@@ -35,6 +35,7 @@ def _mode_text(m: dict[str, Any]) -> str:
         text += f" (order {m['order']})"
     if m["reason"]:
         text += f"\nreason: {m['reason']}"
+    text += "".join(f"\nrecovery waits for {w}" for w in m.get("waiting_for") or [])
     register = m.get("register")
     if register and register.get("next") is not None:
         text += (f"\nincident register: numbers {register['first']}–{register['last']}, next {register['next']}, "
@@ -51,6 +52,12 @@ def _mode_text(m: dict[str, Any]) -> str:
 def cmd_mode(args: argparse.Namespace) -> int:
     with open_terminal(args) as terminal:
         data = {"terminal": terminal.name, **terminal.mode().to_dict()}
+        if data["mode"] == "recovery":
+            from .resume import enrolment_exchange, last_report, waiting_for
+            last = last_report(terminal)     # of this recovery only, not an earlier incident's
+            exchanged = bool(last and last.get("until_hlc") == data["since_hlc"] and last.get("exchanged"))
+            data["waiting_for"] = waiting_for(terminal, exchanged or enrolment_exchange(terminal) is None) or [
+                "its next pass (`beffroi sync --watch` runs it, or `beffroi recovery` by hand)"]
     emit(args, data, _mode_text)
     return 0
 
@@ -127,8 +134,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     raw = read_file(Path(args.file))
     with open_terminal(args) as terminal:
         data = apply(terminal, raw, now_at(terminal), cli_principal())
+        if data["mode"] == "recovery":
+            # Recovery starts by itself; `sync --watch` carries on if something is still down.
+            from .resume import after_order
+            done = after_order(terminal)
+            data["recovery"] = {k: done[k] for k in ("mode", "waiting_for", "exchanged", "files")}
+            data["mode"] = done["mode"]
     emit(args, data, lambda d: f"order {d['order']} ({d['kind']}) applied: terminal {d['terminal']} is now "
-                               f"{d['mode']}\nfingerprint: {d['fingerprint']}")
+                               f"{d['mode']}\nfingerprint: {d['fingerprint']}" + (
+                                   "".join(f"\nrecovery waits for {w}" for w in d["recovery"]["waiting_for"])
+                                   + f"\nrecovery report: {d['recovery']['files'][1]}" if "recovery" in d else ""))
     return 0
 
 

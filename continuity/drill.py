@@ -308,8 +308,17 @@ class Drill:
         merges_found = len(proposals(first.conn))
         self.log(f"recovered in {reconcile_s:.2f} s: {conflicts_found} conflict(s), {merges_found} merge proposal(s)")
 
-        # An agent settles what recovery surfaced; the decisions replicate like any act.
+        # IT gives every conflict to the front office: recovery ends when each has a person.
         desk = first.session(AGENT)
+        from . import conflicts as people
+        for conflict in people.listing(first.conn, state="open"):
+            people.assign(desk, conflict.id, "office:accueil")
+        await self.converge()
+        for t in self.terminals:
+            Recovery(t, Outbox(t, policy=DRILL_POLICY)).finish()
+        self.log(f"every conflict assigned: {', '.join(t.mode().name for t in self.terminals)}")
+
+        # The agent settles what recovery surfaced; the decisions replicate like any act.
         for conflict in desk.cases.conflicts():
             desk.cases.resolve_conflict(conflict["id"], "kept the collection booked at the first counter")
         for proposal in proposals(first.conn):

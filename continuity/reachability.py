@@ -1,7 +1,7 @@
 """Degraded mode, detected and left by itself.
 
-Every check of an upstream (the SoR, an office relay, later the back-office
-health checks) reports success or failure here. After ``failures`` failed
+Every round of checks (the SoR and office relays, and the back offices'
+health checks: see ``continuity.watch``) reports success or failure here. After ``failures`` failed
 checks in a row — retried sooner and sooner backed off, never slower than the
 sync interval — an online terminal becomes degraded; the first good answer
 brings a degraded terminal back online. Isolated and recovery are left alone:

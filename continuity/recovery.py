@@ -9,7 +9,8 @@ the decision is an event in the journal, replicated and audited like any
 other; neither record is ever dropped); drain the outbox; write the
 **recovery report** (JSON and PDF). The terminal returns to online when
 nothing is left pending in its outbox (dead and waiting items are a person's
-work, listed by `beffroi outbox dead`) and every conflict is listed for an agent.
+work, listed by `beffroi outbox dead`) and every conflict is assigned to an
+agent or an office (``continuity.conflicts``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def proposals(conn, include_decided: bool = False) -> list[Proposal]:
     return found
 
 
-def decide(session, proposal_id: str, accept: bool) -> Proposal:
+def decide(session, proposal_id: str, accept: bool, note: str | None = None) -> Proposal:
     """Record an agent's decision on a merge proposal, as an event."""
     session.principal.require("conflict.resolve")
     match = [p for p in proposals(session.conn, include_decided=True) if p.id == proposal_id]
@@ -103,7 +104,7 @@ def decide(session, proposal_id: str, accept: bool) -> Proposal:
     with session.terminal.writing() as w:
         w.record(session.principal, DECIDED, f"citizen:{proposal.duplicate['id']}",
                  {"proposal": proposal.id, "keep": proposal.keep["id"], "duplicate": proposal.duplicate["id"],
-                  "decision": decision})
+                  "decision": decision, **({"note": note} if note else {})})
     return next(p for p in proposals(session.conn, include_decided=True) if p.id == proposal_id)
 
 
@@ -121,14 +122,18 @@ class Recovery:
     async def run(self, connectors: Mapping[str, "Connector"],
                   exchange: Callable[[], Awaitable[Any]] | None = None,
                   sleep: Callable[[float], Awaitable[Any]] | None = None,
-                  drain_deadline_s: float | None = None) -> dict[str, Any]:
+                  drain_deadline_s: float | None = None, once: bool = False,
+                  verify: bool = True) -> dict[str, Any]:
+        """The steps, each timed. ``once``: delivery passes while they deliver,
+        without waiting for backoffs (the ``sync --watch`` loop comes back); ``verify`` False when the
+        chains were already proved since recovery began."""
         steps: dict[str, float] = {}
 
         def timed(name: str, start: float) -> None:
             steps[name] = round(self.clock() - start, 4)
 
         start = self.clock()
-        problem = self.terminal.verify()
+        problem = self.terminal.verify() if verify else None
         if problem is not None:
             raise Invalid(f"the journal is damaged ({problem}); restore this terminal before recovery",
                           f"le journal est endommagé ({problem}) ; restaurez ce terminal avant la reprise",
@@ -146,7 +151,11 @@ class Recovery:
         kwargs: dict[str, Any] = {"deadline_s": drain_deadline_s}
         if sleep is not None:
             kwargs["sleep"] = sleep
-        await self.outbox.drain(connectors, **kwargs)
+        if once:   # pass after pass while they deliver; never waits for a backoff to run out
+            while (await self.outbox.deliver(connectors)).sent and self.outbox.pending():
+                pass
+        else:
+            await self.outbox.drain(connectors, **kwargs)
         timed("drain", start)
         return report(self.terminal, self.since_hlc, steps, surfaced, self.until_hlc)
 
@@ -155,15 +164,16 @@ class Recovery:
 
     def finish(self) -> str:
         """Back to online once the outbox is drained (dead and waiting items are
-        listed for a person) and every conflict is listed for an agent. Returns
-        the mode the terminal is in after the call."""
+        listed for a person) and every conflict is assigned to a person or an
+        office (``continuity.conflicts``). Returns the mode the terminal is in
+        after the call."""
         from hub.roles import Principal
 
-        from . import transitions
+        from . import conflicts, transitions
         mode = self.terminal.mode().name
-        if mode == "recovery" and self.drained():
+        if mode == "recovery" and self.drained() and conflicts.pending_people(self.terminal.conn) == 0:
             transitions.recovered(self.terminal.session(Principal.system()),
-                                  "recovery complete: outbox drained, conflicts listed for agents")
+                                  "recovery complete: outbox drained, every conflict assigned")
             mode = self.terminal.mode().name
         return mode
 
@@ -190,9 +200,8 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
         outbox.setdefault(connector, {})[state] = n
     totals = {state: sum(c.get(state, 0) for c in outbox.values()) for state in
               ("sent", "failed", "dead", "waiting", "queued", "sending")}
-    conflicts = dict(conn.execute(
-        "SELECT CASE WHEN resolved_by IS NULL THEN 'open' ELSE 'resolved' END, count(*) FROM conflicts"
-        " GROUP BY 1").fetchall())
+    from . import conflicts as people
+    listed = people.listing(conn)
     all_proposals = proposals(conn, include_decided=True)
     receipts = conn.execute("SELECT min(receipt_number), max(receipt_number), count(*) FROM payments"
                             " WHERE origin=? AND hlc>=? AND hlc<?", window).fetchone()
@@ -207,8 +216,10 @@ def report(terminal: "Terminal", since_hlc: int, steps: dict[str, float],
         "outbox": {"by_connector": outbox, "delivered": totals["sent"], "failed": totals["failed"],
                    "dead": totals["dead"], "waiting": totals["waiting"],
                    "pending": totals["queued"] + totals["sending"] + totals["failed"]},
-        "conflicts": {"open": conflicts.get("open", 0), "resolved": conflicts.get("resolved", 0),
-                      "surfaced_at_recovery": (surfaced or {}).get("conflicts")},
+        # both kinds (cases moved twice, merge proposals): nobody on it yet / assigned / resolved
+        "conflicts": {**{state: sum(1 for c in listed if c.state == state) for state in people.STATES},
+                      "surfaced_at_recovery": (surfaced or {}).get("conflicts"),
+                      "items": [c.to_dict() for c in listed]},
         "merge_proposals": {"open": sum(1 for p in all_proposals if not p.decision),
                             "accepted": sum(1 for p in all_proposals if p.decision == "accepted"),
                             "rejected": sum(1 for p in all_proposals if p.decision == "rejected")},
@@ -272,8 +283,11 @@ def write_pdf(reports: list[dict[str, Any]], path: Path, title: str = "Rapport d
                  ("En attente d'une personne / waiting", r["outbox"]["waiting"]),
                  *((f"  {c}", ", ".join(f"{s} {n}" for s, n in states.items()))
                    for c, states in r["outbox"]["by_connector"].items()),
-                 ("Conflits ouverts / open conflicts", r["conflicts"]["open"]),
+                 ("Conflits sans personne / open conflicts", r["conflicts"]["open"]),
+                 ("Conflits confiés / assigned conflicts", r["conflicts"]["assigned"]),
                  ("Conflits résolus / resolved conflicts", r["conflicts"]["resolved"]),
+                 *((f"  {c['kind']} {c['subject']}", f"{c['state']} {c['assigned_to'] or ''} {c['resolution'] or ''}")
+                   for c in r["conflicts"].get("items", [])[:40]),
                  ("Fusions proposées / merge proposals open", r["merge_proposals"]["open"]),
                  ("Fusions acceptées / accepted", r["merge_proposals"]["accepted"]),
                  ("Fusions rejetées / rejected", r["merge_proposals"]["rejected"]),

@@ -2,8 +2,16 @@
 they go away, and take the incident orders they carry.
 
 Each round probes every upstream the terminal knows (the city's SoR, office
-relays), syncs with those that answer, and applies the new incident orders
-they hold. Reachability counts the rounds where none answered: that is what
+relays), syncs with those that answer, applies the new incident orders they
+hold, and, while the terminal is in recovery, runs one pass of it
+(``continuity.resume``): recovery needs no one to type a command, and a SoR
+or back office still down is tried again at the next round.
+
+The back offices' health checks feed reachability too: the terminal is
+degraded when no upstream answers **or when every back office is down** (it
+can still serve, but nothing it owes the city's systems can leave: the
+agents must know). One back office down is only a warning: the outbox keeps
+that office's items, retried with backoff, and the other offices' items go. Reachability counts the rounds where none answered: that is what
 makes a terminal degraded, and back online, by itself. Segments are
 self-authenticating, so syncing with a relay and later with the SoR is safe:
 the SoR takes each segment once (same bytes → already stored).
@@ -50,6 +58,10 @@ class Watch:
         self.reachability = reachability or Reachability()
         self.replicator = Replicator(terminal)
         self.seen_orders: set[str] = set()
+        self.backoffice_timeout = 3.0
+        self.health_timeout = 2.0        # a back office slower than this to say it is alive counts as down
+        self.recovering: int | None = None      # since_hlc of the recovery under way
+        self.verified = self.exchanged = False
 
     def close(self) -> None:
         self.replicator.close()
@@ -62,6 +74,7 @@ class Watch:
         from replication.sync import Unreachable
         summary: dict[str, Any] = {"upstreams": {}, "orders": [], "warnings": []}
         reached, last_error = False, None
+        mode_before = self.terminal.mode().name
         for url in self.urls:
             ok, error = await probe(url)
             if ok:
@@ -86,10 +99,53 @@ class Watch:
                 summary["warnings"].append(f"{url} is unreachable ({error})")
                 last_error = error
             reached = reached or ok
-        changed = self.reachability.report(self.terminal, reached, last_error)
+        offices = await self._backoffices()
+        summary["backoffices"] = offices
+        down = sorted(name for name, ok in offices.items() if not ok)
+        if offices and len(down) == len(offices):
+            error = f"no back office answers ({', '.join(down)})"
+            summary["warnings"].append(error)
+            last_error = error if reached else f"{last_error}; {error}"
+        elif down:   # one office down: its items wait in the outbox, the terminal stays online
+            summary["warnings"].append(f"back office {', '.join(down)} does not answer: its outbox items wait"
+                                       " and are retried with backoff")
+        usable = reached and not (offices and len(down) == len(offices))
+        changed = self.reachability.report(self.terminal, usable, last_error)
+        summary["recovery"] = await self._recover(reached)
         summary["mode"] = self.terminal.mode().name
-        summary["mode_changed"] = changed is not None
+        summary["mode_changed"] = changed is not None or summary["mode"] != mode_before
         return summary
+
+    async def _backoffices(self) -> dict[str, bool]:
+        """Each configured back office's health check (``connectors.json``), at once."""
+        from .connectors import Connectors, load
+        try:
+            urls = load(self.terminal.home)
+        except HubError:
+            return {}
+        if not urls:
+            return {}
+        async with Connectors(urls, self.health_timeout) as connectors:
+            answers = await asyncio.gather(*(c.health() for c in connectors.values()))
+        return dict(zip(connectors, answers))
+
+    async def _recover(self, reached: bool) -> dict[str, Any] | None:
+        """While in recovery, one pass of it each round (``continuity.resume``):
+        this round's sync was the exchange when an upstream answered."""
+        from .resume import step
+        mode = self.terminal.mode()
+        if mode.name != "recovery":
+            return None
+        if self.recovering != mode.since_hlc:      # a new recovery: prove the chains once, exchange anew
+            self.recovering, self.verified, self.exchanged = mode.since_hlc, False, False
+        self.exchanged = self.exchanged or reached
+        try:
+            done = await step(self.terminal, exchanged=self.exchanged, verify=not self.verified,
+                              timeout_s=self.backoffice_timeout)
+        except HubError as exc:      # a damaged journal: said every round, the terminal stays in recovery
+            return {"mode": mode.name, "waiting_for": [exc.en], "outbox": None, "exchanged": self.exchanged}
+        self.verified = True
+        return None if done is None else {k: done[k] for k in ("mode", "waiting_for", "outbox", "exchanged")}
 
     async def _orders(self, url: str) -> list[dict[str, Any]]:
         """Apply the orders this upstream holds that this terminal has not seen."""
@@ -126,6 +182,9 @@ def _text(summary: dict[str, Any]) -> str:
                      else f"order refused: {order['refused']}")
     if summary["mode_changed"]:
         parts.append(f"mode is now {summary['mode']}")
+    recovery = summary.get("recovery")
+    if recovery and recovery["mode"] == "recovery":
+        parts.append("recovery waits for " + "; ".join(recovery["waiting_for"]))
     return "\n".join(parts)
 
 
@@ -151,7 +210,8 @@ def watch_command(args) -> int:
                 print(f"beffroi: warning: {warning}", file=sys.stderr, flush=True)
             moved = any(r.get("pushed") or r.get("pulled_segments") or r.get("sealed") or r.get("refused")
                         for r in summary["upstreams"].values())
-            if args.json or moved or summary["orders"] or summary["mode_changed"]:
+            recovering = summary.get("recovery") is not None
+            if args.json or moved or summary["orders"] or summary["mode_changed"] or recovering:
                 emit(args, {"at": time.time(), **summary}, _text)
             sys.stdout.flush()
         try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ids, mode
 from .errors import Forbidden, Invalid, NotFound
-from .projections import loads, row_dicts
+from .projections import MERGED_UNDER, loads, row_dicts
 
 if TYPE_CHECKING:
     from .roles import Principal
@@ -147,7 +147,8 @@ class Cases:
     def for_citizen(self, citizen_id: str) -> list[dict[str, Any]]:
         self._who.require("case.read", citizen_id=citizen_id)
         rows = row_dicts(self.session.conn.execute(
-            f"SELECT {_COLUMNS} FROM cases WHERE citizen_id=? ORDER BY opened_hlc DESC", (citizen_id,)))
+            f"SELECT {_COLUMNS} FROM cases WHERE citizen_id IN ({MERGED_UNDER}) ORDER BY opened_hlc DESC",
+            (citizen_id,)))
         return [_decode(r) for r in rows]
 
     def move(self, key: str, target: str, reason: str | None = None) -> dict[str, Any]:

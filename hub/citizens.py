@@ -1,5 +1,7 @@
 """Citizens: register, edit, find. Search is SQLite FTS5 over folded text, so
-"helene dupont" finds "Hélène Dupont"."""
+"helene dupont" finds "Hélène Dupont". A record an agent merged into another
+(the same person registered twice) is kept but no longer found: its cases
+show under the record it was merged into."""
 
 from __future__ import annotations
 
@@ -124,7 +126,9 @@ class Citizens:
 
     def get(self, citizen_id: str) -> dict[str, Any]:
         self.session.principal.require("citizen.read", citizen_id=citizen_id)
-        rows = row_dicts(self.session.conn.execute(f"SELECT {_COLUMNS} FROM citizens WHERE id=?", (citizen_id,)))
+        rows = row_dicts(self.session.conn.execute(
+            f"SELECT {_COLUMNS}, (SELECT kept FROM citizen_merges WHERE duplicate=id) AS merged_into"
+            " FROM citizens WHERE id=?", (citizen_id,)))
         if not rows:
             raise NotFound(f"no citizen {citizen_id}", f"aucun citoyen {citizen_id}", "unknown_citizen")
         return rows[0]
@@ -137,7 +141,8 @@ class Citizens:
         cursor = self.session.conn.execute(
             f"SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))} FROM citizens_fts"
             " JOIN citizens c ON c.rid = citizens_fts.rowid"
-            " WHERE citizens_fts MATCH ? ORDER BY rank LIMIT ?", (expression, limit))
+            " WHERE citizens_fts MATCH ? AND c.id NOT IN (SELECT duplicate FROM citizen_merges)"
+            " ORDER BY rank LIMIT ?", (expression, limit))
         return row_dicts(cursor)
 
     def count(self) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import Invalid, NotFound
-from .projections import row_dicts
+from .projections import MERGED_UNDER, row_dicts
 
 if TYPE_CHECKING:
     from .session import Session
@@ -115,5 +115,6 @@ class Payments:
     def for_citizen(self, citizen_id: str) -> list[dict[str, Any]]:
         self.session.principal.require("case.read", citizen_id=citizen_id)
         return row_dicts(self.session.conn.execute(
-            "SELECT p.* FROM payments p JOIN cases c ON c.id = p.case_id WHERE c.citizen_id=? ORDER BY p.hlc DESC",
+            "SELECT p.* FROM payments p JOIN cases c ON c.id = p.case_id"
+            f" WHERE c.citizen_id IN ({MERGED_UNDER}) ORDER BY p.hlc DESC",
             (citizen_id,)))

@@ -93,6 +93,19 @@ CREATE TABLE IF NOT EXISTS conflicts (
     resolved_by TEXT, resolution TEXT, hlc INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (resolved_by, hlc);
+-- Who looks at a conflict (a case moved on two terminals, a merge proposal):
+-- an agent or an office; owned by the aggregate the conflict belongs to.
+CREATE TABLE IF NOT EXISTS conflict_assignments (
+    conflict_id TEXT PRIMARY KEY, aggregate TEXT NOT NULL, assigned_to TEXT NOT NULL,
+    assigned_by TEXT NOT NULL, note TEXT, hlc INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conflict_assignments_to ON conflict_assignments (assigned_to);
+-- A duplicate citizen record an agent found to be the same person as `kept`:
+-- the record stays (its events too), its cases and documents show under `kept`.
+CREATE TABLE IF NOT EXISTS citizen_merges (
+    duplicate TEXT PRIMARY KEY, kept TEXT NOT NULL, proposal TEXT NOT NULL, actor TEXT NOT NULL, hlc INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS citizen_merges_kept ON citizen_merges (kept);
 -- The mode of every terminal this one has heard of, keyed by the origin of
 -- its mode events: a terminal only ever changes its own row.
 CREATE TABLE IF NOT EXISTS modes (
@@ -117,6 +130,7 @@ CREATE INDEX IF NOT EXISTS register_number ON register (number, origin);
 HASHED = {
     "citizens": "id", "cases": "id", "case_notes": "id", "case_documents": "case_id, document_id",
     "payments": "id", "queue_tickets": "id", "vault_documents": "id", "agents": "id", "conflicts": "id",
+    "conflict_assignments": "conflict_id", "citizen_merges": "duplicate",
     "modes": "terminal", "mode_orders": "terminal, order_id", "register": "origin, number",
 }
 DROP = list(HASHED) + ["citizens_fts"]
@@ -169,10 +183,13 @@ def rebuild(conn: sqlite3.Connection) -> int:
 RESETS: dict[str, list[str]] = {
     "citizen": ["DELETE FROM citizens_fts WHERE rowid IN (SELECT rid FROM citizens WHERE id = :id)",
                 "DELETE FROM citizens WHERE id = :id",
-                "DELETE FROM vault_documents WHERE citizen_id = :id"],
+                "DELETE FROM vault_documents WHERE citizen_id = :id",
+                "DELETE FROM citizen_merges WHERE duplicate = :id",
+                "DELETE FROM conflict_assignments WHERE aggregate = 'citizen:' || :id"],
     "case": ["DELETE FROM cases WHERE id = :id", "DELETE FROM case_notes WHERE case_id = :id",
              "DELETE FROM case_documents WHERE case_id = :id", "DELETE FROM payments WHERE case_id = :id",
-             "DELETE FROM conflicts WHERE case_id = :id", "DELETE FROM register WHERE case_id = :id"],
+             "DELETE FROM conflicts WHERE case_id = :id", "DELETE FROM register WHERE case_id = :id",
+             "DELETE FROM conflict_assignments WHERE aggregate = 'case:' || :id"],
     "ticket": ["DELETE FROM queue_tickets WHERE id = :id"],
     "agent": ["DELETE FROM agents WHERE id = :id"],
     "mode": ["DELETE FROM modes WHERE terminal = :id", "DELETE FROM mode_orders WHERE terminal = :id"],
@@ -333,6 +350,35 @@ def _case_document_attached(conn: sqlite3.Connection, e: Event) -> None:
 def _conflict_resolved(conn: sqlite3.Connection, e: Event) -> None:
     conn.execute("UPDATE conflicts SET resolved_by=?, resolution=? WHERE id=?",
                  (e.actor, e.data["resolution"], e.data["conflict_id"]))
+
+
+@handles("conflict.assigned")
+def _conflict_assigned(conn: sqlite3.Connection, e: Event) -> None:
+    """The latest assignment in fold order wins: reassigning is one more event."""
+    conn.execute("INSERT INTO conflict_assignments VALUES (?,?,?,?,?,?) ON CONFLICT(conflict_id) DO UPDATE SET"
+                 " aggregate=excluded.aggregate, assigned_to=excluded.assigned_to,"
+                 " assigned_by=excluded.assigned_by, note=excluded.note, hlc=excluded.hlc",
+                 (e.data["conflict_id"], e.aggregate, e.data["to"], e.actor, e.data.get("note"), e.hlc))
+
+
+@handles("citizen.merge_decided")
+def _merge_decided(conn: sqlite3.Connection, e: Event) -> None:
+    """Accepted: the duplicate's cases and documents show under the kept record.
+    Rejected (possibly after an acceptance made on another terminal): the latest
+    decision in fold order wins, as in ``continuity.recovery``."""
+    d = e.data
+    if d["decision"] == "accepted":
+        conn.execute("INSERT INTO citizen_merges VALUES (?,?,?,?,?) ON CONFLICT(duplicate) DO UPDATE SET"
+                     " kept=excluded.kept, proposal=excluded.proposal, actor=excluded.actor, hlc=excluded.hlc",
+                     (d["duplicate"], d["keep"], d["proposal"], e.actor, e.hlc))
+    else:
+        conn.execute("DELETE FROM citizen_merges WHERE duplicate=? AND kept=?", (d["duplicate"], d["keep"]))
+
+
+# A citizen's id and those of every record merged into it (merges of merges
+# too), for ``citizen_id IN (...)`` with the citizen's id as the parameter.
+MERGED_UNDER = ("WITH RECURSIVE under(id) AS (SELECT ? UNION SELECT m.duplicate FROM citizen_merges m"
+                " JOIN under ON m.kept = under.id) SELECT id FROM under")
 
 
 # --- payments -------------------------------------------------------------

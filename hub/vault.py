@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from .durable import write_private
 from .errors import Invalid, NotFound
-from .projections import row_dicts
+from .projections import MERGED_UNDER, row_dicts
 
 if TYPE_CHECKING:
     from .session import Session
@@ -256,7 +256,11 @@ class Vault:
             " FROM vault_documents WHERE id=?", (document_id,)))
         if not rows:
             raise NotFound(f"no document {document_id}", f"aucun document {document_id}")
-        self.session.principal.require("vault.read", citizen_id=rows[0]["citizen_id"])
+        owner, scope = rows[0]["citizen_id"], self.session.principal.scope_citizen
+        if scope and owner != scope and self.session.conn.execute(
+                f"SELECT 1 WHERE ? IN ({MERGED_UNDER})", (owner, scope)).fetchone():
+            owner = scope     # a document of a record merged into the card holder's is theirs
+        self.session.principal.require("vault.read", citizen_id=owner)
         return rows[0]
 
     def read(self, document_id: str) -> bytes:
@@ -305,7 +309,8 @@ class Vault:
         self.session.principal.require("vault.read", citizen_id=citizen_id)
         return row_dicts(self.session.conn.execute(
             "SELECT id, media_type, size, name, kind, hlc FROM vault_documents"
-            " WHERE citizen_id=? AND removed_hlc IS NULL AND erased_hlc IS NULL ORDER BY hlc DESC", (citizen_id,)))
+            f" WHERE citizen_id IN ({MERGED_UNDER}) AND removed_hlc IS NULL AND erased_hlc IS NULL ORDER BY hlc DESC",
+            (citizen_id,)))
 
     def remove(self, document_id: str) -> None:
         who = self.session.principal

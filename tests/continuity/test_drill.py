@@ -38,7 +38,9 @@ def test_drill_converges_and_delivers_every_act_once(tmp_path: Path, rate: float
     assert [t["terminal"]["name"] for t in reports] == ["MAIRIE-01", "MAIRIE-02", "MAIRIE-03"]
     assert sum(t["outbox"]["delivered"] for t in reports) == o["delivered"]
     assert sum(t["offline_acts"] for t in reports) == r["offline_acts"]
-    assert reports[0]["conflicts"] == {"open": 0, "resolved": 1, "surfaced_at_recovery": None}
+    assert {k: reports[0]["conflicts"][k] for k in ("open", "assigned", "resolved")} == \
+        {"open": 0, "assigned": 0, "resolved": 2}     # the case moved twice and the merge proposal
+    assert {c["kind"] for c in reports[0]["conflicts"]["items"]} == {"case", "merge"}
     assert reports[0]["merge_proposals"] == {"open": 0, "accepted": 1, "rejected": 0}
     assert set(reports[0]["steps_s"]) == {"verify", "exchange", "conflicts", "drain"}
     for t in reports:   # every act done while isolated took a number from the terminal's own range

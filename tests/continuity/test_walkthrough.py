@@ -112,8 +112,13 @@ def test_the_incident_walkthrough(tmp_path):
         # 6. the end of the incident: recovery
         ok("incident", "end", "--admin", str(sor), "--reason", "centre de données restauré",
            "--ends", order["order"], "--out", str(usb / "end.json"))
-        for home in homes.values():
-            assert ok("incident", "apply", str(usb / "end.json"), "--json", home=home)["mode"] == "recovery"
+        ended = ok("incident", "apply", str(usb / "end.json"), "--json", home=homes["MAIRIE-01"])
+        assert ended["mode"] == "recovery"          # recovery started by itself, and waits for the SoR
+        assert any("exchange of segments" in w for w in ended["recovery"]["waiting_for"])
+        ok("bundle", "import", str(usb / "end.json"), home=homes["MAIRIE-02"])
+        mode = ok("mode", "--json", home=homes["MAIRIE-02"])
+        assert mode["mode"] == "recovery" and any("exchange of segments" in w for w in mode["waiting_for"])
+        assert (homes["MAIRIE-02"] / "recovery" / "recovery-report.pdf").exists()
     finally:
         if relay_proc is not None:
             stop_process(relay_proc)

@@ -102,3 +102,68 @@ async def test_an_agent_settles_merge_proposals(city, tmp_path):
         assert t.conn.execute("SELECT count(*) FROM citizens WHERE last_name='Moreau'").fetchone()[0] == 4
         actors = [a for (a,) in t.conn.execute("SELECT actor FROM events WHERE type='citizen.merge_decided'")]
         assert actors == ["agent:agent", "agent:agent"]
+
+
+async def test_an_agent_settles_the_conflicts_assigned_to_them(city, tmp_path):
+    """IT assigns; the agent sees only what is theirs, writes what was decided,
+    settles the request moved twice and accepts Hélène's merge; her page then
+    shows the requests filed under her second record too."""
+    from continuity import conflicts
+    from tui.counter.screens.assigned import AssignedScreen
+    from tui.counter.screens.citizen import CitizenScreen
+    home, data = city
+    with Terminal.init(tmp_path / "annex-helene", "ANNEXE-07") as annex, Terminal.open(home) as here:
+        twin = annex.session(Principal.agent("agent")).citizens.register(
+            first_name="HÉLÈNE", last_name="DUPONT", birth_date="1985-03-12", postcode="49100",
+            address="2 place du Ralliement")
+        extra = annex.session(Principal.agent("agent")).cases.open("signalement", twin["id"], {
+            "category": "chaussee", "location": "2 place du Ralliement", "description": "Nid-de-poule"})
+        here.accept(list(annex.journal.events(annex.id)))
+        _registered_twice(home, tmp_path, "Paul")               # someone else's
+        it = here.session(Principal.ops("dsi"))
+        for c in conflicts.listing(here.conn):
+            is_paul = c.kind == "merge" and "Paul" in c.subject
+            conflicts.assign(it, c.id, "office:etat-civil" if is_paul else "agent")
+        helene_before = {c["id"] for c in here.session(Principal.agent("agent")).cases.for_citizen(
+            data["citizens"][0]["id"])}
+    app = CounterApp(home, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Mes conflits")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AssignedScreen), what="my conflicts")
+        table = app.screen.query_one("#assigned")
+        kinds = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        assert sorted(kinds) == ["Demande modifiée deux fois", "Inscrit deux fois"]   # not Paul's
+        case_row = kinds.index("Demande modifiée deux fois")
+        app.screen.query_one("#assigned-note").focus()
+        await pilot.press(*"rendez-vous garde")
+        table.focus()
+        table.move_cursor(row=case_row)
+        await pilot.press("f2")
+        await settle(pilot, lambda: table.row_count == 1, what="the request settled")
+        assert table.get_row_at(0)[0] == "Inscrit deux fois"
+        app.screen.query_one("#assigned-note").focus()
+        await pilot.press(*"piece d'identite vue")
+        await pilot.press("f3")                                  # the same person
+        await settle(pilot, lambda: table.row_count == 0, what="the merge accepted")
+        # Hélène, searched at the counter: one person, with the requests of both records.
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, AssignedScreen))
+        app.screen.query_one("#search").value = "helene dupont"
+        await settle(pilot, lambda: app.screen.query_one("#results").row_count == 1, what="one Hélène")
+        await pilot.press("enter", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, CitizenScreen) and app.screen.query("#cases"),
+                     what="Hélène's page")
+        shown = {str(k.value) for k in app.screen.query_one("#cases").rows}
+        assert shown == helene_before | {extra["id"]}
+    with Terminal.open(home) as t:
+        states = {c.subject: (c.state, c.resolution) for c in conflicts.listing(t.conn)}
+        assert ("resolved", "rendez-vous garde") in states.values()
+        assert ("resolved", "accepted") in states.values()
+        assert sum(1 for s, _ in states.values() if s == "assigned") == 1     # Paul's, for the office
+        assert t.conn.execute("SELECT count(*) FROM citizens WHERE last_name IN ('Dupont', 'DUPONT')"
+                              " AND birth_date='1985-03-12'").fetchone()[0] == 2

@@ -3,10 +3,12 @@ with capture-pane."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,10 +61,34 @@ def test_demo_opens_the_counter_in_a_terminal(tmp_path: Path):
         desk = tmux.wait_for("f2 Appeler")
         assert "Claire Moreau" in desk and "Rechercher un citoyen" in desk
         assert "État civil" in desk and "File d'attente" in desk
+        # The demo city's back offices: the four simulators on loopback, the outbox delivered to them.
+        connectors = json.loads((home / "connectors.json").read_text())
+        assert set(connectors) == {"etat-civil", "urbanisme", "tresor", "travaux"}
+        assert all(url.startswith("http://127.0.0.1:") for url in connectors.values())
+
+        def outbox() -> dict:
+            return json.loads(subprocess.run([str(beffroi), "outbox", "--json", "--home", str(home)],
+                                             capture_output=True, text=True, timeout=60).stdout)["counts"]
+        counts = wait_until(lambda: (lambda c: c if c["sent"] and c["sent"] == sum(c.values()) else None)(outbox()),
+                            within=60, what="the demo's outbox to reach the simulators")
+        held = 0
+        for url in connectors.values():
+            with urllib.request.urlopen(f"{url}/v1/stats", timeout=10) as answer:
+                stats = json.loads(answer.read())
+            held += stats["records"]
+            assert stats["duplicates"] == 0
+        assert held == counts["sent"]
         tmux("send-keys", "-t", "demo", "helene dupont")
         found = tmux.wait_for("12/03/1985")
         assert "Dupont" in found and "Hélène" in found
         tmux("send-keys", "-t", "demo", "C-q")
         wait_until(lambda: "demo" not in tmux("list-sessions"), within=10, what="ctrl+q to quit the counter")
+        # Closing the counter stops the simulators too.
+        for url in connectors.values():
+            try:
+                urllib.request.urlopen(f"{url}/v1/health", timeout=5)
+            except OSError:
+                continue
+            raise AssertionError(f"{url} still answers after the demo closed")
     finally:
         tmux("kill-server")

@@ -207,8 +207,22 @@ async def merges(pilot) -> None:
     await pilot.pause()
 
 
+async def assigned(pilot) -> None:
+    """IT gave the signed-in agent the request moved on two counters and Hélène registered twice."""
+    from continuity import conflicts
+    from hub.roles import Principal
+    terminal = pilot.app.terminal
+    terminal.session(Principal.agent("agent")).citizens.register(
+        first_name="HELENE", last_name="Dupont", birth_date="1985-03-12", postcode="49100")
+    for c in conflicts.listing(terminal.conn):
+        conflicts.assign(terminal.session(Principal.ops("dsi")), c.id, "agent")
+    await sign_in(pilot)
+    pilot.app.action_assigned()
+    await pilot.pause()
+
+
 COUNTER = [login, desk, citizen, citizen_document, citizen_form, services, request, confirm, tracking, payment, receipt, case,
-           conflicts, merges]
+           conflicts, merges, assigned]
 KIOSK = [welcome, ticket, ticket_issued, check, check_refused, check_locked, kiosk_services, kiosk_request, kiosk_filed,
          vault]
 ENGLISH = [login, desk, case, tracking, welcome, check, kiosk_filed]

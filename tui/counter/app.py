@@ -18,6 +18,7 @@ from hub.roles import Principal
 from ..base import BeffroiApp
 from ..i18n import N_, _
 from ..login import LoginMethod, PinLogin
+from .screens.assigned import AssignedScreen
 from .screens.case import CaseScreen
 from .screens.citizen import CitizenScreen
 from .screens.citizen_form import CitizenFormScreen
@@ -93,6 +94,10 @@ class CounterApp(BeffroiApp):
         if self.session is not None and not isinstance(self.screen, ConflictsScreen):
             self.push_screen(ConflictsScreen())
 
+    def action_assigned(self) -> None:
+        if self.session is not None and not isinstance(self.screen, AssignedScreen):
+            self.push_screen(AssignedScreen())
+
     def action_merges(self) -> None:
         if self.session is not None and not isinstance(self.screen, MergesScreen):
             self.push_screen(MergesScreen())
@@ -135,5 +140,7 @@ class CounterApp(BeffroiApp):
         if self.session is not None:
             yield SystemCommand(_("Conflicts"), _("Open the conflicts inbox"), self.action_conflicts)
             yield SystemCommand(_("Merge proposals"), _("People registered twice, to check"), self.action_merges)
+            yield SystemCommand(_("My conflicts"), _("Conflicts IT gave you or your office, to settle"),
+                                self.action_assigned)
             yield SystemCommand(_("New citizen"), _("Register a citizen"), self.register_citizen)
             yield SystemCommand(_("Sign out"), _("Back to the login screen"), self.action_sign_out)
