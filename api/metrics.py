@@ -21,7 +21,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub import footprint
+from hub import footprint, scrape
 from hub.terminal import Terminal
 
 COUNTERS = (("cases", "requests opened"), ("events", "events written to the journal"),
@@ -63,8 +63,14 @@ def registry(*collectors) -> CollectorRegistry:
     return reg
 
 
-def handler(reg: CollectorRegistry):
+def handler(reg: CollectorRegistry, token: str):
+    """Only for the holder of the home's scrape token (``hub.scrape``): 401
+    otherwise, with nothing of the metrics in the answer."""
     async def metrics(request: web.Request) -> web.Response:
+        if not scrape.allowed(token, request.headers.get("Authorization")):
+            en, fr = scrape.REFUSED
+            return web.json_response({"error": {"code": "unauthorized", "en": en, "fr": fr}}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         body = generate_latest(reg)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
     return metrics

@@ -319,13 +319,15 @@ def with_links(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
-# The footprint and process metrics, for Prometheus (no key: a scraper on the
-# same machine; the server listens on loopback unless told otherwise).
+# The footprint and process metrics, for Prometheus: the scrape token of the
+# home (``hub.scrape``, file metrics.token), not an API key.
 METRICS_PATH: dict[str, Any] = {"/metrics": {"get": {
     "operationId": "metrics", "summary": "Footprint of every démarche and process metrics (Prometheus text format)",
-    "security": [],
+    "security": [{"scrapeToken": []}],
     "responses": {"200": {"description": "Prometheus text exposition format 0.0.4",
-                          "content": {"text/plain": {"schema": {"type": "string"}}}}}}}}
+                          "content": {"text/plain": {"schema": {"type": "string"}}}},
+                  "401": {"description": "no or wrong scrape token (Authorization: Bearer <metrics.token>)",
+                          "content": {JSON: {"schema": ref("Error")}}}}}}}
 
 
 def document(server) -> dict[str, Any]:
@@ -340,6 +342,8 @@ def document(server) -> dict[str, Any]:
         "components": {
             "schemas": {**hub_schemas(), **open311_schemas(server)},
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                                "bearer": {"type": "http", "scheme": "bearer"}},
+                                "bearer": {"type": "http", "scheme": "bearer"},
+                                "scrapeToken": {"type": "http", "scheme": "bearer",
+                                                "description": "the content of metrics.token in the home"}},
         },
     }

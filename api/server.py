@@ -89,8 +89,11 @@ class Server:
         self.open311 = Open311(self)
         app.add_routes(self.open311.routes())
         app.add_routes([web.get("/openapi.json", self.openapi)])
+        from hub import scrape
+
         from . import metrics
-        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader))))])
+        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader)),
+                                                            scrape.token(self.home)))])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 AREAS = ["hub", "replication", "api", "hostile", "card", "tui", "printing", "vault", "kiosk", "continuity", "outbox", "ops",
-         "recovery"]
+         "recovery", "shared"]
 
 
 def main(argv: list[str]) -> int:

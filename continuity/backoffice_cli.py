@@ -1,5 +1,5 @@
 """``beffroi`` commands for the outbox, the back-office simulators, recovery
-and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox dead``,
+and the drill: ``outbox [--json]``, ``outbox retry ID``, ``outbox aside ID --why``, ``outbox dead``,
 ``outbox deliver``, ``outbox connect``, ``outbox recover``, ``backoffice serve``,
 ``recovery``, ``conflicts [assign|resolve]``, ``drill``."""
 
@@ -15,7 +15,7 @@ from hub.cli import UsageError, emit, home_of, open_terminal
 from hub.plugins import Commands, command_adder
 
 STATE_FR = {"queued": "en file", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
-            "dead": "abandonné", "waiting": "attend une personne"}
+            "dead": "abandonné", "waiting": "attend une personne", "aside": "mis de côté"}
 
 
 def _when(ts: float | None) -> str:
@@ -24,6 +24,8 @@ def _when(ts: float | None) -> str:
 
 def _line(i: dict[str, Any]) -> str:
     tail = i["reference"] if i["state"] == "sent" else (i["reason"] or "")
+    if i["state"] == "aside":
+        tail = f"set aside by {i['aside_by']} at {_when(i['aside_at'])}: {i['aside_why']} (back office said: {tail or '-'})"
     due = f" next {_when(i['due_at'])}" if i["state"] == "failed" else ""
     return (f"{i['id']:>6}  {i['state']:<8} {i['connector']:<11} {i['kind']:<20} tries {i['tries']}{due}"
             f"  {i['key']}  {tail}")
@@ -71,6 +73,18 @@ def _retry(args: argparse.Namespace) -> int:
     finally:
         box.terminal.close()
     emit(args, item, lambda i: f"item {i['id']} queued again (key {i['key']}, {i['connector']})")
+    return 0
+
+
+def _aside(args: argparse.Namespace) -> int:
+    from hub.cli import cli_principal
+    box = _outbox(args)
+    try:
+        item = box.set_aside(args.id, cli_principal().id, args.why).summary()
+    finally:
+        box.terminal.close()
+    emit(args, item, lambda i: f"item {i['id']} set aside by {i['aside_by']} (key {i['key']}, {i['connector']});"
+                               f" `beffroi outbox retry {i['id']}` sends it again")
     return 0
 
 
@@ -259,11 +273,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add = command_adder(common)
 
     outbox = add(sub, "outbox", _list, "what this terminal owes the back offices, item by item")
-    outbox.add_argument("--state", choices=["queued", "sending", "sent", "failed", "dead", "waiting"])
+    outbox.add_argument("--state", choices=["queued", "sending", "sent", "failed", "dead", "waiting", "aside"])
     outbox.add_argument("--case", metavar="CODE_OR_ID", help="only the items of one case")
     actions = outbox.add_subparsers(dest="action", metavar="ACTION")
     p = add(actions, "retry", _retry, "send a failed, dead or waiting item again")
     p.add_argument("id", type=int, metavar="ID")
+    p = add(actions, "aside", _aside, "set a failed, dead or waiting item aside: it will not be sent (retry undoes it)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--why", required=True, help="why it will not be sent (recorded with who; $BEFFROI_AGENT names you)")
     add(actions, "dead", _dead, "the items given up after too many tries")
     p = add(actions, "deliver", _deliver, "send what is due now to the configured back offices")
     p.add_argument("--drain", type=float, metavar="SECONDS", help="keep going until nothing is pending, at most this long")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ from hub.durable import write_private
 from hub.errors import Invalid, NotFound
 
 from . import orders
+
+# What the overview depends on, cheap to read: segments and forks only grow
+# (their largest rowid), devices change by row or by status.
+_INDEX_VERSION = ("SELECT (SELECT max(pos) FROM segments), (SELECT count(*) FROM segments), (SELECT max(id) FROM forks),"
+                  " (SELECT group_concat(id || status || coalesce(office, ''), ',') FROM devices)")
 
 
 class CityAdmin:
@@ -31,16 +37,28 @@ class CityAdmin:
         self.home = Path(home)
         self.city = load_city(self.home)   # refuses a folder that is no SoR home, in fr/en
         self.index = Index(self.home)
+        self._version: tuple | None = None
+        self._rows: list[dict[str, Any]] = []
 
     def close(self) -> None:
         self.index.close()
 
     def terminals(self, now: float, silent_after: float = 900.0) -> list[dict[str, Any]]:
+        """The overview (one SQL statement over every segment), read again only
+        when the index changed: a new segment, fork or device, or a status.
+        The console refreshes every few seconds; most of the time nothing came."""
         from replication.terminals import overview
-        return overview(self.index, now, silent_after)
+        version = self.index.conn.execute(_INDEX_VERSION).fetchone()
+        if version != self._version:
+            self._rows, self._version = overview(self.index, now, silent_after), version
+        return [{**r, "silent": r["status"] == "active" and (r["last_seen"] is None or now - r["last_seen"] > silent_after)}
+                for r in self._rows]
 
     def counts(self) -> dict[str, int]:
         return self.index.counts()
+
+    def check_shares(self, texts: list[str]) -> dict[str, Any]:
+        return check_shares(self.city.recovery_kx, texts)
 
     def approve(self, terminal: str, fingerprint: str) -> dict[str, Any]:
         """``fingerprint``: the one the terminal showed, as the admin compared it."""
@@ -101,11 +119,78 @@ class CityAdmin:
 
 def restore(url: str, share_files: list[Path], home: Path, name: str) -> dict[str, Any]:
     """Rebuild a wiped terminal in ``home`` from the SoR with k recovery shares."""
-    from replication.enrolment import restore as rebuild
     texts = []
     for path in share_files:
         try:
             texts.append(Path(path).read_text("utf-8"))
         except OSError:
             raise NotFound(f"share file {path} is not readable", f"le fichier de part {path} est illisible") from None
-    return asyncio.run(rebuild(url, texts, Path(home), name))
+    return restore_from(url, texts, home, name)
+
+
+# --- the restore wizard's steps --------------------------------------------------
+
+SHARE_HEADER = re.compile(r"recovery share (\d+) of (\d+) \((\d+) needed\)")
+
+
+def share_texts(pasted: str) -> list[str]:
+    """Shares pasted one after the other (or file paths, one a line) → one text
+    per share, as ``beffroi restore --share`` reads them."""
+    texts, words = [], []
+    for line in pasted.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = Path(line).expanduser()
+        if "/" in line and " " not in line:
+            try:
+                texts.append(path.read_text("utf-8"))
+            except OSError:
+                raise NotFound(f"share file {path} is not readable", f"le fichier de part {path} est illisible") from None
+        else:
+            words.append(line)
+    return texts + [w + "\n" for w in words]
+
+
+def check_shares(recovery_kx: str, texts: list[str]) -> dict[str, Any]:
+    """Do these shares reach the threshold and open *this* city's recovery key?
+    Checked before anything is fetched or written."""
+    from replication import keys
+    if not texts:
+        raise Invalid("load or paste the recovery shares first", "chargez ou collez d'abord les parts de récupération")
+    recovery = keys.combine_shares(texts)   # too few, mixed or mistyped shares are refused here, in fr/en
+    if keys.b64(keys.public_bytes(recovery)) != recovery_kx:
+        raise Invalid("these shares do not hold this SoR's recovery key (another city, or a wrong share)",
+                      "ces parts ne contiennent pas la clé de récupération de ce SoR (autre ville, ou part erronée)")
+    needed = [int(m.group(3)) for t in texts if (m := SHARE_HEADER.search(t))]
+    return {"shares": len(texts), "threshold": max(needed) if needed else len(texts),
+            "fingerprint": keys.fingerprint(keys.public_bytes(recovery))}
+
+
+def sor_url(home: Path) -> str | None:
+    """The SoR this terminal syncs with (set at enrolment), if any."""
+    from replication.local import Local
+    if not (Path(home) / "replication.db").exists():
+        return None
+    local = Local(Path(home))
+    try:
+        return local.get("sor")
+    finally:
+        local.close()
+
+
+def set_old_home_aside(home: Path, stamp: str) -> Path | None:
+    """Restore builds a new home: a wiped terminal's leftovers are moved aside
+    (never deleted: they may be evidence of the attack)."""
+    home = Path(home)
+    if not home.exists() or not any(home.iterdir()):
+        return None
+    aside = home.with_name(f"{home.name}.before-restore-{stamp}")
+    home.rename(aside)
+    return aside
+
+
+def restore_from(url: str, texts: list[str], home: Path, name: str,
+                 on_fetched: Callable[[int], None] | None = None) -> dict[str, Any]:
+    from replication.enrolment import restore as rebuild
+    return asyncio.run(rebuild(url, texts, Path(home), name, on_fetched))

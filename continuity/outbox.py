@@ -6,6 +6,8 @@ The items are written by the hub in the same transaction as their event
     queued → sending → sent (+ the back office's reference)
                      ↘ failed (+ reason) → … retried with backoff → dead after N tries
                      ↘ waiting (the back office refused the content: a person must act)
+    failed / dead / waiting → aside (a person decided it will not be sent: who, why, when;
+                                     a retry takes it back)
 
 Rules learnt from OpenCRVS's lost records and stuck outboxes:
 
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
     from .connectors import Connector
 
-STATES = ("queued", "sending", "sent", "failed", "dead", "waiting")
+STATES = ("queued", "sending", "sent", "failed", "dead", "waiting", "aside")
 PENDING = ("queued", "sending", "failed")   # what a drain waits for
 
 
@@ -82,6 +84,9 @@ class Item:
     reason: str | None
     created_hlc: int
     sent_at: float | None
+    aside_by: str | None = None
+    aside_why: str | None = None
+    aside_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -92,7 +97,7 @@ class Item:
 
 
 _COLUMNS = ("id, key, origin, seq, connector, kind, case_id, payload, state, tries, due_at, reference, reason,"
-            " created_hlc, sent_at")
+            " created_hlc, sent_at, aside_by, aside_why, aside_at")
 
 
 def _item(row: tuple) -> Item:
@@ -171,16 +176,39 @@ class Outbox:
     # --- a person acts ------------------------------------------------------
 
     def retry(self, item_id: int) -> Item:
-        """Send a failed, dead or waiting item again now (same key: the back
-        office still deduplicates). A sent item is never resent."""
+        """Send a failed, dead, waiting or set-aside item again now (same key:
+        the back office still deduplicates). A sent item is never resent."""
         item = self.get(item_id)
         if item.state in ("sent", "sending", "queued"):
-            raise Invalid(f"item {item_id} is {item.state}: only failed, dead or waiting items can be retried",
-                          f"l'élément {item_id} est {item.state} : seuls les éléments en échec, morts ou en attente"
-                          " peuvent être renvoyés", "not_retryable")
+            raise Invalid(f"item {item_id} is {item.state}: only failed, dead, waiting or set-aside items can be "
+                          "retried",
+                          f"l'élément {item_id} est {item.state} : seuls les éléments en échec, morts, en attente ou "
+                          "mis de côté peuvent être renvoyés", "not_retryable")
+        before = item.reason if item.state != "aside" else f"set aside by {item.aside_by}: {item.aside_why}"
         with self.terminal.journal.transaction():
-            self.conn.execute("UPDATE outbox SET state='queued', tries=0, due_at=?, reason=? WHERE id=?",
-                              (self.clock(), f"retried by hand after: {item.reason}", item_id))
+            self.conn.execute("UPDATE outbox SET state='queued', tries=0, due_at=?, reason=?, aside_by=NULL,"
+                              " aside_why=NULL, aside_at=NULL WHERE id=?",
+                              (self.clock(), f"retried by hand after: {before}", item_id))
+        return self.get(item_id)
+
+    def set_aside(self, item_id: int, by: str, why: str) -> Item:
+        """A person decides an item will not be sent (the act was redone on
+        paper, the back office holds it under another key…). It stops counting
+        as pending, keeps the back office's last error, and says who and why;
+        :meth:`retry` takes it back."""
+        why = (why or "").strip()
+        if not why:
+            raise Invalid("setting an item aside needs a reason (who will read it: the back office's staff)",
+                          "mettre un élément de côté demande un motif (il sera lu par le service destinataire)",
+                          "reason_needed")
+        item = self.get(item_id)
+        if item.state not in ("failed", "dead", "waiting"):
+            raise Invalid(f"item {item_id} is {item.state}: only failed, dead or waiting items can be set aside",
+                          f"l'élément {item_id} est {item.state} : seuls les éléments en échec, morts ou en attente "
+                          "peuvent être mis de côté", "not_settable_aside")
+        with self.terminal.journal.transaction():
+            self.conn.execute("UPDATE outbox SET state='aside', aside_by=?, aside_why=?, aside_at=? WHERE id=?"
+                              " AND state IN ('failed','dead','waiting')", (by, why, self.clock(), item_id))
         return self.get(item_id)
 
     def recover(self, origin: str | None = None) -> int:

@@ -61,7 +61,8 @@ def init_relay(relay_home: Path, terminal_home: Path) -> dict[str, Any]:
     index = Index(relay_home)
     try:
         with index.transaction():
-            index.conn.executemany("INSERT INTO devices VALUES (?,?,?,?,?,?,?)", devices)
+            index.conn.executemany("INSERT INTO devices (id, name, sign_pub, kx_pub, status, requested_at,"
+                                   " certificate) VALUES (?,?,?,?,?,?,?)", devices)
             if revoked:
                 index.conn.executemany("UPDATE devices SET status='revoked' WHERE id=?", [(d,) for d in revoked])
                 index.conn.execute("INSERT INTO meta VALUES ('revocations', ?)", (json.dumps(revocations),))

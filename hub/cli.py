@@ -79,7 +79,7 @@ def parse_fields(pairs: list[str]) -> dict[str, str]:
 # --- commands -------------------------------------------------------------
 
 def cmd_init(args: argparse.Namespace) -> int:
-    terminal = Terminal.init(home_of(args), args.terminal, args.city)
+    terminal = Terminal.init(home_of(args), args.terminal, args.city, office=args.office)
     emit(args, {"home": str(terminal.home), "terminal_id": terminal.id, "name": terminal.name},
          f"Terminal {terminal.name} ({terminal.id}) created in {terminal.home}")
     return 0
@@ -364,6 +364,7 @@ def build_parser() -> Parser:
     p = add("init", cmd_init, "create a terminal home")
     p.add_argument("--terminal", required=True, help="terminal name, e.g. MAIRIE-01")
     p.add_argument("--city", default=DEFAULT_CITY)
+    p.add_argument("--office", help="the office it stands in, e.g. ANNEXE-NORD (incident orders may name offices)")
     add("services", cmd_services, "list the service catalog")
 
     citizen = group("citizen", "register, edit and find citizens")

@@ -37,13 +37,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     case_id   TEXT,
     payload   TEXT    NOT NULL,
     state     TEXT    NOT NULL DEFAULT 'queued'
-              CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dead', 'waiting')),
+              CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dead', 'waiting', 'aside')),
     tries     INTEGER NOT NULL DEFAULT 0,
     due_at    REAL    NOT NULL DEFAULT 0,
     reference TEXT,
     reason    TEXT,
     created_hlc INTEGER NOT NULL,
-    sent_at   REAL
+    sent_at   REAL,
+    aside_by  TEXT,     -- who set the item aside (a person decided it will not be sent), and why
+    aside_why TEXT,
+    aside_at  REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, due_at);
 CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_id);
@@ -64,9 +67,30 @@ CONNECTORS = ("etat-civil", "urbanisme", "tresor", "travaux")
 
 
 def create(conn: sqlite3.Connection) -> None:
+    found = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='outbox'").fetchone()
+    if found and "'aside'" not in found[0]:
+        _add_aside(conn)
+        return
     for statement in SCHEMA.split(";\n"):
         if statement.strip():
             conn.execute(statement)
+
+
+def _add_aside(conn: sqlite3.Connection) -> None:
+    """An outbox from before "set aside": SQLite cannot widen a CHECK in place,
+    so the table is copied into today's shape, in one transaction."""
+    from .journal import transaction
+    kept = ("id, key, origin, seq, connector, kind, case_id, payload, state, tries, due_at, reference, reason,"
+            " created_hlc, sent_at")
+    with transaction(conn):
+        conn.execute("ALTER TABLE outbox RENAME TO outbox_before_aside")
+        conn.execute("DROP INDEX IF EXISTS outbox_due")
+        conn.execute("DROP INDEX IF EXISTS outbox_case")
+        for statement in SCHEMA.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"INSERT INTO outbox ({kept}) SELECT {kept} FROM outbox_before_aside")
+        conn.execute("DROP TABLE outbox_before_aside")
 
 
 def route(conn: sqlite3.Connection, event: Event, catalog: Catalog) -> tuple[str, str | None] | None:

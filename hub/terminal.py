@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import clock, footprint, ids, journal, mode, outbox, projections, vault
+from . import clock, footprint, ids, journal, mode, outbox, projections, scrape, vault
 from .catalog import Catalog, default_catalog
 from .clock import Clock, Entropy, SystemClock, SystemEntropy, today
 from .durable import write_private
@@ -87,19 +87,26 @@ class Terminal:
 
     @classmethod
     def init(cls, home: Path, name: str, city: str = DEFAULT_CITY, *, clock: Clock | None = None,
-             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns) -> "Terminal":
-        """Create a new terminal home; refuses to touch an existing one."""
+             entropy: Entropy | None = None, cpu_ns: Callable[[], int] | None = time.process_time_ns,
+             office: str | None = None) -> "Terminal":
+        """Create a new terminal home; refuses to touch an existing one. ``office``:
+        where it stands (incident orders may name offices; the SoR learns it at enrolment)."""
         if not TERMINAL_NAME.match(name):
             raise Invalid("terminal name: 1 to 32 letters, digits, - or _, starting with a letter or digit",
                           "nom du terminal : 1 à 32 lettres, chiffres, - ou _, commençant par une lettre ou un chiffre")
+        if office is not None and not TERMINAL_NAME.match(office):
+            raise Invalid("office name: 1 to 32 letters, digits, - or _, starting with a letter or digit",
+                          "nom du bureau : 1 à 32 lettres, chiffres, - ou _, commençant par une lettre ou un chiffre")
         home = Path(home)
         if (home / "terminal.json").exists():
             raise Invalid(f"{home} is already a Beffroi home", f"{home} est déjà un répertoire Beffroi")
         home.mkdir(parents=True, exist_ok=True)
         (home / "keys").mkdir(mode=0o700, exist_ok=True)
-        config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1}
+        config = {"terminal_id": ids.ulid(), "name": name, "city": city, "format": 1,
+                  **({"office": office} if office else {})}
         write_private(home / "keys" / "storage.key", os.urandom(32))
         write_private(home / "terminal.json", json.dumps(config, indent=2).encode())
+        scrape.token(home)   # /metrics of `beffroi serve` asks for it
         return cls.open(home, clock=clock, entropy=entropy, cpu_ns=cpu_ns)
 
     @classmethod

@@ -12,8 +12,55 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import UsageError, emit, home_of, open_terminal
+from hub.errors import Invalid
 from hub.plugins import Commands, command_adder
 from hub.terminal import DEFAULT_CITY
+
+
+def _db(args: argparse.Namespace) -> str | None:
+    """``--db`` checked: a shared SoR's PostgreSQL URL, which needs ``--city``
+    for what concerns one city (absent: the single-city SoR of ``--home``)."""
+    url = getattr(args, "db", None)
+    if url is None:
+        if getattr(args, "city", None) is not None:
+            raise UsageError("--city names a city of a shared SoR: give its --db postgresql://… too")
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"--db must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE), got {url!r}")
+    return url
+
+
+def _open(args: argparse.Namespace):
+    """(index, the city's public keys, the folder holding its admin/ key):
+    the SQLite index of ``--home``, or ``--city`` of the shared SoR at ``--db``."""
+    from .index import Index, load_city
+    url = _db(args)
+    if url is None:
+        city = load_city(home_of(args))
+        return Index(home_of(args)), city, home_of(args)
+    if not getattr(args, "city", None):
+        raise UsageError("--db needs --city NAME: the city of the shared SoR this concerns")
+    from .cities import open_city
+    city, index = open_city(url, args.city)
+    return index, city, None
+
+
+def _admin(args: argparse.Namespace, home: Path | None, city: Any) -> Any:
+    """The admin key pair: ``--admin DIR`` for a shared SoR's city, else the home's admin/."""
+    from .index import admin_keys
+    from .keys import KeyPair
+    if getattr(args, "db", None) is None:
+        return admin_keys(home)
+    if not getattr(args, "admin", None):
+        raise UsageError("--admin DIR is needed: the city's admin key folder (as `sor city add` wrote it)")
+    pair = KeyPair.load(Path(args.admin), "admin")
+    if pair is None:
+        raise Invalid(f"no admin key in {args.admin}: give the admin/ folder `sor city add` wrote",
+                      f"pas de clé d'administration dans {args.admin} : donnez le dossier admin/ écrit par `sor city add`")
+    if pair.sign_pub != city.admin_sign:
+        raise Invalid(f"the admin key in {args.admin} is not {city.name}'s: give that city's admin/ folder",
+                      f"la clé d'administration de {args.admin} n'est pas celle de {city.name} : donnez son dossier admin/")
+    return pair
 
 
 def _sor_init(args: argparse.Namespace) -> int:
@@ -33,7 +80,56 @@ def _sor_serve(args: argparse.Namespace) -> int:
         raise UsageError("the SoR listens on loopback unless --public is given")
     if not 0 <= args.port < 65536:
         raise UsageError("--port must be between 0 and 65535")
+    url = _db(args)
+    if url is not None:
+        if args.replica:
+            raise UsageError("--replica is litestream's, for the single-city SoR: PostgreSQL keeps its own backups")
+        from .sor import serve_shared
+        asyncio.run(serve_shared(url, args.host, args.port, args.s3, home_of(args) if args.home else None))
+        return 0
     asyncio.run(serve(home_of(args), args.host, args.port, args.s3, not args.no_litestream, args.replica))
+    return 0
+
+
+def _city_add(args: argparse.Namespace) -> int:
+    from .cities import add_city, stores
+    url = _db(args) if args.db else None
+    if url is None:
+        raise UsageError("--db postgresql://… is required: the shared SoR's database")
+    if args.s3:
+        stores(args.s3, None)   # the bucket answers before the city exists
+    info = add_city(url, args.name, args.shares, args.threshold, Path(args.out), args.s3)
+    emit(args, info, lambda i: (
+        f"city {i['city']} added; its terminals enrol with `beffroi enroll --sor URL --city {i['slug']}`\n"
+        f"admin key folder: {i['admin']} (fingerprint {i['admin_fingerprint']})\n"
+        f"recovery shares ({i['threshold']} of {len(i['shares'])} needed):\n  " + "\n  ".join(i["shares"]) +
+        "\nHand the admin folder and each share to the city's IT staff, then delete them here: "
+        "the SoR keeps no copy."))
+    return 0
+
+
+def _sor_reindex(args: argparse.Namespace) -> int:
+    from .rebuild import reindex
+    url = _db(args)
+    if url is None:
+        raise UsageError("--db postgresql://… is required: the (empty) database to rebuild the index into")
+    info = reindex(url, args.s3, home_of(args) if args.home else None)
+    emit(args, info, lambda i: "\n".join(
+        [f"rebuilt {c['city']}: {c.get('segments', 0)} segment(s), {c.get('devices', 0)} terminal(s), "
+         f"{c.get('epochs', 0)} epoch(s), {c.get('revoked', 0)} revoked, {c.get('refused', 0)} object(s) refused"
+         for c in i["rebuilt"]] + [f"{len(i['kept'])} city(ies) already in the database, left as they are"]))
+    return 0
+
+
+def _city_list(args: argparse.Namespace) -> int:
+    from .cities import list_cities
+    url = _db(args) if args.db else None
+    if url is None:
+        raise UsageError("--db postgresql://… is required: the shared SoR's database")
+    rows = list_cities(url)
+    emit(args, rows, lambda rs: "\n".join(
+        f"{r['slug']:<24} {r['city']:<32} {r['devices']} terminal(s), {r['segments']} segment(s), epoch {r['epoch']}"
+        for r in rs) or "no city yet (`beffroi sor city add NAME`)")
     return 0
 
 
@@ -45,9 +141,7 @@ def _sor_restore(args: argparse.Namespace) -> int:
 
 
 def _sor_invite(args: argparse.Namespace) -> int:
-    from .index import Index, load_city
-    load_city(home_of(args))
-    index = Index(home_of(args))
+    index, _, _ = _open(args)
     try:
         info = index.invite(args.name, args.hours)
     finally:
@@ -68,11 +162,9 @@ def _granted(args: argparse.Namespace) -> dict[str, list[int]]:
 
 
 def _sor_approve(args: argparse.Namespace) -> int:
-    from .index import Index, admin_keys, load_city
-    load_city(home_of(args))
-    index = Index(home_of(args))
+    index, city, folder = _open(args)
     try:
-        device = index.approve(admin_keys(home_of(args)), args.terminal, args.fingerprint, _granted(args))
+        device = index.approve(_admin(args, folder, city), args.terminal, args.fingerprint, _granted(args))
     finally:
         index.close()
     from .keys import fingerprint, unb64
@@ -85,9 +177,7 @@ def _sor_approve(args: argparse.Namespace) -> int:
 
 
 def _sor_reject(args: argparse.Namespace) -> int:
-    from .index import Index, load_city
-    load_city(home_of(args))
-    index = Index(home_of(args))
+    index, _, _ = _open(args)
     try:
         info = index.reject(args.terminal)
     finally:
@@ -98,10 +188,8 @@ def _sor_reject(args: argparse.Namespace) -> int:
 
 
 def _sor_devices(args: argparse.Namespace) -> int:
-    from .index import Index, load_city
     from .keys import fingerprint, unb64
-    load_city(home_of(args))
-    index = Index(home_of(args))
+    index, _, _ = _open(args)
     try:
         with index.transaction():
             index.expire()
@@ -122,11 +210,9 @@ def _sor_devices(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from .index import Index, admin_keys, load_city
-    city = load_city(home_of(args))
-    index = Index(home_of(args))
+    index, city, folder = _open(args)
     try:
-        info = index.revoke(admin_keys(home_of(args)), city, args.terminal)
+        info = index.revoke(_admin(args, folder, city), city, args.terminal)
     finally:
         index.close()
     emit(args, info, lambda i: f"terminal {i['name']} revoked after #{i['last_seq']}; key epoch is now {i['epoch']}")
@@ -136,7 +222,7 @@ def _revoke(args: argparse.Namespace) -> int:
 def _enroll(args: argparse.Namespace) -> int:
     from .enrolment import enroll
     with open_terminal(args) as terminal:
-        info = asyncio.run(enroll(terminal, args.sor, args.invite))
+        info = asyncio.run(enroll(terminal, _city_url(args), args.invite))
     emit(args, info, lambda i: (
         f"terminal {i['name']} asked {i['city']} to enrol it: {i['status']}\n"
         f"device key fingerprint: {i['device_fingerprint']}\n"
@@ -240,6 +326,16 @@ def _bundle_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _city_url(args: argparse.Namespace) -> str:
+    """The SoR URL, or a shared SoR's URL for ``--city``."""
+    if args.city is None:
+        return args.sor
+    from .cities import city_url, slug
+    if not slug(args.city):
+        raise UsageError("--city needs a city name with at least one letter or digit")
+    return city_url(args.sor, args.city)
+
+
 def _restore(args: argparse.Namespace) -> int:
     from .enrolment import restore
     texts = []
@@ -250,7 +346,7 @@ def _restore(args: argparse.Namespace) -> int:
         texts.append(path.read_text("utf-8"))
     if args.home is None:
         raise UsageError("--home NEW is required: the new home to rebuild into")
-    info = asyncio.run(restore(args.sor, texts, home_of(args), args.terminal))
+    info = asyncio.run(restore(_city_url(args), texts, home_of(args), args.terminal))
     emit(args, info, lambda i: (f"restored {i['events']} events from {i['segments']} segments and "
                                 f"{i['documents']} vault document(s) into {i['home']}; "
                                 f"state-hash {i['state_hash']}" + "".join(f"\nrefused: {r}" for r in i["refused"])))
@@ -273,29 +369,60 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--s3", metavar="URL", help="keep segments in S3: http://[KEY:SECRET@]HOST:PORT/BUCKET[/PREFIX]")
     p.add_argument("--replica", metavar="URL", help="litestream replica in S3 instead of <home>/replica")
     p.add_argument("--no-litestream", action="store_true", help="do not run litestream (tests, benchmarks)")
+    p.add_argument("--db", metavar="URL", help="serve the cities of a shared SoR whose index is this PostgreSQL "
+                   "(postgresql://…); any number of nodes may serve the same --db and --s3")
+    p = add(sor_sub, "reindex", _sor_reindex, "rebuild a shared SoR's index from its bucket alone "
+            "(every city of the bucket missing from --db)")
+    p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")
+    p.add_argument("--s3", metavar="URL", help="the shared SoR's bucket (else the blobs under --home)")
+    city = sor_sub.add_parser("city", help="the cities of a shared SoR (PostgreSQL + S3)",
+                              description="the cities of a shared SoR (PostgreSQL + S3)")
+    city_sub = city.add_subparsers(dest="city_action", required=True, metavar="ACTION")
+    p = add(city_sub, "add", _city_add, "add a city: its schema, and its admin key and recovery shares under --out")
+    p.add_argument("name", metavar="NAME", help="the city's name (its terminals' URL uses its slug)")
+    p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")
+    p.add_argument("--s3", metavar="URL", help="the shared SoR's bucket, checked before the city is added")
+    p.add_argument("--shares", type=int, default=3, help="number of recovery shares (n, default 3)")
+    p.add_argument("--threshold", type=int, default=2, help="shares needed to recover (k, default 2)")
+    p.add_argument("--out", required=True, metavar="DIR", help="where to write admin/ and shares/ (never the database)")
+    p = add(city_sub, "list", _city_list, "list the cities of a shared SoR with their counts")
+    p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")
     p = add(sor_sub, "restore", _sor_restore, "bring the SoR index back from the litestream replica")
     p.add_argument("--replica", metavar="URL", help="the S3 replica, if not <home>/replica")
     p.add_argument("--force", action="store_true", help="replace an existing index")
     p = add(sor_sub, "invite", _sor_invite, "make a one-time code with which terminal NAME may ask to enrol")
     p.add_argument("name", metavar="NAME", help="the terminal's name, as given to `beffroi init`")
     p.add_argument("--hours", type=float, default=24.0, help="how long the code stays valid (default 24)")
+    p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
+    p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
     p = add(sor_sub, "approve", _sor_approve, "approve a terminal's enrolment (signs its certificate)")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
     p.add_argument("--fingerprint", required=True, metavar="FP",
                    help="the device key fingerprint the terminal showed at `beffroi enroll`")
+    p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
+    p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
+    p.add_argument("--admin", metavar="DIR", help="with --db: the city's admin key folder (from `sor city add`)")
     p.add_argument("--register-range", metavar="FIRST-LAST",
                    help="incident-register numbers this terminal uses while isolated when no order gives a range")
     p.add_argument("--ticket-range", metavar="FIRST-LAST",
                    help="queue-ticket numbers this terminal uses while isolated when no order gives a range")
     p = add(sor_sub, "reject", _sor_reject, "forget a pending enrolment request, or cancel a name's open invitations")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
-    add(sor_sub, "devices", _sor_devices, "list enrolled, pending and revoked terminals and open invitations")
+    p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
+    p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
+    p = add(sor_sub, "devices", _sor_devices, "list enrolled, pending and revoked terminals and open invitations")
+    p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
+    p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
 
     p = add(sub, "revoke", _revoke, "revoke a terminal at the SoR and rotate the key epoch (--home is the SoR home)")
     p.add_argument("terminal", metavar="TERMINAL", help="terminal id or name")
+    p.add_argument("--city", metavar="NAME", help="a city of the shared SoR at --db (instead of --home)")
+    p.add_argument("--db", metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…), with --city")
+    p.add_argument("--admin", metavar="DIR", help="with --db: the city's admin key folder (from `sor city add`)")
     p = add(sub, "enroll", _enroll, "ask a SoR to enrol this terminal")
     p.add_argument("--sor", required=True, metavar="URL")
     p.add_argument("--invite", metavar="CODE", help="the code from `beffroi sor invite` (needed the first time)")
+    p.add_argument("--city", metavar="NAME", help="the terminal's city, at a SoR shared by several cities")
     p = add(sub, "sync", _sync, "push this terminal's segments and pull the others'")
     p.add_argument("--sor", metavar="URL", action="append",
                    help="an upstream: the SoR or an office relay (repeat for several; default: the SoR given to "
@@ -315,6 +442,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--sor", required=True, metavar="URL")
     p.add_argument("--share", action="append", required=True, metavar="FILE")
     p.add_argument("--terminal", default="RESTORED", help="name of the rebuilt terminal")
+    p.add_argument("--city", metavar="NAME", help="the city to restore, at a SoR shared by several cities")
 
 
 def commands() -> Commands:

@@ -5,6 +5,7 @@ k of n recovery shares."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ async def enroll(terminal: Terminal, url: str, invite: str | None = None) -> dic
                             "ce terminal est inscrit auprès du SoR d'une autre ville (clé d'administration différente)")
         device = keys.device_keys(terminal.home, create=True)
         body = json.dumps({"terminal": terminal.id, "name": terminal.name, "sign_pub": device.sign_pub,
-                           "kx_pub": device.kx_pub, **({"invite": invite} if invite else {})}).encode()
+                           "kx_pub": device.kx_pub, **({"invite": invite} if invite else {}),
+                           **({"office": terminal.config["office"]} if terminal.config.get("office") else {})}).encode()
         async with Link(url, terminal.id, device.sign) as link:
             answer = await link.json("POST", "/v1/enrol", body, what="the enrolment", ok=(200, 202))
         local.set("city", city)
@@ -49,8 +51,10 @@ async def enroll(terminal: Terminal, url: str, invite: str | None = None) -> dic
             "admin_fingerprint": city["admin_fingerprint"]}
 
 
-async def restore(url: str, share_texts: list[str], home: Path, name: str) -> dict[str, Any]:
-    """Rebuild the whole city's state in a new home from the SoR and k shares."""
+async def restore(url: str, share_texts: list[str], home: Path, name: str,
+                  on_fetched: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Rebuild the whole city's state in a new home from the SoR and k shares.
+    ``on_fetched`` hears of each segment as it arrives (the console's progress bar)."""
     home = Path(home)
     if home.exists() and any(home.iterdir()):
         raise Invalid(f"{home} is not empty: restore builds a new home", f"{home} n'est pas vide : la restauration crée un nouveau répertoire")
@@ -61,6 +65,7 @@ async def restore(url: str, share_texts: list[str], home: Path, name: str) -> di
                         "ces parts ne contiennent pas la clé de récupération de ce SoR (autre ville, ou part erronée)")
     terminal = Terminal.init(home, name)   # refuses an existing home: what follows is ours to remove
     replicator = Replicator(terminal)
+    replicator.on_fetched = on_fetched
     complete = False
     try:
         replicator.local.set("city", city)
@@ -78,7 +83,8 @@ async def restore(url: str, share_texts: list[str], home: Path, name: str) -> di
         complete = True
         return {"home": str(terminal.home), "terminal": terminal.id, "segments": report.pulled_segments,
                 "events": report.pulled_events, "documents": documents, "document_bytes": size,
-                "refused": report.refused + refused, "state_hash": terminal.state_hash()}
+                "refused": report.refused + refused, "state_hash": terminal.state_hash(),
+                "heads": dict(terminal.conn.execute("SELECT origin, seq FROM heads").fetchall())}
     finally:
         replicator.close()
         terminal.close()

@@ -23,9 +23,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from hub import journal
+from hub import journal, scrape
 from hub.durable import write_private
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.journal import GENESIS
@@ -38,7 +38,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, sign_pub TEXT NOT NULL, kx_pub TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
-    requested_at REAL NOT NULL, certificate TEXT
+    requested_at REAL NOT NULL, certificate TEXT,
+    office TEXT          -- where it stands, as it said at enrolment (signed into its certificate at approval)
 );
 CREATE TABLE IF NOT EXISTS epochs (epoch INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wrapped (
@@ -88,6 +89,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(SCHEMA)
+    if "office" not in {row[1] for row in conn.execute("PRAGMA table_info(devices)")}:
+        conn.execute("ALTER TABLE devices ADD COLUMN office TEXT")   # an index from before offices
     return conn
 
 
@@ -123,30 +126,38 @@ def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, A
     home = Path(home)
     if (home / "sor.json").exists():
         raise Invalid(f"{home} is already a SoR home", f"{home} est déjà un répertoire de SoR")
+    info, admin, made = make_city_keys(home, city, shares, threshold)
+    index = Index(home)
+    with index.transaction():
+        index.new_epoch(admin, info, "city created")
+    index.close()
+    write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
+    scrape.token(home)   # /metrics of `beffroi sor serve` asks for it
+    return {"home": str(home), **made}
+
+
+def make_city_keys(folder: Path, city: str, shares: int, threshold: int) -> tuple[City, KeyPair, dict[str, Any]]:
+    """A city's admin key pair in ``folder/admin`` and its recovery key split
+    into ``folder/shares``: the only copies; what is returned is public."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     recovery = X25519PrivateKey.generate()
     mnemonics = keys.split_recovery(recovery, shares, threshold)  # validates k/n before anything is written
-    home.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     admin = KeyPair.generate()
-    admin.save(home / "admin", "admin")
+    admin.save(folder / "admin", "admin")
     recovery_kx = keys.b64(keys.public_bytes(recovery))
     info = City(city, admin.sign_pub, admin.kx_pub, recovery_kx,
                 keys.b64(keys.public_bytes(keys.recovery_signer(recovery))))
-    share_dir = home / "shares"
+    share_dir = folder / "shares"
     share_dir.mkdir(mode=0o700, exist_ok=True)
     paths = []
     for number, mnemonic in enumerate(mnemonics, 1):
         path = share_dir / f"share-{number}-of-{shares}.txt"
         write_private(path, keys.share_text(mnemonic, number, shares, threshold, city, recovery_kx).encode())
         paths.append(str(path))
-    index = Index(home)
-    with index.transaction():
-        index.new_epoch(admin, info, "city created")
-    index.close()
-    write_private(home / "sor.json", json.dumps({**info.public(), "format": 1}, indent=2).encode())
-    return {"home": str(home), "city": city, "shares": paths, "threshold": threshold,
-            "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
-            "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
+    return info, admin, {"city": city, "shares": paths, "threshold": threshold,
+                         "admin_fingerprint": keys.fingerprint(keys.unb64(admin.sign_pub)),
+                         "recovery_fingerprint": keys.fingerprint(keys.unb64(recovery_kx))}
 
 
 def invite_digest(code: str) -> str:
@@ -163,26 +174,97 @@ def admin_keys(home: Path) -> KeyPair:
     return pair
 
 
-class Index:
-    def __init__(self, home: Path) -> None:
-        self.home = Path(home)
-        self.conn = connect(self.home / "index.db")
-        self._nonces = 0
+class SorIndex(Protocol):
+    """What the SoR needs of its index, whatever the engine: SQLite for one
+    city (:class:`Index`), PostgreSQL for a shared deployment
+    (:class:`replication.index_pg.PgIndex`). ``conn`` answers ``execute(sql,
+    params)`` with ``?`` placeholders, for read-only reports (metrics, the ops
+    overview) written in the SQL both engines share."""
+
+    conn: Any
+
+    def close(self) -> None: ...
+    def transaction(self) -> Any: ...
+    def device(self, device_id: str) -> dict[str, Any] | None: ...
+    def devices(self) -> list[dict[str, Any]]: ...
+    def find_device(self, key: str) -> dict[str, Any]: ...
+    def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str, invite: str | None = None,
+                          now: float | None = None) -> str: ...
+    def invite(self, name: str, hours: float = INVITE_HOURS, now: float | None = None,
+               token: bytes | None = None) -> dict[str, Any]: ...
+    def invitations(self, now: float | None = None) -> list[dict[str, Any]]: ...
+    def expire(self, now: float | None = None) -> int: ...
+    def reject(self, key: str) -> dict[str, Any]: ...
+    def approve(self, admin: KeyPair, key: str, fingerprint: str,
+                ranges: dict[str, list[int]] | None = None) -> dict[str, Any]: ...
+    def revoke(self, admin: KeyPair, city: City, key: str) -> dict[str, Any]: ...
+    def revocations(self, admin_sign: str | None = None) -> dict[str, Any]: ...
+    def revocations_signed(self) -> dict[str, Any] | None: ...
+    def learn_device(self, certificate: dict[str, Any], doc: dict[str, Any]) -> bool: ...
+    def learn_revocations(self, signed: dict[str, Any], doc: dict[str, Any]) -> None: ...
+    def new_epoch(self, admin: KeyPair, city: City, reason: str) -> int: ...
+    def current_epoch(self) -> int: ...
+    def has_epoch(self, epoch: int) -> bool: ...
+    def keys_for(self, recipient: str) -> list[dict[str, Any]]: ...
+    def head(self, origin: str) -> tuple[int, str]: ...
+    def heads(self) -> dict[str, dict[str, Any]]: ...
+    def segment_at(self, origin: str, first: int) -> dict[str, Any] | None: ...
+    def covering(self, origin: str, seq: int) -> dict[str, Any] | None: ...
+    def placement(self, origin: str, first: int, prev: str, hash_: str) -> Placement: ...
+    def store_segment(self, origin: str, first: int, last: int, epoch: int, hash_: str, prev: str, size: int,
+                      blob: str, by: str) -> Placement: ...
+    def record_fork(self, origin: str, first: int, stored: str | None, offered: str, by: str, reason: str) -> None: ...
+    def feed(self, after: int, limit: int) -> list[dict[str, Any]]: ...
+    def generation(self) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+    def document_hash(self, name: str) -> str | None: ...
+    def erased(self, name: str) -> bool: ...
+    def add_document(self, name: str, size: int, epoch: int, hash_: str, by: str) -> None: ...
+    def erase_document(self, name: str, by: str) -> None: ...
+    def add_order(self, order_id: str, raw: bytes) -> bool: ...
+    def orders(self) -> list[bytes]: ...
+    def use_nonce(self, key_id: str, nonce: str, now: float, window: float) -> bool: ...
+
+
+@dataclass
+class Placement:
+    """Where an offered segment falls: ``new`` (stored, at feed position
+    ``pos``), ``already`` (the same bytes are there), ``fork`` / ``stale``
+    (recorded, refused), ``gap`` (refused, nothing recorded)."""
+
+    verdict: str
+    stored: str | None = None
+    reason: str = ""
+    pos: int = 0
+    last: int = 0
+
+
+class Rows:
+    """The index's logic in the SQL SQLite and PostgreSQL share; the engine
+    classes give ``conn``, ``transaction`` and feed positions."""
+
+    conn: Any
+    _nonces = 0
+    mirror: Any = None   # a shared SoR's replication.register.Mirror: each fact also in the blob store
+
+    def _mirror(self, fact: str, *args: Any) -> None:
+        if self.mirror is not None:
+            getattr(self.mirror, fact)(*args)
 
     def close(self) -> None:
         self.conn.close()
 
     def transaction(self):
-        return journal.transaction(self.conn)
+        raise NotImplementedError
 
     # --- devices ---------------------------------------------------------------
 
     def device(self, device_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT id, name, sign_pub, kx_pub, status, requested_at, certificate FROM devices"
-                                " WHERE id=?", (device_id,)).fetchone()
+        row = self.conn.execute("SELECT id, name, sign_pub, kx_pub, status, requested_at, certificate, office"
+                                " FROM devices WHERE id=?", (device_id,)).fetchone()
         if row is None:
             return None
-        return dict(zip(("id", "name", "sign_pub", "kx_pub", "status", "requested_at", "certificate"), row))
+        return dict(zip(("id", "name", "sign_pub", "kx_pub", "status", "requested_at", "certificate", "office"), row))
 
     def devices(self) -> list[dict[str, Any]]:
         ids = [r[0] for r in self.conn.execute("SELECT id FROM devices ORDER BY requested_at")]
@@ -204,7 +286,7 @@ class Index:
         raise NotFound(f"no terminal {key} has asked to enrol", f"aucun terminal {key} n'a demandé son inscription")
 
     def request_enrolment(self, device_id: str, name: str, sign_pub: str, kx_pub: str, invite: str | None = None,
-                          now: float | None = None) -> str:
+                          now: float | None = None, office: str | None = None) -> str:
         """A known device gets its status back; a new one needs an open
         invitation for its name, which it then uses up."""
         now = time.time() if now is None else now
@@ -222,8 +304,8 @@ class Index:
                             f"(`beffroi sor invite {name}`) and give it with --invite",
                             f"aucune invitation ouverte pour le terminal {name} : demandez un code à l'administrateur "
                             f"(`beffroi sor invite {name}`) et donnez-le avec --invite", "no_invitation")
-        self.conn.execute("INSERT INTO devices VALUES (?,?,?,?, 'pending', ?, NULL)",
-                          (device_id, name, sign_pub, kx_pub, now))
+        self.conn.execute("INSERT INTO devices (id, name, sign_pub, kx_pub, status, requested_at, office)"
+                          " VALUES (?,?,?,?, 'pending', ?, ?)", (device_id, name, sign_pub, kx_pub, now, office))
         return "pending"
 
     # --- invitations -------------------------------------------------------------
@@ -311,14 +393,19 @@ class Index:
             cert = keys.sign_doc(admin.sign, {"kind": "enrolment", "terminal": device["id"], "name": device["name"],
                                               "sign_pub": device["sign_pub"], "kx_pub": device["kx_pub"],
                                               "approved_at": int(time.time()),
+                                              **({"office": device["office"]} if device["office"] else {}),
                                               **({"ranges": ranges} if ranges else {})})
             recipient = keys.kx_public(device["kx_pub"])
+            granted = {}
             for epoch, blob in self.conn.execute("SELECT epoch, blob FROM wrapped WHERE recipient=?", (ADMIN,)).fetchall():
                 data_key = keys.unwrap(blob, admin.kx, keys.wrap_context(epoch, ADMIN))
-                self.conn.execute("INSERT OR REPLACE INTO wrapped VALUES (?,?,?)",
-                                  (epoch, device["id"], keys.wrap(data_key, recipient, keys.wrap_context(epoch, device["id"]))))
+                granted[epoch] = keys.wrap(data_key, recipient, keys.wrap_context(epoch, device["id"]))
+                self.conn.execute("INSERT INTO wrapped VALUES (?,?,?)"
+                                  " ON CONFLICT (epoch, recipient) DO UPDATE SET blob=excluded.blob",
+                                  (epoch, device["id"], granted[epoch]))
             self.conn.execute("UPDATE devices SET status='active', certificate=? WHERE id=?",
                               (json.dumps(cert), device["id"]))
+            self._mirror("grant", cert, granted)
         return self.device(device["id"])
 
     def _check_granted(self, device_id: str, ranges: dict[str, list[int]]) -> None:
@@ -346,7 +433,8 @@ class Index:
             revoked[device["id"]] = {"last": last, "hash": head, "epoch": epoch, "at": int(time.time())}
             signed = keys.sign_doc(admin.sign, {"kind": "revocations", "serial": current.get("serial", 0) + 1,
                                                 "revoked": revoked})
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('revocations', ?)", (json.dumps(signed),))
+            self._set_meta("revocations", json.dumps(signed))
+            self._mirror("revocations", signed)
         return {"terminal": device["id"], "name": device["name"], "last_seq": last, "epoch": epoch}
 
     def revocations(self, admin_sign: str | None = None) -> dict[str, Any]:
@@ -360,6 +448,35 @@ class Index:
         row = self.conn.execute("SELECT value FROM meta WHERE key='revocations'").fetchone()
         return json.loads(row[0]) if row else None
 
+    def generation(self) -> int:
+        """Changes when the index is rebuilt (feed positions are numbered anew)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                          (key, value))
+
+    def learn_device(self, certificate: dict[str, Any], doc: dict[str, Any]) -> bool:
+        """A device the admin certified (signature checked by the caller); a
+        known one is left as it is."""
+        if self.device(doc["terminal"]) is not None:
+            return False
+        self.conn.execute("INSERT INTO devices (id, name, sign_pub, kx_pub, status, requested_at, certificate,"
+                          " office) VALUES (?,?,?,?,'active',?,?,?)",
+                          (doc["terminal"], doc["name"], doc["sign_pub"], doc["kx_pub"], time.time(),
+                           json.dumps(certificate), doc.get("office")))
+        self._mirror("grant", certificate, {})
+        return True
+
+    def learn_revocations(self, signed: dict[str, Any], doc: dict[str, Any]) -> None:
+        """An admin-signed revocation list (checked by the caller): kept if
+        newer, and it only ever revokes."""
+        if doc.get("serial", 0) > self.revocations().get("serial", 0):
+            self._set_meta("revocations", json.dumps(signed))
+            self._mirror("revocations", signed)
+        self.conn.executemany("UPDATE devices SET status='revoked' WHERE id=?", [(d,) for d in doc.get("revoked", {})])
+
     # --- epochs ----------------------------------------------------------------
 
     def new_epoch(self, admin: KeyPair, city: City, reason: str) -> int:
@@ -372,13 +489,17 @@ class Index:
         self.conn.execute("INSERT INTO epochs VALUES (?,?)", (epoch, json.dumps(record)))
         recipients = [(ADMIN, city.admin_kx), (RECOVERY, city.recovery_kx)]
         recipients += self.conn.execute("SELECT id, kx_pub FROM devices WHERE status='active'").fetchall()
-        for recipient, kx_pub in recipients:
-            self.conn.execute("INSERT INTO wrapped VALUES (?,?,?)", (
-                epoch, recipient, keys.wrap(data_key, keys.kx_public(kx_pub), keys.wrap_context(epoch, recipient))))
+        wrapped = {recipient: keys.wrap(data_key, keys.kx_public(kx_pub), keys.wrap_context(epoch, recipient))
+                   for recipient, kx_pub in recipients}
+        self.conn.executemany("INSERT INTO wrapped VALUES (?,?,?)", [(epoch, r, b) for r, b in wrapped.items()])
+        self._mirror("epoch", epoch, record, wrapped)
         return epoch
 
     def current_epoch(self) -> int:
         return self.conn.execute("SELECT max(epoch) FROM epochs").fetchone()[0] or 0
+
+    def has_epoch(self, epoch: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM epochs WHERE epoch=?", (epoch,)).fetchone() is not None
 
     def keys_for(self, recipient: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT e.epoch, e.record, w.blob FROM epochs e JOIN wrapped w ON w.epoch=e.epoch"
@@ -409,12 +530,56 @@ class Index:
                                 (origin, seq, seq)).fetchone()
         return self.segment_at(origin, row[0]) if row else None
 
+    def placement(self, origin: str, first: int, prev: str, hash_: str) -> Placement:
+        """Where a segment offered at (origin, first) falls, given what is stored."""
+        # the head first: read without a lock (before the blob is put), a head
+        # that already covers this segment means the row below is visible too
+        last, head = self.head(origin)
+        stored = self.segment_at(origin, first)
+        if stored and stored["hash"] == hash_:
+            return Placement("already", stored["hash"], pos=stored["pos"])
+        if stored:
+            return Placement("fork", stored["hash"], "fork: a different segment is stored at this position")
+        if first <= last:
+            covering = self.covering(origin, first)
+            return Placement("stale", covering["hash"] if covering else head,
+                             "stale: this position is already covered by another segment")
+        if first > last + 1:
+            return Placement("gap", head, last=last)
+        if prev != head:
+            return Placement("fork", head, "fork: the segment does not chain to the last stored one")
+        return Placement("new")
+
+    def store_segment(self, origin: str, first: int, last: int, epoch: int, hash_: str, prev: str, size: int,
+                      blob: str, by: str) -> Placement:
+        """Store a segment whose blob is durable, in one transaction that takes
+        the next feed position first (the engine's lock) and checks the
+        placement again under it: another node may have stored something there
+        since. A fork found then is recorded, not stored."""
+        with self.transaction():
+            pos = self._next_position()
+            found = self.placement(origin, first, prev, hash_)
+            if found.verdict in ("fork", "stale"):
+                self.record_fork(origin, first, found.stored, hash_, by, found.reason)
+            if found.verdict != "new":
+                return found
+            found.pos = self._insert_segment(pos, origin, first, last, epoch, hash_, prev, size, blob)
+            return found
+
+    def _next_position(self) -> int | None:
+        return None      # SQLite: BEGIN IMMEDIATE already serialises writers; AUTOINCREMENT numbers them
+
+    def _insert_segment(self, pos: int | None, origin: str, first: int, last: int, epoch: int, hash_: str,
+                        prev: str, size: int, blob: str) -> int:
+        return self.conn.execute(
+            "INSERT INTO segments (pos, origin, first, last, epoch, hash, prev, size, blob, stored_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING pos",
+            (pos, origin, first, last, epoch, hash_, prev, size, blob, time.time())).fetchone()[0]
+
     def add_segment(self, origin: str, first: int, last: int, epoch: int, hash_: str, prev: str, size: int,
                     blob: str) -> int:
-        cur = self.conn.execute("INSERT INTO segments (origin, first, last, epoch, hash, prev, size, blob, stored_at)"
-                                " VALUES (?,?,?,?,?,?,?,?,?)", (origin, first, last, epoch, hash_, prev, size, blob,
-                                                                time.time()))
-        return cur.lastrowid
+        """Inside a transaction, without checks (benchmarks, relays)."""
+        return self._insert_segment(self._next_position(), origin, first, last, epoch, hash_, prev, size, blob)
 
     def record_fork(self, origin: str, first: int, stored: str | None, offered: str, by: str, reason: str) -> None:
         self.conn.execute("INSERT INTO forks (origin, first, stored_hash, offered_hash, offered_by, reason, at)"
@@ -432,12 +597,34 @@ class Index:
                 "pending": one("SELECT count(*) FROM devices WHERE status='pending'"),
                 "epoch": self.current_epoch()}
 
+    # --- vault documents -------------------------------------------------------------
+
+    def document_hash(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT hash FROM documents WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def erased(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM erased_documents WHERE name=?", (name,)).fetchone() is not None
+
+    def add_document(self, name: str, size: int, epoch: int, hash_: str, by: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?)", (name, size, epoch, hash_, by, time.time()))
+
+    def erase_document(self, name: str, by: str) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM documents WHERE name=?", (name,))
+            self.conn.execute("INSERT INTO erased_documents VALUES (?,?,?) ON CONFLICT (name) DO NOTHING",
+                              (name, by, time.time()))
+            self._mirror("erased", name, by)
+
     # --- incident orders -----------------------------------------------------------
 
     def add_order(self, order_id: str, raw: bytes) -> bool:
         """Keep an order (already checked by the caller); False if it was there."""
         cursor = self.conn.execute("INSERT INTO orders (id, raw, stored_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
                                    (order_id, raw, time.time()))
+        if cursor.rowcount == 1:
+            self._mirror("order", order_id, raw)
         return cursor.rowcount == 1
 
     def orders(self) -> list[bytes]:
@@ -448,10 +635,24 @@ class Index:
     def use_nonce(self, key_id: str, nonce: str, now: float, window: float) -> bool:
         """True the first time a (key, nonce) is seen; requests older than the
         window are refused by their timestamp, so older nonces can go."""
-        if self.conn.execute("SELECT 1 FROM nonces WHERE key_id=? AND nonce=?", (key_id, nonce)).fetchone():
+        # one statement: two nodes given the same request at once store it once
+        if self.conn.execute("INSERT INTO nonces VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                             (key_id, nonce, now)).rowcount != 1:
             return False
-        self.conn.execute("INSERT INTO nonces VALUES (?,?,?)", (key_id, nonce, now))
         self._nonces += 1
         if self._nonces % 1000 == 0:
             self.conn.execute("DELETE FROM nonces WHERE at < ?", (now - 2 * window,))
         return True
+
+
+class Index(Rows):
+    """The single-city index: SQLite in the SoR home (WAL, synchronous=FULL),
+    backed up by litestream."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.conn = connect(self.home / "index.db")
+        self._nonces = 0
+
+    def transaction(self):
+        return journal.transaction(self.conn)

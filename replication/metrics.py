@@ -17,6 +17,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from hub import scrape
+
 from .index import Index
 
 
@@ -41,12 +43,17 @@ class StoreCollector:
             yield GaugeMetricFamily(f"beffroi_sor_{key}", help, value=counts[key])
 
 
-def handler(index: Index):
+def handler(index: Index, token: str):
+    """Only for the holder of the SoR home's scrape token (``hub.scrape``)."""
     reg = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=reg)
     PlatformCollector(registry=reg)
     reg.register(StoreCollector(index))
 
     async def metrics(request: web.Request) -> web.Response:
+        if not scrape.allowed(token, request.headers.get("Authorization")):
+            en, fr = scrape.REFUSED
+            return web.json_response({"error": "unauthorized", "en": en, "fr": fr}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return web.Response(body=generate_latest(reg), headers={"Content-Type": CONTENT_TYPE_LATEST})
     return metrics

@@ -38,12 +38,14 @@ def document() -> dict[str, Any]:
             "/v1/city": {"get": {"responses": {"200": _json("the city's public keys")}}},
             "/metrics": {"get": {"responses": {"200": {
                 "description": "segments and bytes stored per terminal, devices, epoch; process metrics (Prometheus)",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "401": _json("no or wrong scrape token: Authorization: Bearer <metrics.token of the SoR home>")}}},
             "/v1/enrol": {"post": {
                 "parameters": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {k: {"type": "string"} for k in
-                                                     ("terminal", "name", "sign_pub", "kx_pub", "invite")}}}}},
+                                                     ("terminal", "name", "sign_pub", "kx_pub", "invite",
+                                                      "office")}}}}},
                 "responses": {"200": _json("known already"), "202": _json("pending approval"),
                               **_refusals(*auth, 422, 429, 503)}}},
             "/v1/devices": {

@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from hub.terminal import TERMINAL_NAME
 
 from . import auth, keys, segment
 from .blobs import BlobStore, open_store
-from .index import ADMIN, RECOVERY, Index, load_city
+from .index import ADMIN, RECOVERY, Index, SorIndex, load_city
 
 MAX_BODY = segment.MAX_SEGMENT + 4096
 MAX_ENROL_BODY = 4096    # four short strings and a code
@@ -51,6 +52,47 @@ GATE = web.AppKey("gate", asyncio.Semaphore)
 BODY_TIME = web.AppKey("body_seconds", float)
 
 
+TENANT = web.RequestKey("tenant", object)   # the request's city in a shared SoR (see replication.cities)
+
+
+@dataclass
+class Tenant:
+    """One city of a shared SoR: its keys, index, blobs and upload lock.
+    ``base`` is the path prefix its terminals' URL carries; signatures cover
+    the path after it, as a single-city SoR sees it."""
+
+    city: Any
+    index: SorIndex
+    store: BlobStore
+    base: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def index_of(request: web.Request) -> SorIndex:
+    tenant = request.get(TENANT)
+    return tenant.index if tenant else request.app[INDEX]
+
+
+def city_of(request: web.Request) -> Any:
+    tenant = request.get(TENANT)
+    return tenant.city if tenant else request.app[CITY]
+
+
+def store_of(request: web.Request) -> BlobStore:
+    tenant = request.get(TENANT)
+    return tenant.store if tenant else request.app[STORE]
+
+
+def lock_of(request: web.Request) -> asyncio.Lock:
+    tenant = request.get(TENANT)
+    return tenant.lock if tenant else request.app[LOCK]
+
+
+def signed_path(request: web.Request) -> str:
+    tenant = request.get(TENANT)
+    return request.path_qs[len(tenant.base):] if tenant else request.path_qs
+
+
 def refusal(status: int, code: str, en: str, fr: str) -> web.Response:
     return web.json_response({"error": code, "en": en, "fr": fr}, status=status)
 
@@ -59,6 +101,12 @@ class Refused(Exception):
     def __init__(self, status: int, code: str, en: str, fr: str) -> None:
         super().__init__(en)
         self.response = refusal(status, code, en, fr)
+
+
+def nothing_here() -> Refused:
+    """A shared SoR's one answer for a city that does not exist, a path that
+    does not either, and a key another city enrolled: the same 404."""
+    return Refused(404, "not_found", "nothing here", "rien ici")
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
@@ -94,7 +142,7 @@ def signer(request: web.Request) -> tuple[str, Any, str]:
     """(key id, public key, kind) named by the request's headers, refused
     before any body is read when the key is unknown, revoked or pending or
     the timestamp is not a fresh finite number."""
-    index, city = request.app[INDEX], request.app[CITY]
+    index, city = index_of(request), city_of(request)
     key_id = request.headers.get(auth.KEY_ID, "")
     if key_id == RECOVERY:
         public, kind = keys.sign_public(city.recovery_sign), "recovery"
@@ -102,6 +150,8 @@ def signer(request: web.Request) -> tuple[str, Any, str]:
         public, kind = keys.sign_public(city.admin_sign), "admin"
     else:
         device = index.device(key_id) if key_id else None
+        if device is None and request.get(TENANT):
+            raise nothing_here()   # a shared SoR does not say whether a city exists
         if device is None:
             raise Refused(401, "unknown_key", "unknown key: this terminal is not enrolled at this SoR",
                           "clé inconnue : ce terminal n'est pas inscrit auprès de ce SoR")
@@ -122,10 +172,10 @@ def authenticate(request: web.Request, body: bytes, who: tuple[str, Any, str] | 
     """(key id, "device" | "recovery" | "admin") of a correctly signed, fresh request."""
     key_id, public, kind = who or signer(request)
     try:
-        nonce = auth.check(request.headers, request.method, request.path_qs, body, public)
+        nonce = auth.check(request.headers, request.method, signed_path(request), body, public)
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
-    if not request.app[INDEX].use_nonce(key_id, nonce, time.time(), auth.WINDOW):
+    if not index_of(request).use_nonce(key_id, nonce, time.time(), auth.WINDOW):
         raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
     return key_id, kind
 
@@ -135,6 +185,20 @@ async def signed_body(request: web.Request) -> tuple[tuple[str, str], bytes]:
     who = signer(request)
     body = await read_body(request)
     return authenticate(request, body, who), body
+
+
+def self_proving(fn):
+    """A route no key signs (its body carries the admin's signature): on a
+    shared SoR whatever it refuses is answered "nothing here", so that a
+    stranger cannot tell a city that exists from one that does not."""
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except (Refused, HubError):
+            if request.get(TENANT):
+                raise nothing_here()
+            raise
+    return wrapped
 
 
 def handler(fn):
@@ -159,14 +223,14 @@ async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
     await signed_body(request)
     supervisor = request.app[SUPERVISOR]
-    return web.json_response({"ok": True, "city": request.app[CITY].name, **request.app[INDEX].counts(),
-                              "blobs": request.app[STORE].name,
+    return web.json_response({"ok": True, "city": city_of(request).name, **index_of(request).counts(),
+                              "blobs": store_of(request).name,
                               "litestream": supervisor.status() if supervisor else None})
 
 
 @handler
 async def city(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CITY].public())
+    return web.json_response(city_of(request).public())
 
 
 @handler
@@ -189,23 +253,25 @@ async def _enrol(request: web.Request) -> web.Response:
     except (ValueError, RecursionError):
         raise Refused(400, "bad_request", "enrolment body is not JSON", "la demande d'inscription n'est pas du JSON")
     wanted = {"terminal", "name", "sign_pub", "kx_pub"}
-    if not isinstance(raw, dict) or not wanted <= set(raw) <= wanted | {"invite"} \
+    if not isinstance(raw, dict) or not wanted <= set(raw) <= wanted | {"invite", "office"} \
             or not all(isinstance(v, str) for v in raw.values()):
         raise Refused(400, "bad_request", "enrolment needs terminal, name, sign_pub, kx_pub, invite (text)",
                       "l'inscription demande terminal, name, sign_pub, kx_pub, invite (texte)")
-    if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]):
-        raise Refused(400, "bad_request", "terminal id or name malformed", "identifiant ou nom de terminal malformé")
+    if not is_ulid(raw["terminal"]) or not TERMINAL_NAME.match(raw["name"]) \
+            or not TERMINAL_NAME.match(raw.get("office", "X")):
+        raise Refused(400, "bad_request", "terminal id, name or office malformed",
+                      "identifiant, nom ou bureau du terminal malformé")
     public = keys.sign_public(raw["sign_pub"])
     keys.kx_public(raw["kx_pub"])
     if request.headers.get(auth.KEY_ID) != raw["terminal"]:
         raise Refused(401, "bad_signature", "enrolment must be signed by the terminal's own key",
                       "l'inscription doit être signée par la clé du terminal")
     try:
-        nonce = auth.check(request.headers, request.method, request.path_qs, body, public)
+        nonce = auth.check(request.headers, request.method, signed_path(request), body, public)
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
-    index = request.app[INDEX]
-    async with request.app[LOCK]:
+    index = index_of(request)
+    async with lock_of(request):
         with index.transaction():
             index.expire()
             if index.device(raw["terminal"]) is None and index.counts()["pending"] >= MAX_PENDING:
@@ -215,14 +281,14 @@ async def _enrol(request: web.Request) -> web.Response:
                 raise Refused(401, "replayed", "replayed request (nonce already used)",
                               "requête rejouée (nonce déjà utilisé)")
             status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"],
-                                             raw.get("invite"))
+                                             raw.get("invite"), office=raw.get("office"))
     return web.json_response({"status": status}, status=202 if status == "pending" else 200)
 
 
 @handler
 async def devices(request: web.Request) -> web.Response:
     await signed_body(request)
-    index = request.app[INDEX]
+    index = index_of(request)
     listed = [{"id": d["id"], "name": d["name"], "status": d["status"], "certificate": json.loads(d["certificate"])}
               for d in index.devices() if d["certificate"]]
     return web.json_response({"devices": listed, "revocations": index.revocations_signed()})
@@ -231,25 +297,32 @@ async def devices(request: web.Request) -> web.Response:
 @handler
 async def wrapped_keys(request: web.Request) -> web.Response:
     (key_id, _), _ = await signed_body(request)
-    return web.json_response({"epochs": request.app[INDEX].keys_for(key_id)})
+    return web.json_response({"epochs": index_of(request).keys_for(key_id)})
 
 
 @handler
 async def heads(request: web.Request) -> web.Response:
     await signed_body(request)
-    return web.json_response({"heads": request.app[INDEX].heads()})
+    return web.json_response({"heads": index_of(request).heads()})
 
 
-def encode_cursor(pos: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"p": pos}).encode()).decode().rstrip("=")
+def encode_cursor(pos: int, generation: int = 0) -> str:
+    """The feed position, and the index's generation once it was rebuilt."""
+    doc = {"p": pos, "g": generation} if generation else {"p": pos}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> int:
+def decode_cursor(text: str, generation: int = 0) -> int:
+    """A cursor of another generation (given before a rebuild) starts again
+    at 0: the terminal re-reads the list and fetches only what it lacks."""
     if not text:
         return 0
     try:
-        pos = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))["p"]
-    except (ValueError, KeyError, TypeError, RecursionError):
+        doc = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        pos = doc["p"]
+        if doc.get("g", 0) != generation and type(pos) is int:
+            return 0
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
     if type(pos) is not int or not 0 <= pos < MAX_POS:
         raise Refused(400, "bad_cursor", "feed cursor is not one this SoR gave", "curseur de flux inconnu de ce SoR")
@@ -259,7 +332,8 @@ def decode_cursor(text: str) -> int:
 @handler
 async def feed(request: web.Request) -> web.Response:
     await signed_body(request)
-    after = decode_cursor(request.query.get("cursor", ""))
+    generation = index_of(request).generation()
+    after = decode_cursor(request.query.get("cursor", ""), generation)
     text = request.query.get("limit", str(FEED_LIMIT))
     try:
         if not DIGITS.match(text):
@@ -267,13 +341,14 @@ async def feed(request: web.Request) -> web.Response:
         limit = max(1, min(FEED_LIMIT, int(text)))
     except ValueError:
         raise Refused(400, "bad_request", "limit must be an integer", "limit doit être un entier")
-    rows = request.app[INDEX].feed(after, limit)
-    cursor = encode_cursor(rows[-1]["pos"] if rows else after)
+    rows = index_of(request).feed(after, limit)
+    cursor = encode_cursor(rows[-1]["pos"] if rows else after, generation)
     return web.json_response({"segments": [{k: v for k, v in r.items() if k != "pos"} for r in rows],
                               "cursor": cursor, "more": len(rows) == limit})
 
 
 @handler
+@self_proving
 async def learn_devices(request: web.Request) -> web.Response:
     """An office relay learns terminals approved after it was made: a terminal
     hands over the admin-signed device list it holds. Every certificate and the
@@ -288,25 +363,17 @@ async def learn_devices(request: web.Request) -> web.Response:
     if not isinstance(listing, dict) or not isinstance(listing.get("devices"), list):
         raise Refused(400, "bad_request", "a device list is {devices, revocations}",
                       "une liste d'appareils est {devices, revocations}")
-    admin = keys.sign_public(request.app[CITY].admin_sign)
-    index = request.app[INDEX]
+    admin = keys.sign_public(city_of(request).admin_sign)
+    index = index_of(request)
     added = 0
     with index.transaction():
         for entry in listing["devices"]:
             cert = keys.verify_doc(admin, entry.get("certificate") if isinstance(entry, dict) else None,
                                    "a device certificate")
-            if index.device(cert["terminal"]) is None:
-                index.conn.execute("INSERT INTO devices VALUES (?,?,?,?,'active',?,?)",
-                                   (cert["terminal"], cert["name"], cert["sign_pub"], cert["kx_pub"], time.time(),
-                                    json.dumps(entry["certificate"])))
-                added += 1
+            added += index.learn_device(entry["certificate"], cert)
         if listing.get("revocations"):
             doc = keys.verify_doc(admin, listing["revocations"], "the revocation list")
-            if doc.get("serial", 0) > index.revocations().get("serial", 0):
-                index.conn.execute("INSERT OR REPLACE INTO meta VALUES ('revocations', ?)",
-                                   (json.dumps(listing["revocations"]),))
-            index.conn.executemany("UPDATE devices SET status='revoked' WHERE id=?",
-                                   [(d,) for d in doc.get("revoked", {})])
+            index.learn_revocations(listing["revocations"], doc)
     return web.json_response({"added": added})
 
 
@@ -315,6 +382,7 @@ MAX_ORDER = 64 * 1024
 
 
 @handler
+@self_proving
 async def put_order(request: web.Request) -> web.Response:
     """Publish an incident order. No device signs this request: the order is
     its own proof (admin signature over its exact canonical bytes); the SoR
@@ -330,8 +398,8 @@ async def put_order(request: web.Request) -> web.Response:
             or outer["doc"].get("format") != ORDER_FORMAT or outer["doc"].get("id") != request.match_info["order_id"]:
         raise Refused(400, "bad_order", "not an incident order (or not the one this path names)",
                       "ce n'est pas un ordre d'incident (ou pas celui que nomme ce chemin)")
-    keys.verify_doc(keys.sign_public(request.app[CITY].admin_sign), outer, "the incident order")
-    index = request.app[INDEX]
+    keys.verify_doc(keys.sign_public(city_of(request).admin_sign), outer, "the incident order")
+    index = index_of(request)
     with index.transaction():
         added = index.add_order(outer["doc"]["id"], body)
     return web.json_response({"stored": added}, status=201 if added else 200)
@@ -340,7 +408,7 @@ async def put_order(request: web.Request) -> web.Response:
 @handler
 async def orders(request: web.Request) -> web.Response:
     authenticate(request, await read_body(request))
-    return web.json_response({"orders": [raw.decode("utf-8") for raw in request.app[INDEX].orders()]})
+    return web.json_response({"orders": [raw.decode("utf-8") for raw in index_of(request).orders()]})
 
 
 def _position(request: web.Request) -> tuple[str, int]:
@@ -355,8 +423,8 @@ def _position(request: web.Request) -> tuple[str, int]:
 async def get_segment(request: web.Request) -> web.Response:
     origin, first = _position(request)
     await signed_body(request)
-    row = request.app[INDEX].segment_at(origin, first)
-    data = await asyncio.to_thread(request.app[STORE].get, row["blob"]) if row else None
+    row = index_of(request).segment_at(origin, first)
+    data = await asyncio.to_thread(store_of(request).get, row["blob"]) if row else None
     if data is None:
         raise Refused(404, "not_found", "no such segment", "segment introuvable")
     return web.Response(body=data, content_type="application/octet-stream")
@@ -372,8 +440,8 @@ async def put_segment(request: web.Request) -> web.Response:
     if (seg.header.origin, seg.header.first) != (origin, first):
         raise Refused(422, "segment_refused", "segment header does not match its path",
                       "l'en-tête du segment ne correspond pas à son chemin")
-    index, store = request.app[INDEX], request.app[STORE]
-    async with request.app[LOCK]:
+    index, store = index_of(request), store_of(request)
+    async with lock_of(request):
         device = index.device(origin)
         if device is None or device["status"] == "pending":
             raise Refused(403, "unknown_key", f"unknown key: terminal {origin} is not enrolled",
@@ -382,37 +450,39 @@ async def put_segment(request: web.Request) -> web.Response:
             raise Refused(403, "revoked", f"terminal {device['name']} has been revoked: its segments are refused",
                           f"le terminal {device['name']} a été révoqué : ses segments sont refusés")
         seg.verify(keys.sign_public(device["sign_pub"]))
-        if not index.conn.execute("SELECT 1 FROM epochs WHERE epoch=?", (seg.header.epoch,)).fetchone():
+        if not index.has_epoch(seg.header.epoch):
             raise Refused(422, "segment_refused", f"unknown key epoch {seg.header.epoch}",
                           f"époque de clé inconnue {seg.header.epoch}")
-        stored = index.segment_at(origin, first)
-        if stored and stored["hash"] == seg.hash:
-            return web.json_response({"stored": False, "already": True})
-        last, head = index.head(origin)
-        reason = None
-        if stored:
-            reason = "fork: a different segment is stored at this position"
-        elif first <= last:
-            stored = index.covering(origin, first)
-            reason = "stale: this position is already covered by another segment"
-        elif first > last + 1:
-            raise Refused(409, "gap", f"gap: the SoR holds {origin} up to #{last}, this segment starts at #{first}",
-                          f"trou : le SoR a {origin} jusqu'au n°{last}, ce segment commence au n°{first}")
-        elif seg.header.prev != head:
-            reason = "fork: the segment does not chain to the last stored one"
-        if reason:
+        found = index.placement(origin, first, seg.header.prev, seg.hash)
+        if found.verdict in ("fork", "stale"):
             with index.transaction():
-                index.record_fork(origin, first, stored["hash"] if stored else head, seg.hash, by, reason)
-            raise Refused(409, "fork", reason, "bifurcation : un autre segment occupe déjà cette position"
-                          if reason.startswith("fork") else "périmé : cette position est déjà couverte")
+                index.record_fork(origin, first, found.stored, seg.hash, by, found.reason)
+        if found.verdict != "new":
+            return _placed(found, origin, first)
         blob = f"segments/{origin}/{first:012d}-{seg.hash}"
         await asyncio.to_thread(store.put, blob, body)
-        with index.transaction():
-            pos = index.add_segment(origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev,
-                                    len(body), blob)
+        # checked again under the feed lock: another node may have stored here meanwhile
+        found = index.store_segment(origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev,
+                                    len(body), blob, by)
+        if found.verdict in ("fork", "stale", "gap"):
+            # lost the race to another node: the blob was never acknowledged, and the bucket is the truth
+            await asyncio.to_thread(store.delete, blob)
+        if found.verdict != "new":
+            return _placed(found, origin, first)
         if request.app[SUPERVISOR]:
             request.app[SUPERVISOR].note_commit()
-    return web.json_response({"stored": True, "pos": pos}, status=201)
+    return web.json_response({"stored": True, "pos": found.pos}, status=201)
+
+
+def _placed(found: Any, origin: str, first: int) -> web.Response:
+    """The answer to a segment that was not stored (the fork already recorded)."""
+    if found.verdict == "already":
+        return web.json_response({"stored": False, "already": True})
+    if found.verdict == "gap":
+        raise Refused(409, "gap", f"gap: the SoR holds {origin} up to #{found.last}, this segment starts at #{first}",
+                      f"trou : le SoR a {origin} jusqu'au n°{found.last}, ce segment commence au n°{first}")
+    raise Refused(409, "fork", found.reason, "bifurcation : un autre segment occupe déjà cette position"
+                  if found.verdict == "fork" else "périmé : cette position est déjà couverte")
 
 
 def make_runner(app: web.Application, header_seconds: float = HEADER_SECONDS) -> web.AppRunner:
@@ -421,35 +491,49 @@ def make_runner(app: web.Application, header_seconds: float = HEADER_SECONDS) ->
     return web.AppRunner(app, access_log=None, keepalive_timeout=header_seconds, read_bufsize=READ_BUFFER)
 
 
-def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
-             body_seconds: float = BODY_SECONDS) -> web.Application:
-    """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
-    app = web.Application(client_max_size=MAX_BODY)
-    app[HOME] = Path(home)
-    app[CITY] = load_city(home)
-    app[INDEX] = Index(home)
+def base_app(home: Path | None, store: BlobStore | None, middlewares: list | tuple = (), supervisor: Any = None,
+             allow_plain: bool = False, body_seconds: float = BODY_SECONDS) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=list(middlewares))
+    if home is not None:
+        app[HOME] = Path(home)
+        app[CITY] = load_city(home)
+        app[INDEX] = Index(home)
     app[STORE] = store
     app[LOCK] = asyncio.Lock()
     app[SUPERVISOR] = supervisor
     app[ALLOW_PLAIN] = allow_plain
     app[GATE] = asyncio.Semaphore(ANONYMOUS)
     app[BODY_TIME] = body_seconds
-    app.router.add_get("/v1/health", health)
-    from .metrics import handler as metrics
-    app.router.add_get("/metrics", metrics(app[INDEX]))
-    app.router.add_get("/v1/city", city)
-    app.router.add_post("/v1/enrol", enrol)
-    app.router.add_get("/v1/devices", devices)
-    app.router.add_post("/v1/devices", learn_devices)
-    app.router.add_get("/v1/keys", wrapped_keys)
-    app.router.add_get("/v1/heads", heads)
-    app.router.add_get("/v1/feed", feed)
-    app.router.add_put("/v1/segments/{origin}/{first}", put_segment)
-    app.router.add_get("/v1/segments/{origin}/{first}", get_segment)
+    return app
+
+
+def add_city_routes(app: web.Application, prefix: str = "") -> None:
+    """What one city's terminals call, under ``prefix`` (a shared SoR's ``/cities/{city}``)."""
+    app.router.add_get(prefix + "/v1/health", health)
+    app.router.add_get(prefix + "/v1/city", city)
+    app.router.add_post(prefix + "/v1/enrol", enrol)
+    app.router.add_get(prefix + "/v1/devices", devices)
+    app.router.add_post(prefix + "/v1/devices", learn_devices)
+    app.router.add_get(prefix + "/v1/keys", wrapped_keys)
+    app.router.add_get(prefix + "/v1/heads", heads)
+    app.router.add_get(prefix + "/v1/feed", feed)
+    app.router.add_put(prefix + "/v1/segments/{origin}/{first}", put_segment)
+    app.router.add_get(prefix + "/v1/segments/{origin}/{first}", get_segment)
     from .sor_vault import add_routes
-    add_routes(app)
-    app.router.add_put("/v1/orders/{order_id}", put_order)
-    app.router.add_get("/v1/orders", orders)
+    add_routes(app, prefix)
+    app.router.add_put(prefix + "/v1/orders/{order_id}", put_order)
+    app.router.add_get(prefix + "/v1/orders", orders)
+
+
+def make_app(home: Path, store: BlobStore, supervisor: Any = None, allow_plain: bool = False,
+             body_seconds: float = BODY_SECONDS) -> web.Application:
+    """``allow_plain`` accepts unsealed segments: the benchmark's baseline only."""
+    app = base_app(home, store, (), supervisor, allow_plain, body_seconds)
+    from hub import scrape
+
+    from .metrics import handler as metrics
+    app.router.add_get("/metrics", metrics(app[INDEX], scrape.token(home)))
+    add_city_routes(app)
 
     async def close(app: web.Application) -> None:
         app[INDEX].close()
@@ -481,5 +565,26 @@ async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream
     await stop.wait()
     if supervisor:
         await supervisor.stop()
+    await runner.cleanup()
+    print("SoR stopped", file=sys.stderr, flush=True)
+
+
+async def serve_shared(db_url: str, host: str, port: int, s3_url: str | None, folder: Path | None) -> None:
+    """One node of a shared SoR: stateless, so any number may serve the same
+    database and bucket; runs until SIGTERM/SIGINT."""
+    from .cities import make_shared_app, stores
+    store_for = stores(s3_url, folder)
+    app = await asyncio.to_thread(make_shared_app, db_url, store_for)
+    runner = make_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    print(f"shared SoR (each city under /cities/<city>) listening on http://{host}:{runner.addresses[0][1]}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
     await runner.cleanup()
     print("SoR stopped", file=sys.stderr, flush=True)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import time
 
 from aiohttp import web
 
-from .sor import INDEX, LOCK, STORE, SUPERVISOR, Refused, authenticate, handler, read_body, signed_body, signer
+from .sor import SUPERVISOR, Refused, authenticate, handler, index_of, lock_of, read_body, signed_body, signer, store_of
 from .vault import HEADER, MAGIC, MAX_DOCUMENT
 
 NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -38,7 +37,7 @@ def _name(request: web.Request) -> str:
 
 
 def _erased(request: web.Request, name: str) -> None:
-    if request.app[INDEX].conn.execute("SELECT 1 FROM erased_documents WHERE name=?", (name,)).fetchone():
+    if index_of(request).erased(name):
         raise Refused(410, "erased", "this document was erased at the citizen's request",
                       "ce document a été effacé à la demande du citoyen")
 
@@ -55,22 +54,20 @@ async def put_document(request: web.Request) -> web.Response:
     if not body.startswith(MAGIC) or len(body) < HEADER + 12 + 16 + 1:
         raise Refused(422, "document_refused", "not a sealed vault document", "pas un document scellé du coffre")
     epoch = int.from_bytes(body[4:8], "big")
-    index, store = request.app[INDEX], request.app[STORE]
-    if not index.conn.execute("SELECT 1 FROM epochs WHERE epoch=?", (epoch,)).fetchone():
+    index, store = index_of(request), store_of(request)
+    if not index.has_epoch(epoch):
         raise Refused(422, "document_refused", f"unknown key epoch {epoch}", f"époque de clé inconnue {epoch}")
     digest = hashlib.sha256(body).hexdigest()
-    async with request.app[LOCK]:
+    async with lock_of(request):
         _erased(request, name)
-        stored = index.conn.execute("SELECT hash FROM documents WHERE name=?", (name,)).fetchone()
+        stored = index.document_hash(name)
         if stored:
-            if stored[0] == digest:
+            if stored == digest:
                 return web.json_response({"stored": False, "already": True})
             raise Refused(409, "taken", "another document is stored under this name",
                           "un autre document est enregistré sous ce nom")
         await asyncio.to_thread(store.put, blob_key(name), body)
-        with index.transaction():
-            index.conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?)",
-                               (name, len(body), epoch, digest, by, time.time()))
+        index.add_document(name, len(body), epoch, digest, by)
         if request.app[SUPERVISOR]:
             request.app[SUPERVISOR].note_commit()
     return web.json_response({"stored": True}, status=201)
@@ -81,8 +78,8 @@ async def get_document(request: web.Request) -> web.Response:
     name = _name(request)
     await signed_body(request)
     _erased(request, name)
-    row = request.app[INDEX].conn.execute("SELECT 1 FROM documents WHERE name=?", (name,)).fetchone()
-    data = await asyncio.to_thread(request.app[STORE].get, blob_key(name)) if row else None
+    row = index_of(request).document_hash(name)
+    data = await asyncio.to_thread(store_of(request).get, blob_key(name)) if row else None
     if data is None:
         raise Refused(404, "not_found", "no such document at the SoR (yet)", "aucun document de ce nom au SoR (encore)")
     return web.Response(body=data, content_type="application/octet-stream")
@@ -95,18 +92,16 @@ async def delete_document(request: web.Request) -> web.Response:
     if kind != "device":
         raise Refused(403, "read_only", "only an approved terminal may store or erase documents",
                       "seul un terminal approuvé peut déposer ou effacer des documents")
-    index, store = request.app[INDEX], request.app[STORE]
-    async with request.app[LOCK]:
+    index, store = index_of(request), store_of(request)
+    async with lock_of(request):
         await asyncio.to_thread(store.delete, blob_key(name))
-        with index.transaction():
-            index.conn.execute("DELETE FROM documents WHERE name=?", (name,))
-            index.conn.execute("INSERT OR IGNORE INTO erased_documents VALUES (?,?,?)", (name, by, time.time()))
+        index.erase_document(name, by)
         if request.app[SUPERVISOR]:
             request.app[SUPERVISOR].note_commit()
     return web.json_response({"erased": True})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_put("/v1/vault/{name}", put_document)
-    app.router.add_get("/v1/vault/{name}", get_document)
-    app.router.add_delete("/v1/vault/{name}", delete_document)
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    app.router.add_put(prefix + "/v1/vault/{name}", put_document)
+    app.router.add_get(prefix + "/v1/vault/{name}", get_document)
+    app.router.add_delete(prefix + "/v1/vault/{name}", delete_document)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ class Replicator:
         self.local = Local(terminal.home)
         self.device = keys.device_keys(terminal.home)
         self.sealed = sealed  # False only for the benchmark's unsealed baseline
+        self.on_fetched: Callable[[int], None] | None = None   # called with each segment's size as it arrives
 
     def close(self) -> None:
         self.local.close()
@@ -258,6 +260,8 @@ class Replicator:
                 status, data = await link.request("GET", f"/v1/segments/{entry['origin']}/{entry['first']}")
             if status != 200:
                 raise SoRRefused(status, None, f"segment {entry['origin']}#{entry['first']}")
+            if self.on_fetched is not None:   # a restore's progress bar, from the real loop
+                self.on_fetched(len(data))
             return data
         return list(await asyncio.gather(*(one(e) for e in entries)))
 

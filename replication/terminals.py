@@ -27,7 +27,7 @@ WITH chained AS (
                     ELSE prev != before_hash OR first != before_last + 1 END) AS breaks
     FROM chained GROUP BY origin
 ), forked AS (SELECT origin, count(*) AS forks FROM forks GROUP BY origin)
-SELECT d.id, d.name, d.status, d.sign_pub, d.requested_at, coalesce(p.segments, 0), coalesce(p.bytes, 0),
+SELECT d.id, d.name, d.office, d.status, d.sign_pub, d.requested_at, coalesce(p.segments, 0), coalesce(p.bytes, 0),
        coalesce(p.last_seq, 0), p.last_seen, coalesce(p.breaks, 0), coalesce(f.forks, 0)
 FROM devices d LEFT JOIN per p ON p.origin = d.id LEFT JOIN forked f ON f.origin = d.id
 ORDER BY d.name, d.id
@@ -37,10 +37,10 @@ ORDER BY d.name, d.id
 def overview(index: Index, now: float, silent_after: float = 900.0) -> list[dict[str, Any]]:
     """One row per terminal that asked to enrol, in name order (one query)."""
     rows = []
-    for (tid, name, status, sign_pub, requested_at, segments, size, last, seen, breaks,
+    for (tid, name, office, status, sign_pub, requested_at, segments, size, last, seen, breaks,
          forks) in index.conn.execute(_OVERVIEW):
         rows.append({
-            "terminal": tid, "name": name, "status": status, "fingerprint": fingerprint(unb64(sign_pub)),
+            "terminal": tid, "name": name, "office": office, "status": status, "fingerprint": fingerprint(unb64(sign_pub)),
             "requested_at": requested_at, "segments": segments, "bytes": size, "last_seq": last, "last_seen": seen,
             "chain_ok": not breaks and not forks, "forks": forks,
             "silent": status == "active" and (seen is None or now - seen > silent_after),

@@ -42,9 +42,31 @@ def journal_bytes(home, service: str) -> int:
     return sum(sum(len(v) for v in row) + 24 for row in rows)
 
 
+def scraper(home) -> dict[str, str]:
+    """What Prometheus sends with ``authorization: credentials_file: <home>/metrics.token``."""
+    return {"Authorization": f"Bearer {(home / 'metrics.token').read_text().strip()}"}
+
+
+def assert_refused(url: str, home, key: str | None = None) -> None:
+    """No token, an API key, the token under another scheme, a forged token,
+    the token with a byte changed: 401, and nothing of the metrics in the answer."""
+    token = (home / "metrics.token").read_text().strip()
+    assert (home / "metrics.token").stat().st_mode & 0o777 == 0o600
+    forged = ("A" if token[0] != "A" else "B") + token[1:]
+    for headers in ({}, {"Authorization": f"Bearer {key}"} if key else {"Authorization": "Bearer "},
+                    {"Authorization": f"Basic {token}"}, {"Authorization": f"Bearer {forged}"},
+                    {"Authorization": f"Bearer {token}x"}):
+        answer = requests.get(f"{url}/metrics", headers=headers, timeout=10)
+        assert answer.status_code == 401, headers
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "beffroi_" not in answer.text and "process_" not in answer.text
+        assert "credentials_file" in answer.text and "jeton" in answer.text
+
+
 def test_serve_metrics_count_the_cases_opened_over_http(live):
-    headers = {"Authorization": f"Bearer {live.key}"}
-    before = samples(requests.get(f"{live.url}/metrics", timeout=10).text)
+    headers = scraper(live.home)
+    assert_refused(live.url, live.home, live.key)
+    before = samples(requests.get(f"{live.url}/metrics", headers=headers, timeout=10).text)
     opened = 0
     for n in range(3):
         answer = requests.post(f"{live.url}/open311/v2/requests.json", timeout=10, data={
@@ -75,7 +97,8 @@ def test_sor_metrics_count_the_segments_stored(tmp_path, sor_home):  # noqa: F81
             asyncio.run(replicator.sync(server.url))
         finally:
             replicator.close()
-        text = requests.get(f"{server.url}/metrics", timeout=10).text
+        assert_refused(server.url, sor_home)
+        text = requests.get(f"{server.url}/metrics", headers=scraper(sor_home), timeout=10).text
         found = samples(text)
         index = kit.index()
         try:

@@ -312,7 +312,11 @@ def test_cli_lists_retries_and_refuses_cleanly(tmp_path: Path) -> None:
     listed = json.loads(run_cli("outbox", "--home", home, "--json", check=True).stdout)
     assert listed["counts"]["queued"] == 2
     assert len(listed["items"]) == 2 and "payload" not in listed["items"][0]
-    for args, needle in [(("outbox", "retry", "1"), "only failed, dead or waiting"),
+    for args, needle in [(("outbox", "retry", "1"), "only failed, dead, waiting or set-aside"),
+                         (("outbox", "aside", "1", "--why", "refait sur papier"), "only failed, dead or waiting"),
+                         (("outbox", "aside", "1", "--why", "  "), "needs a reason"),
+                         (("outbox", "aside", "42", "--why", "x"), "no outbox item 42"),
+                         (("outbox", "aside", "1"), "--why"),
                          (("outbox", "retry", "42"), "no outbox item 42"),
                          (("outbox", "connect", "impots", "http://127.0.0.1:1"), "unknown connector"),
                          (("outbox", "connect", "tresor", "ftp://x"), "not an http(s) URL"),
@@ -339,3 +343,56 @@ async def test_connectors_are_off_while_isolated(tmp_path: Path) -> None:
             assert office.stats()["requests"] == 0
             transitions.move(ops, "recovery", "incident over")
             assert (await box.drain(connectors)).sent == 2   # recovery drains
+
+
+async def test_a_person_sets_an_item_aside_and_takes_it_back(tmp_path: Path) -> None:
+    with Terminal.init(tmp_path / "t", "T") as t:
+        make_reports(t, 2)
+        clock = ManualClock()
+        box = Outbox(t, clock=clock, policy=Policy(max_tries=1))
+        first, second = box.items()
+        async with running(tmp_path, "travaux", Faults(poison_keys=[first.key])) as site, \
+                Connectors({"travaux": site.url}) as connectors:
+            await box.drain(connectors)
+        error = box.get(first.id).reason
+        assert box.get(first.id).state == "dead" and box.pending() == 0
+        with pytest.raises(Invalid):
+            box.set_aside(second.id, "ops", "déjà livré")          # sent: nothing to set aside
+        aside = box.set_aside(first.id, "julien", "signalement refait sur papier")
+        assert (aside.state, aside.aside_by, aside.aside_why, aside.aside_at) == \
+            ("aside", "julien", "signalement refait sur papier", clock())
+        assert aside.reason == error and box.counts()["aside"] == 1 and box.counts()["dead"] == 0
+        with pytest.raises(Invalid):
+            box.set_aside(first.id, "julien", "encore")             # already aside
+        back = box.retry(first.id)
+        assert (back.state, back.aside_by, back.tries) == ("queued", None, 0)
+        assert "set aside by julien: signalement refait sur papier" in back.reason
+    home = str(tmp_path / "t")
+    listed = run_cli("outbox", "--home", home, check=True).stdout
+    assert "queued" in listed
+
+
+def test_an_outbox_from_before_set_aside_is_widened_in_place(tmp_path: Path) -> None:
+    import sqlite3
+    with Terminal.init(tmp_path / "t", "T") as t:
+        make_reports(t, 2)
+        before = [(i.id, i.key, i.state, i.payload) for i in Outbox(t).items()]
+    with sqlite3.connect(tmp_path / "t" / "journal.db") as db:   # the table as an older release made it
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name='outbox'").fetchone()[0]
+        old = sql.replace(", 'aside'", "").split("    aside_by")[0].rstrip().rstrip(",") + "\n)"
+        keep = "id, key, origin, seq, connector, kind, case_id, payload, state, tries, due_at, reference, reason," \
+               " created_hlc, sent_at"
+        db.execute("ALTER TABLE outbox RENAME TO today")
+        db.execute("DROP INDEX outbox_due")
+        db.execute("DROP INDEX outbox_case")
+        db.execute(old)
+        db.execute(f"INSERT INTO outbox ({keep}) SELECT {keep} FROM today")
+        db.execute("DROP TABLE today")
+        assert "'aside'" not in db.execute("SELECT sql FROM sqlite_master WHERE name='outbox'").fetchone()[0]
+    with Terminal.open(tmp_path / "t") as t:
+        box = Outbox(t)
+        assert [(i.id, i.key, i.state, i.payload) for i in box.items()] == before
+        t.conn.execute("UPDATE outbox SET state='dead' WHERE id=?", (before[0][0],))
+        assert box.set_aside(before[0][0], "ops", "refait").state == "aside"
+        names = {r[1] for r in t.conn.execute("PRAGMA index_list(outbox)")}
+        assert {"outbox_due", "outbox_case"} <= names

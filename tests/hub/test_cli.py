@@ -103,6 +103,11 @@ def test_missing_home_is_a_clear_error(tmp_path):
     assert not missing.exists()
     bad = run_cli("init", "--terminal", "bad name!", home=missing)
     assert bad.returncode == 2 and "terminal name" in bad.stderr
+    bad = run_cli("init", "--terminal", "ANNEXE-03", "--office", "../bureau", home=missing)
+    assert bad.returncode == 2 and "office name" in bad.stderr and bad.stderr.count("\n") == 1
+    assert not missing.exists()
+    made = run_cli("init", "--terminal", "ANNEXE-03", "--office", "ANNEXE-NORD", "--json", home=missing)
+    assert made.returncode == 0 and json.loads((missing / "terminal.json").read_text())["office"] == "ANNEXE-NORD"
 
 
 def test_verify_reports_the_first_bad_event(home):

@@ -30,7 +30,9 @@ VENV_BIN = Path(sys.executable).parent
 class ThreadSoR:
     """The SoR app served from a background thread's event loop."""
 
-    def __init__(self, home: Path, store, header_seconds: float = 15.0, body_seconds: float = 30.0) -> None:
+    def __init__(self, home: Path | None, store, header_seconds: float = 15.0, body_seconds: float = 30.0,
+                 app=None) -> None:
+        """``app``: a callable making another app (a shared SoR's) instead of ``make_app(home, store)``."""
         self.home, self.store = home, store
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -39,7 +41,8 @@ class ThreadSoR:
             asyncio.set_event_loop(self.loop)
 
             async def up() -> None:
-                self.runner = make_runner(make_app(home, store, body_seconds=body_seconds), header_seconds)
+                made = app() if app else make_app(home, store, body_seconds=body_seconds)
+                self.runner = make_runner(made, header_seconds)
                 await self.runner.setup()
                 site = web.TCPSite(self.runner, "127.0.0.1", 0)
                 await site.start()
@@ -81,10 +84,13 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 class City:
-    """A SoR home, a served SoR and helpers to make enrolled terminals."""
+    """A SoR home, a served SoR and helpers to make enrolled terminals.
+    ``db``: the city is one of a shared SoR on PostgreSQL (its admin folder and
+    shares in ``sor_home``, as ``sor city add --out`` writes them)."""
 
-    def __init__(self, root: Path, url: str, sor_home: Path) -> None:
+    def __init__(self, root: Path, url: str, sor_home: Path, db: str | None = None, name: str | None = None) -> None:
         self.root, self.url, self.sor_home = root, url, sor_home
+        self.db, self.name = db, name
         self.terminals: list[Terminal] = []
 
     def terminal(self, name: str, approve: bool = True) -> Terminal:
@@ -98,23 +104,23 @@ class City:
         return t
 
     def invite(self, name: str) -> str:
-        index = Index(self.sor_home)
+        index = self.index()
         try:
             return index.invite(name)["code"]
         finally:
             index.close()
 
     def approve(self, key: str, fingerprint: str) -> None:
-        index = Index(self.sor_home)
+        index = self.index()
         try:
             index.approve(admin_keys(self.sor_home), key, fingerprint)
         finally:
             index.close()
 
     def revoke(self, key: str) -> dict:
-        index = Index(self.sor_home)
+        index = self.index()
         try:
-            return index.revoke(admin_keys(self.sor_home), load_city(self.sor_home), key)
+            return index.revoke(admin_keys(self.sor_home), self.public(), key)
         finally:
             index.close()
 
@@ -125,8 +131,19 @@ class City:
         finally:
             replicator.close()
 
-    def index(self) -> Index:
+    def index(self):
+        if self.db:
+            from replication.cities import open_city
+            return open_city(self.db, self.name)[1]
         return Index(self.sor_home)
+
+    def public(self):
+        if self.db:
+            from replication.cities import open_city
+            city, index = open_city(self.db, self.name)
+            index.close()
+            return city
+        return load_city(self.sor_home)
 
     def close(self) -> None:
         for t in self.terminals:
@@ -140,10 +157,20 @@ def sor_home(tmp_path: Path) -> Path:
     return home
 
 
-@pytest.fixture
-def city(tmp_path: Path, sor_home: Path):
-    server = ThreadSoR(sor_home, FileStore(sor_home / "blobs"))
-    kit = City(tmp_path, server.url, sor_home)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request, tmp_path: Path):
+    """A served city, on each index back end: the single-city SoR (SQLite),
+    and one city of a shared SoR (PostgreSQL, files for blobs)."""
+    if request.param == "sqlite":
+        home = request.getfixturevalue("sor_home")
+        server = ThreadSoR(home, FileStore(home / "blobs"))
+        kit = City(tmp_path, server.url, home)
+    else:
+        from replication.cities import add_city, city_url, make_shared_app
+        db, home = request.getfixturevalue("pg_url"), tmp_path / "sor"
+        add_city(db, "Ville de Test", 3, 2, home)
+        server = ThreadSoR(None, None, app=lambda: make_shared_app(db, lambda _: FileStore(home / "blobs")))
+        kit = City(tmp_path, city_url(server.url, "Ville de Test"), home, db, "Ville de Test")
     yield kit
     kit.close()
     server.stop()
@@ -196,3 +223,22 @@ def seaweed(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
     log.close()
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One private PostgreSQL server per pytest worker, stopped at the end."""
+    from tests.postgres import PostgresServer
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """A fresh database of that server for one test."""
+    url = postgres.database()
+    yield url
+    postgres.drop(url)

@@ -7,6 +7,7 @@ the same every run."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -48,11 +49,14 @@ class OpsCity:
         self.url = self.server.url
         self.home = root / "dsi"
         self.data = build_city(self.home, world)
+        config = json.loads((self.home / "terminal.json").read_text())   # set by hand, as IT does on a counter
+        (self.home / "terminal.json").write_text(json.dumps({**config, "office": "HOTEL-DE-VILLE"}))
         self.terminals: dict[str, Path] = {"MAIRIE-01": self.home}
         for seed, name, approve in ((1, "MAIRIE-01", True), (2, "ANNEXE-03", True), (3, "BIBLIO-04", False)):
             home = self.home if name == "MAIRIE-01" else root / name.lower()
             if name != "MAIRIE-01":
-                Terminal.init(home, name, CITY, **world.terminal).close()
+                office = {"ANNEXE-03": "ANNEXE-NORD", "BIBLIO-04": "BIBLIOTHEQUE"}[name]
+                Terminal.init(home, name, CITY, office=office, **world.terminal).close()
                 self.terminals[name] = home
             fixed_keys(home, seed)
             with Terminal.open(home, **world.terminal) as t:

@@ -105,6 +105,33 @@ async def test_the_terminals_view_filters_and_sorts(ops_city, frozen):
         assert [r[0] for r in table_rows(app.screen, "#terminals")][1:] == ["⚠ ANNEXE-03", "MAIRIE-01"]
 
 
+async def test_the_office_comes_with_the_enrolment_and_filters_the_view(ops_city, frozen):
+    from replication import keys
+    from replication.index import load_city
+    app = ops_app(ops_city, frozen)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        offices = {r[0].strip("⚠ "): r[1] for r in table_rows(app.screen, "#terminals")}
+        assert offices == {"ANNEXE-03": "ANNEXE-NORD", "BIBLIO-04": "BIBLIOTHEQUE", "MAIRIE-01": "HOTEL-DE-VILLE"}
+        app.screen.query_one("#filter").value = "nord"
+        await settle(pilot, lambda: [r[0] for r in table_rows(app.screen, "#terminals")] == ["⚠ ANNEXE-03"],
+                     what="the office filter")
+        app.screen.query_one("#filter").value = ""
+        await settle(pilot, lambda: len(table_rows(app.screen, "#terminals")) == 3, what="every terminal")
+        app.screen.query_one("#terminals").focus()
+        await pilot.press("s", "s", "s")                              # name → lag → mode → office
+        await settle(pilot, lambda: [r[1] for r in table_rows(app.screen, "#terminals")] ==
+                     ["ANNEXE-NORD", "BIBLIOTHEQUE", "HOTEL-DE-VILLE"], what="the sort by office")
+    # The admin signed the office into the approved terminal's certificate.
+    index = Index(ops_city.sor_home)
+    try:
+        annexe = index.find_device("ANNEXE-03")
+    finally:
+        index.close()
+    admin = keys.sign_public(load_city(ops_city.sor_home).admin_sign)
+    assert keys.verify_doc(admin, json.loads(annexe["certificate"]), "certificate")["office"] == "ANNEXE-NORD"
+
+
 async def test_approve_then_revoke_a_terminal_against_the_real_sor(ops_city, frozen):
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
@@ -197,7 +224,7 @@ async def test_declare_watch_the_terminals_go_isolated_then_end(ops_city, frozen
         finally:
             replicator.close()
         await panel(pilot, "f2", TerminalsScreen)
-        modes = {r[0].strip("⚠ "): r[2] for r in table_rows(app.screen, "#terminals")}
+        modes = {r[0].strip("⚠ "): r[3] for r in table_rows(app.screen, "#terminals")}
         assert modes["ANNEXE-03"] == modes["MAIRIE-01"] == "isolé"
         await panel(pilot, "f3", IncidentScreen)
         assert "rançongiciel" in str(app.screen.query_one("#order-note").render())   # the live incident

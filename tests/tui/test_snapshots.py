@@ -377,8 +377,24 @@ async def ops_footprint(pilot) -> None:
     await pilot.press("f6")
 
 
+async def ops_restore(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f7")
+    await pilot.pause()
+    pilot.app.screen.query_one("#url").value = "http://127.0.0.1:8443"   # the test SoR's port changes every run
+    pilot.app.screen.query_one("#home").value = "/var/lib/beffroi-annexe"
+    pilot.app.screen.query_one("#choose").focus()
+    await pilot.press("down")                                          # ANNEXE-03 → BIBLIO-04: step 2
+
+
+async def ops_conflicts(pilot) -> None:
+    await ops_terminals(pilot)
+    await pilot.press("f8")
+
+
 OPS = [(s, "fr") for s in (ops_login_refused, ops_terminals, ops_incident, ops_declare, ops_keys, ops_revoke,
-                           ops_outbox)] + [(ops_terminals, "en"), (ops_keys, "en")]
+                           ops_outbox, ops_restore, ops_conflicts)] + [
+    (ops_terminals, "en"), (ops_keys, "en"), (ops_restore, "en"), (ops_conflicts, "en")]
 
 
 @pytest.mark.parametrize("scenario,lang", OPS, ids=[f"{s.__name__}-{lang}" for s, lang in OPS])

@@ -17,16 +17,19 @@ from hub.roles import Principal
 from ..base import BeffroiApp
 from ..i18n import N_
 from ..login import LoginMethod, PinLogin
+from .screens.conflicts import ConflictsScreen
 from .screens.footprint import FootprintScreen
 from .screens.incident import IncidentScreen
 from .screens.keys import KeysScreen
 from .screens.login import OpsLoginScreen
 from .screens.outbox import OutboxScreen
+from .screens.restore import RestoreScreen
 from .screens.terminals import TerminalsScreen
 
 HERE = Path(__file__).parent
 PANELS = {"terminals": TerminalsScreen, "incident": IncidentScreen, "keys": KeysScreen,
-          "outbox": OutboxScreen, "footprint": FootprintScreen}
+          "outbox": OutboxScreen, "footprint": FootprintScreen, "restore": RestoreScreen,
+          "conflicts": ConflictsScreen}
 
 
 class OpsApp(BeffroiApp):
@@ -39,6 +42,8 @@ class OpsApp(BeffroiApp):
         Binding("f4", "panel('keys')", N_("Keys")),
         Binding("f5", "panel('outbox')", N_("Outbox")),
         Binding("f6", "panel('footprint')", N_("Footprint")),
+        Binding("f7", "panel('restore')", N_("Restore")),
+        Binding("f8", "panel('conflicts')", N_("Conflicts")),
     ]
 
     def __init__(self, home, lang: str = "fr", sor_home: Path | str | None = None,

@@ -1,0 +1,133 @@
+"""The SoR index on PostgreSQL, for a SoR shared by many cities and served by
+several stateless nodes.
+
+Each city lives in its own schema (``city_<id>``) with the same tables as the
+single-city SQLite index: a city's rows cannot be reached from another city's
+connection (its ``search_path`` names one schema), so tenant isolation does
+not rest on every query remembering a ``WHERE city=…``. The ``cities`` table in
+``public`` lists them with their *public* keys only; admin keys and recovery
+shares are written to the folder the operator names, never to the database.
+
+Two nodes storing at once are kept apart by the database, not by the nodes:
+
+- ``UNIQUE (origin, first)`` stores a position once; the placement is
+  compared again inside the storing transaction, so different bytes at a
+  taken position are a fork on every node;
+- the feed position is taken from the city's one-row ``feed_position`` with
+  ``UPDATE … RETURNING`` as the transaction's first write. The row stays
+  locked until COMMIT, so positions are committed in the order they are
+  given: a reader that saw position n can never later find n-1 appear (the
+  classic skip of a sequence handed out before a slower transaction commits).
+  It serialises the uploads of one city — a few milliseconds each, far below
+  what a city sends — and leaves other cities' uploads free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from .index import Rows
+
+SCHEMA = """
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, sign_pub TEXT NOT NULL, kx_pub TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+    requested_at DOUBLE PRECISION NOT NULL, certificate TEXT,
+    office TEXT          -- as the terminal said at enrolment (signed into its certificate at approval)
+);
+CREATE TABLE epochs (epoch INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE wrapped (
+    epoch INTEGER NOT NULL REFERENCES epochs, recipient TEXT NOT NULL, blob TEXT NOT NULL,
+    PRIMARY KEY (epoch, recipient)
+);
+CREATE TABLE segments (
+    pos BIGINT PRIMARY KEY,
+    origin TEXT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, epoch INTEGER NOT NULL REFERENCES epochs,
+    hash TEXT NOT NULL, prev TEXT NOT NULL, size INTEGER NOT NULL, blob TEXT NOT NULL,
+    stored_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (origin, first), CHECK (last >= first)
+);
+CREATE TABLE feed_position (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), pos BIGINT NOT NULL);
+INSERT INTO feed_position VALUES (TRUE, 0);
+CREATE TABLE forks (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, origin TEXT NOT NULL, first BIGINT NOT NULL,
+    stored_hash TEXT, offered_hash TEXT NOT NULL, offered_by TEXT NOT NULL, reason TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (key_id, nonce));
+CREATE INDEX nonces_at ON nonces (at);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    name TEXT PRIMARY KEY, size INTEGER NOT NULL, epoch INTEGER NOT NULL, hash TEXT NOT NULL,
+    stored_by TEXT NOT NULL, stored_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE erased_documents (name TEXT PRIMARY KEY, erased_by TEXT NOT NULL, erased_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE invites (digest TEXT PRIMARY KEY, name TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL, used_by TEXT);
+CREATE TABLE orders (pos BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+    raw BYTEA NOT NULL, stored_at DOUBLE PRECISION NOT NULL);
+"""
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+class Connection:
+    """A psycopg connection that takes the ``?`` placeholders the shared SQL
+    is written with (the index's SQL has no ``?`` or ``%`` in literals)."""
+
+    def __init__(self, raw: psycopg.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor:
+        return self.raw.execute(_PLACEHOLDER.sub("%s", sql), params or None)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(_PLACEHOLDER.sub("%s", sql), list(rows))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def schema_name(city_id: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{16}", city_id):
+        raise ValueError(f"not a city id: {city_id!r}")
+    return f"city_{city_id}"
+
+
+def connect(url: str, city_id: str | None = None) -> psycopg.Connection:
+    """Autocommit outside ``transaction()``; a city's connection sees its schema only."""
+    options = f"-c search_path={schema_name(city_id)}" if city_id else None
+    return psycopg.connect(url, autocommit=True, options=options) if options else \
+        psycopg.connect(url, autocommit=True)
+
+
+class PgIndex(Rows):
+    """One city's index in a shared PostgreSQL (see the module docstring)."""
+
+    def __init__(self, url: str, city_id: str, mirror: Any = None) -> None:
+        self.url, self.city_id, self.mirror = url, city_id, mirror
+        self.conn = Connection(connect(url, city_id))
+        self._nonces = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.conn.raw.transaction():
+            yield self.conn
+
+    def _next_position(self) -> int:
+        return self.conn.execute("UPDATE feed_position SET pos = pos + 1 RETURNING pos").fetchone()[0]
+
+    @staticmethod
+    def create(url: str, city_id: str) -> PgIndex:
+        """The city's schema and tables, in one transaction."""
+        with connect(url) as conn, conn.transaction():
+            conn.execute(f"CREATE SCHEMA {schema_name(city_id)}")
+            conn.execute(f"SET LOCAL search_path = {schema_name(city_id)}")
+            conn.execute(SCHEMA)
+        return PgIndex(url, city_id)

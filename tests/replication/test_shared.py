@@ -1,0 +1,145 @@
+"""A SoR shared by several cities on PostgreSQL + S3 (SeaweedFS), through the
+real `beffroi` commands the hosting team scripts: cities added with their keys
+written outside the database, terminals of each city enrolled and syncing, and
+each city's terminals unable to reach — or learn of — another city."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+
+import pytest
+
+from hub.terminal import Terminal
+from replication.keys import device_keys
+from tests.conftest import run_cli
+from tests.postgres import binaries
+
+from .conftest import start_process_sor, stop_process
+from .test_cli import ok, refused
+from .test_sor import call
+
+ULID = "01M89DAZJ036CG28QM9KM7MZ71"
+
+
+def terminal_id(home) -> str:
+    with Terminal.open(home) as t:
+        return t.id
+
+
+def shared_sor(tmp_path, db, *extra):
+    return start_process_sor(tmp_path / "node", "--no-litestream", "--db", db, *extra)
+
+
+def enrol(tmp_path, url, db, city, out, name):
+    home = tmp_path / name
+    ok("init", "--terminal", name, home=home)
+    code = ok("sor", "invite", name, "--city", city, "--db", db, home=tmp_path)["code"]
+    shown = ok("enroll", "--sor", url, "--city", city, "--invite", code, home=home)
+    assert shown["status"] == "pending"
+    ok("sor", "approve", name, "--city", city, "--db", db, "--admin", out["admin"],
+       "--fingerprint", shown["device_fingerprint"], home=tmp_path)
+    return home
+
+
+@pytest.fixture
+def two_cities(tmp_path, pg_url, seaweed):
+    bucket = f"shared-{secrets.token_hex(4)}"
+    bdx = ok("sor", "city", "add", "Bordeaux", "--db", pg_url, "--s3", f"{seaweed}/{bucket}",
+             "--out", str(tmp_path / "keys-bdx"), home=tmp_path)
+    mer = ok("sor", "city", "add", "Mérignac", "--db", pg_url, "--shares", "2", "--threshold", "2",
+             "--out", str(tmp_path / "keys-mer"), home=tmp_path)
+    proc, url = shared_sor(tmp_path, pg_url, "--s3", f"{seaweed}/{bucket}")
+    try:
+        yield url, bdx, mer, bucket
+    finally:
+        stop_process(proc)
+
+
+def test_cities_are_added_with_their_keys_outside_the_database(tmp_path, pg_url, postgres, two_cities):
+    url, bdx, mer, _ = two_cities
+    assert {bdx["city"], mer["city"], mer["slug"]} == {"Bordeaux", "Mérignac", "merignac"}
+    assert (tmp_path / "keys-bdx" / "admin" / "admin-sign.key").is_file() and len(bdx["shares"]) == 3
+    assert [c["city"] for c in ok("sor", "city", "list", "--db", pg_url, home=tmp_path)] == ["Bordeaux", "Mérignac"]
+    # no private key and no share in the database: a full dump holds none of their bytes
+    dump = subprocess.run([str(binaries() / "pg_dump"), pg_url], capture_output=True, check=True).stdout
+    from replication.keys import KeyPair, b64, private_bytes
+    for keys_dir in ("keys-bdx", "keys-mer"):
+        pair = KeyPair.load(tmp_path / keys_dir / "admin", "admin")
+        for secret in (private_bytes(pair.sign), private_bytes(pair.kx)):
+            assert b64(secret).encode() not in dump and secret.hex().encode() not in dump
+        for share in (tmp_path / keys_dir / "shares").glob("*.txt"):
+            words = [line for line in share.read_text().splitlines() if line and not line.startswith("#")]
+            assert words and all(w.encode() not in dump for w in words)
+    # refusals: one line, exit 2, nothing changed
+    assert "already" in refused("sor", "city", "add", "bordeaux", "--db", pg_url, "--out", str(tmp_path / "x"),
+                                home=tmp_path)
+    assert "empty folder" in refused("sor", "city", "add", "Pessac", "--db", pg_url,
+                                     "--out", str(tmp_path / "keys-bdx"), home=tmp_path)
+    assert "PostgreSQL" in refused("sor", "city", "list", "--db", "sqlite:///x", home=tmp_path)
+    assert "--db" in refused("sor", "invite", "T9", "--city", "Bordeaux", home=tmp_path)
+    assert "no city" in refused("sor", "invite", "T9", "--city", "Pessac", "--db", pg_url, home=tmp_path)
+    assert len(ok("sor", "city", "list", "--db", pg_url, home=tmp_path)) == 2
+
+
+def test_each_city_replicates_alone_and_restores_from_its_shares(tmp_path, pg_url, two_cities):
+    url, bdx, mer, _ = two_cities
+    b1 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-01")
+    b2 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-02")
+    m1 = enrol(tmp_path, url, pg_url, "Mérignac", mer, "MER-01")
+    citizen = ok("citizen", "add", "--first-name", "Hélène", "--last-name", "Dupont", "--birth-date", "1985-03-12",
+                 home=b1)
+    ok("citizen", "add", "--first-name", "Paul", "--last-name", "Roux", "--birth-date", "1990-01-02", home=m1)
+    assert ok("sync", home=b1)["pushed"] == 1 and ok("sync", home=m1)["pushed"] == 1
+    assert ok("sync", home=b2)["pulled_events"] >= 1
+    assert ok("citizen", "show", citizen["id"], home=b2)["last_name"] == "Dupont"
+    assert ok("sync", home=m1)["pulled_segments"] == 0           # Bordeaux's segment never reaches Mérignac
+    # a terminal approved with another city's admin key: refused before anything is signed
+    assert "not Mérignac's" in refused("sor", "approve", "X", "--city", "Mérignac", "--db", pg_url,
+                                       "--admin", bdx["admin"], "--fingerprint", "AAAA", home=tmp_path)
+    revoked = ok("revoke", "BDX-02", "--city", "Bordeaux", "--db", pg_url, "--admin", bdx["admin"], home=tmp_path)
+    assert revoked["epoch"] == 2 and "revoked" in refused("sync", home=b2)
+    restored = ok("restore", "--sor", url, "--city", "Bordeaux", "--share", bdx["shares"][0],
+                  "--share", bdx["shares"][2], home=tmp_path / "new")
+    assert restored["state_hash"] == run_cli("state-hash", home=b1).stdout.strip()
+    # Mérignac's shares open nothing of Bordeaux
+    assert "share" in refused("restore", "--sor", url, "--city", "Bordeaux", "--share", mer["shares"][0],
+                              "--share", mer["shares"][1], home=tmp_path / "other")
+
+
+def test_a_city_cannot_reach_or_learn_of_another(tmp_path, pg_url, two_cities):
+    url, bdx, mer, _ = two_cities
+    b1 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-01")
+    m1 = enrol(tmp_path, url, pg_url, "Mérignac", mer, "MER-01")
+    ok("citizen", "add", "--first-name", "Paul", "--last-name", "Roux", "--birth-date", "1990-01-02", home=m1)
+    ok("citizen", "add", "--first-name", "Jean", "--last-name", "Petit", "--birth-date", "1980-05-06", home=b1)
+    assert ok("sync", home=m1)["pushed"] == 1 and ok("sync", home=b1)["pushed"] == 1
+    mer_id, bdx_id = terminal_id(m1), terminal_id(b1)
+    mer_heads = call(f"{url}/cities/merignac", "GET", "/v1/heads", key_id=mer_id,
+                     signer=device_keys(m1).sign)[1]["heads"]
+    assert list(mer_heads) == [mer_id]
+    bdx_signer = device_keys(b1).sign
+    first = mer_heads[mer_id]["last"]
+    name = "0" * 32
+    # every route of a city, called by Bordeaux's terminal at Mérignac, and at a city that does not exist
+    routes = [("GET", "/v1/health"), ("GET", "/v1/devices"), ("POST", "/v1/devices"), ("GET", "/v1/keys"),
+              ("GET", "/v1/heads"), ("GET", "/v1/feed"), ("GET", f"/v1/segments/{mer_id}/1"),
+              ("PUT", f"/v1/segments/{bdx_id}/{first + 1}"), ("PUT", f"/v1/segments/{mer_id}/{first + 1}"),
+              ("GET", f"/v1/vault/{name}"), ("PUT", f"/v1/vault/{name}"), ("DELETE", f"/v1/vault/{name}"),
+              ("GET", "/v1/orders"), ("PUT", f"/v1/orders/{ULID}"), ("GET", "/v1/nothing")]
+    answers = set()
+    for city in ("merignac", "pessac", "MERIGNAC"):
+        for method, path in routes:
+            status, data, _ = call(f"{url}/cities/{city}", method, path, b"x" if method in ("PUT", "POST") else b"",
+                                   key_id=bdx_id, signer=bdx_signer)
+            answers.add((status, json.dumps(data, sort_keys=True)))
+    for path in ("/", "/cities", "/cities/", "/metrics", "/v1/feed"):
+        status, data, _ = call(url, "GET", path, key_id=bdx_id, signer=bdx_signer)
+        answers.add((status, json.dumps(data, sort_keys=True)))
+    assert answers == {(404, json.dumps({"en": "nothing here", "error": "not_found", "fr": "rien ici"},
+                                        sort_keys=True))}
+    # nothing of Bordeaux got into Mérignac, and Mérignac's state is as it was
+    assert ok("sync", home=m1)["pulled_segments"] == 0
+    after = call(f"{url}/cities/merignac", "GET", "/v1/heads", key_id=mer_id, signer=device_keys(m1).sign)[1]
+    assert after["heads"] == mer_heads
