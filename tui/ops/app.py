@@ -7,6 +7,7 @@ the agent in, refuses anyone but ops, and switches panels.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.binding import Binding
@@ -81,6 +82,10 @@ class OpsApp(BeffroiApp):
                 self.show_refusal(error)
         self.refresh_bindings()
         self.switch_screen(TerminalsScreen())
+        # The console stays open for days of an incident. What start-up built
+        # (imports, the widget tree, the SoR's keys) lives as long as it does:
+        # out of the collector's full passes, which otherwise stall a refresh.
+        gc.freeze()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # The panels' keys are shown and work only once an ops agent signed in.

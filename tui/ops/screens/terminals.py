@@ -137,10 +137,12 @@ class TerminalsScreen(Page):
             if rows:
                 table.move_cursor(row=min(cursor, len(rows) - 1))
         self.shown = fresh
-        note = self.query_one("#terminals-note", Static)
         if self.app.admin is None:
-            note.update(_("No SoR home given: start the console with --sor-home DIR to see the terminals."))
+            text = _("No SoR home given: start the console with --sor-home DIR to see the terminals.")
         else:
             silent = sum(r["silent"] for r in rows)
-            note.update(_("{n} terminal(s), {silent} silent for more than {limit}; sorted by {sort}.").format(
-                n=len(rows), silent=silent, limit=i18n.duration(self.app.silent_after), sort=_(self.sort)))
+            text = _("{n} terminal(s), {silent} silent for more than {limit}; sorted by {sort}.").format(
+                n=len(rows), silent=silent, limit=i18n.duration(self.app.silent_after), sort=_(self.sort))
+        if text != getattr(self, "note", None):   # an unchanged note would still cost a layout of the screen
+            self.query_one("#terminals-note", Static).update(text)
+            self.note = text
