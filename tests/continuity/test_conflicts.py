@@ -5,6 +5,7 @@ record; a rejected one changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from pathlib import Path
@@ -15,6 +16,7 @@ from continuity import conflicts, transitions
 from continuity.outbox import Outbox
 from continuity.recovery import Recovery, decide, proposals, report
 from hub import access
+from hub.clock import FrozenClock
 from hub.demo import sample_fields
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.roles import Principal
@@ -43,7 +45,11 @@ def _sync(*terminals: Terminal) -> None:
 def two_offline(tmp_path: Path) -> tuple[Terminal, Terminal, dict, dict]:
     """Two terminals cut off from each other: one case moved on both, one
     person registered on both, each with a case (and a vault document)."""
-    a, b = Terminal.init(tmp_path / "a", "A"), Terminal.init(tmp_path / "b", "B")
+    # One clock that moves between the two registrations: the record kept is
+    # the one registered first, and the same millisecond would leave it to the
+    # ids' random bits.
+    clock = FrozenClock(dt.datetime.combine(TODAY, dt.time(9), dt.UTC))
+    a, b = Terminal.init(tmp_path / "a", "A", clock=clock), Terminal.init(tmp_path / "b", "B", clock=clock)
     a.config["office"] = "accueil"      # what enrolment in an office writes
     _staff(a)
     rng = random.Random(3)
@@ -55,6 +61,7 @@ def two_offline(tmp_path: Path) -> tuple[Terminal, Terminal, dict, dict]:
     sa.cases.move(shared["id"], "scheduled")
     b.session(AGENT).cases.move(shared["id"], "cancelled")
     keep = sa.citizens.register(**TWIN, postcode="49000", address="5 rue des Écoles")
+    clock.advance(60)
     dup = b.session(AGENT).citizens.register(**{**TWIN, "first_name": "LOUISE"}, address="2 place du Ralliement",
                                              postcode="49100")
     sa.cases.open("encombrants", keep["id"], sample_fields("encombrants", rng, keep, TODAY))
