@@ -74,6 +74,15 @@ async def confirm(pilot, yes: bool = True) -> None:
     await settle(pilot, lambda: not isinstance(pilot.app.screen, Confirm), what="the panel again")
 
 
+async def declare(pilot, reason: str = "rançongiciel au centre de données") -> dict:
+    """Declare an incident from the Incident panel, confirmed: the order issued."""
+    await panel(pilot, "f3", IncidentScreen)
+    pilot.app.screen.query_one("#reason").value = reason
+    await pilot.click("#declare")
+    await confirm(pilot)
+    return pilot.app.screen.last_issued
+
+
 async def test_an_agent_is_refused_and_an_ops_agent_signs_in(ops_city, frozen):
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
@@ -199,11 +208,7 @@ async def test_declare_watch_the_terminals_go_isolated_then_end(ops_city, frozen
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
         await signed_in(pilot)
-        await panel(pilot, "f3", IncidentScreen)
-        app.screen.query_one("#reason").value = "rançongiciel au centre de données"
-        await pilot.click("#declare")
-        await confirm(pilot)
-        issued = app.screen.last_issued
+        issued = await declare(pilot)
         assert issued is not None
         assert str(app.screen.query_one("#fingerprint").render()) == issued["fingerprint"]
         raw = order_file(issued)

@@ -31,7 +31,7 @@ from tui.ops.screens.restore import RestoreScreen
 from tui.ops.screens.terminals import TerminalsScreen
 
 from .conftest import SIZE
-from .test_ops import choose, confirm, ops_app, order_file, panel, signed_in, table_rows
+from .test_ops import choose, confirm, declare, ops_app, order_file, panel, signed_in, table_rows
 
 BEFFROI = str(Path(sys.executable).with_name("beffroi"))
 
@@ -198,11 +198,7 @@ async def test_an_ops_agent_follows_a_whole_incident_from_the_console(ops_city, 
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
         await signed_in(pilot)
-        await panel(pilot, "f3", IncidentScreen)
-        app.screen.query_one("#reason").value = "rançongiciel au centre de données"
-        await pilot.click("#declare")
-        await confirm(pilot)
-        declared = order_file(app.screen.last_issued)
+        declared = order_file(await declare(pilot))
         await panel(pilot, "f2", TerminalsScreen)                      # watching while the order spreads
         table = app.screen.query_one("#terminals")
         assert {r[3] for r in table_rows(app.screen, "#terminals")} == {"en ligne"}
