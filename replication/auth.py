@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from . import keys
 
 KEY_ID = "X-Beffroi-Key"
+INVITE = "X-Beffroi-Invite"   # a new terminal's invitation code, for a shared SoR's city request
 TIME = "X-Beffroi-Time"
 NONCE = "X-Beffroi-Nonce"
 SIGNATURE = "X-Beffroi-Signature"

@@ -41,8 +41,9 @@ class Link:
     new request with a new nonce; uploads are idempotent)."""
 
     def __init__(self, url: str, key_id: str, signer: Ed25519PrivateKey, attempts: int = 6,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
+        self.headers = headers or {}
         self.key_id, self.signer = key_id, signer
         self.attempts = attempts
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5, sock_read=timeout)
@@ -60,7 +61,8 @@ class Link:
                       what: str = "the request") -> tuple[int, bytes]:
         delay, last_error = 0.05, None
         for _ in range(self.attempts):
-            headers = auth.sign_headers(self.key_id, self.signer, method, path, body) if signed else {}
+            headers = {**self.headers,
+                       **(auth.sign_headers(self.key_id, self.signer, method, path, body) if signed else {})}
             if body:
                 headers["Content-Type"] = "application/octet-stream"
             try:

@@ -11,25 +11,47 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import Forbidden, Invalid
+from hub.errors import Forbidden, Invalid, NotFound
 from hub.terminal import Terminal
 
-from . import keys, vault
-from .client import Link
+from . import auth, keys, vault
+from .client import Link, SoRRefused
 from .local import Local
 from .sync import Replicator, Report
 from .trust import Trust
 
 
-async def fetch_city(url: str) -> dict[str, Any]:
-    async with Link(url, "", Ed25519PrivateKey.generate(), attempts=3) as link:
-        return await link.json("GET", "/v1/city", signed=False, what="the city request")
+async def fetch_city(url: str, invite: str | None = None, recovery: Ed25519PrivateKey | None = None,
+                     device: tuple[str, Ed25519PrivateKey] | None = None) -> dict[str, Any]:
+    """The city's public keys. A shared SoR shows them only to who brings an
+    open invitation or signs with one of the city's keys (the recovery key,
+    an enrolled terminal's device key); anyone else gets the 404 an unknown
+    city gets."""
+    key_id, signer = ("recovery", recovery) if recovery is not None else device or ("", Ed25519PrivateKey.generate())
+    async with Link(url, key_id, signer, attempts=3, headers={auth.INVITE: invite} if invite else None) as link:
+        try:
+            return await link.json("GET", "/v1/city", signed=bool(key_id), what="the city request")
+        except SoRRefused as exc:
+            if exc.status == 404 and recovery is not None:
+                raise Forbidden(
+                    f"these shares do not hold the recovery key of a city at {url} (another city, a wrong share, "
+                    "or a wrong SoR address or --city)",
+                    f"ces parts ne contiennent pas la clé de récupération d'une ville à {url} (autre ville, part "
+                    "erronée, ou mauvaise adresse de SoR ou --city)") from None
+            if exc.status == 404:
+                raise NotFound(
+                    f"the SoR at {url} shows no city there to this request: check the SoR address and --city, and "
+                    "that the invitation is still open (`beffroi sor invite`)",
+                    f"le SoR à {url} ne montre aucune ville ici à cette demande : vérifiez l'adresse du SoR et "
+                    "--city, et que l'invitation est encore ouverte (`beffroi sor invite`)", "no_city") from None
+            raise
 
 
 async def enroll(terminal: Terminal, url: str, invite: str | None = None) -> dict[str, Any]:
     """Ask the SoR to enrol this terminal; a new terminal presents the
     invitation code the admin made for its name (`beffroi sor invite`)."""
-    city = await fetch_city(url)
+    known_keys = keys.device_keys(terminal.home)   # a terminal enrolled before signs (its replication.db lost, say)
+    city = await fetch_city(url, invite, device=(terminal.id, known_keys.sign) if known_keys and not invite else None)
     local = Local(terminal.home)
     try:
         known = local.get("city")
@@ -59,7 +81,7 @@ async def restore(url: str, share_texts: list[str], home: Path, name: str,
     if home.exists() and any(home.iterdir()):
         raise Invalid(f"{home} is not empty: restore builds a new home", f"{home} n'est pas vide : la restauration crée un nouveau répertoire")
     recovery = keys.combine_shares(share_texts)
-    city = await fetch_city(url)
+    city = await fetch_city(url, recovery=keys.recovery_signer(recovery))
     if keys.b64(keys.public_bytes(recovery)) != city["recovery_kx"]:
         raise Forbidden("these shares do not hold this SoR's recovery key (another city, or a wrong share)",
                         "ces parts ne contiennent pas la clé de récupération de ce SoR (autre ville, ou part erronée)")

@@ -193,6 +193,7 @@ class SorIndex(Protocol):
     def invite(self, name: str, hours: float = INVITE_HOURS, now: float | None = None,
                token: bytes | None = None) -> dict[str, Any]: ...
     def invitations(self, now: float | None = None) -> list[dict[str, Any]]: ...
+    def invitation_open(self, code: str, now: float | None = None) -> bool: ...
     def expire(self, now: float | None = None) -> int: ...
     def reject(self, key: str) -> dict[str, Any]: ...
     def approve(self, admin: KeyPair, key: str, fingerprint: str,
@@ -336,6 +337,12 @@ class Rows:
         rows = self.conn.execute("SELECT name, expires FROM invites WHERE used_by IS NULL AND expires>? ORDER BY expires",
                                  (now,)).fetchall()
         return [{"name": n, "expires": e} for n, e in rows]
+
+    def invitation_open(self, code: str, now: float | None = None) -> bool:
+        """Whether ``code`` is an invitation not yet used nor past its time."""
+        now = time.time() if now is None else now
+        return self.conn.execute("SELECT 1 FROM invites WHERE digest=? AND used_by IS NULL AND expires>?",
+                                 (invite_digest(code), now)).fetchone() is not None
 
     def expire(self, now: float | None = None) -> int:
         """Drop invitations past their time and requests nobody approved in time."""

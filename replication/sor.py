@@ -230,6 +230,18 @@ async def health(request: web.Request) -> web.Response:
 
 @handler
 async def city(request: web.Request) -> web.Response:
+    """On a shared SoR only for who shows an open invitation of this city or
+    signs with one of its keys (a device, the recovery or the admin key):
+    anyone else cannot tell a city that exists from one that does not."""
+    if request.get(TENANT):
+        code = request.headers.get(auth.INVITE, "")
+        if not (code and len(code) <= 64 and index_of(request).invitation_open(code)):
+            if auth.KEY_ID not in request.headers:
+                raise nothing_here()
+            try:
+                await signed_body(request)
+            except (Refused, HubError):
+                raise nothing_here()
     return web.json_response(city_of(request).public())
 
 
@@ -240,7 +252,14 @@ async def enrol(request: web.Request) -> web.Response:
         raise Refused(503, "busy", "too many enrolments at once; try again in a minute",
                       "trop d'inscriptions simultanées ; réessayez dans une minute")
     async with gate:
-        return await _enrol(request)
+        if not request.get(TENANT):
+            return await _enrol(request)
+        try:
+            return await _enrol(request)
+        except (Refused, HubError):
+            # No invitation, a bad signature…: said alike for a city that does
+            # not exist (the terminal's `enroll` explains what to check).
+            raise nothing_here()
 
 
 async def _enrol(request: web.Request) -> web.Response:

@@ -143,3 +143,39 @@ def test_a_city_cannot_reach_or_learn_of_another(tmp_path, pg_url, two_cities):
     assert ok("sync", home=m1)["pulled_segments"] == 0
     after = call(f"{url}/cities/merignac", "GET", "/v1/heads", key_id=mer_id, signer=device_keys(m1).sign)[1]
     assert after["heads"] == mer_heads
+
+
+def test_a_stranger_cannot_tell_a_city_that_exists_from_one_that_does_not(tmp_path, pg_url, two_cities):
+    """The city's public keys and its enrolment answer only who brings an open
+    invitation (or signs with one of the city's keys): a stranger guessing
+    names gets the same 404 for Mérignac as for a city that does not exist."""
+    from .test_hostile import stranger_enrolment
+    url, bdx, mer, _ = two_cities
+    nothing = (404, json.dumps({"en": "nothing here", "error": "not_found", "fr": "rien ici"}, sort_keys=True))
+    answers = set()
+    for city in ("merignac", "pessac"):
+        for headers in (None, {"X-Beffroi-Invite": "0000-0000-0000"}, {"X-Beffroi-Invite": "x" * 500}):
+            status, data, _ = call(f"{url}/cities/{city}", "GET", "/v1/city", headers=headers)
+            answers.add((status, json.dumps(data, sort_keys=True)))
+        (status, data, _), _, _ = stranger_enrolment(f"{url}/cities/{city}")
+        answers.add((status, json.dumps(data, sort_keys=True)))
+        (status, data, _), _, _ = stranger_enrolment(f"{url}/cities/{city}", invite="0000-0000-0000")
+        answers.add((status, json.dumps(data, sort_keys=True)))
+    assert answers == {nothing}
+    # With Mérignac's open invitation the city shows itself, and a terminal enrols with it…
+    code = ok("sor", "invite", "MER-02", "--city", "Mérignac", "--db", pg_url, home=tmp_path)["code"]
+    status, data, _ = call(f"{url}/cities/merignac", "GET", "/v1/city", headers={"X-Beffroi-Invite": code})
+    assert status == 200 and data["city"] == "Mérignac"
+    # …but not with Bordeaux's, nor at another city's address.
+    other = ok("sor", "invite", "BDX-09", "--city", "Bordeaux", "--db", pg_url, home=tmp_path)["code"]
+    assert call(f"{url}/cities/merignac", "GET", "/v1/city", headers={"X-Beffroi-Invite": other})[0] == 404
+    home = tmp_path / "MER-02"
+    ok("init", "--terminal", "MER-02", home=home)
+    message = refused("enroll", "--sor", url, "--city", "Pessac", "--invite", code, home=home)
+    assert "--city" in message and "invitation" in message
+    assert ok("enroll", "--sor", url, "--city", "Mérignac", "--invite", code, home=home)["status"] == "pending"
+    # An enrolled terminal still reads its city's keys by signing, as the recovery key does at a restore.
+    m1 = enrol(tmp_path, url, pg_url, "Mérignac", mer, "MER-01")
+    status, data, _ = call(f"{url}/cities/merignac", "GET", "/v1/city", key_id=terminal_id(m1),
+                           signer=device_keys(m1).sign)
+    assert status == 200 and data["city"] == "Mérignac"
