@@ -83,7 +83,31 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-class City:
+class SorAdmin:
+    """What the city's admin does at the SoR's index (``self.index()``, the
+    admin key folder in ``self.sor_home``): here and in the ops console's city."""
+
+    sor_home: Path
+
+    def index(self):
+        return Index(self.sor_home)
+
+    def invite(self, name: str) -> str:
+        index = self.index()
+        try:
+            return index.invite(name)["code"]
+        finally:
+            index.close()
+
+    def approve(self, key: str, fingerprint: str) -> None:
+        index = self.index()
+        try:
+            index.approve(admin_keys(self.sor_home), key, fingerprint)
+        finally:
+            index.close()
+
+
+class City(SorAdmin):
     """A SoR home, a served SoR and helpers to make enrolled terminals.
     ``db``: the city is one of a shared SoR on PostgreSQL (its admin folder and
     shares in ``sor_home``, as ``sor city add --out`` writes them)."""
@@ -102,20 +126,6 @@ class City:
             self.approve(t.id, shown["device_fingerprint"])
         self.terminals.append(t)
         return t
-
-    def invite(self, name: str) -> str:
-        index = self.index()
-        try:
-            return index.invite(name)["code"]
-        finally:
-            index.close()
-
-    def approve(self, key: str, fingerprint: str) -> None:
-        index = self.index()
-        try:
-            index.approve(admin_keys(self.sor_home), key, fingerprint)
-        finally:
-            index.close()
 
     def revoke(self, key: str) -> dict:
         index = self.index()

@@ -18,10 +18,10 @@ from hub.roles import Principal
 from hub.terminal import Terminal
 from replication.blobs import FileStore
 from replication.enrolment import enroll
-from replication.index import Index, admin_keys, init_city
+from replication.index import init_city
 from replication.keys import KeyPair
 from replication.sync import Replicator
-from tests.replication.conftest import ThreadSoR
+from tests.replication.conftest import SorAdmin, ThreadSoR
 
 from .conftest import NOW, FrozenWorld, build_city
 
@@ -41,7 +41,7 @@ def sync(terminal: Terminal, url: str) -> None:
         replicator.close()
 
 
-class OpsCity:
+class OpsCity(SorAdmin):
     def __init__(self, root: Path, world: FrozenWorld) -> None:
         self.sor_home = root / "sor"
         init_city(self.sor_home, CITY, shares=3, threshold=2)
@@ -78,23 +78,6 @@ class OpsCity:
             db.execute("UPDATE segments SET stored_at = ?", (at - 60,))
             db.execute("UPDATE segments SET stored_at = ? WHERE origin IN (SELECT id FROM devices WHERE name=?)",
                        (at - 1200, "ANNEXE-03"))
-
-    def index(self) -> Index:
-        return Index(self.sor_home)
-
-    def invite(self, name: str) -> str:
-        index = self.index()
-        try:
-            return index.invite(name)["code"]
-        finally:
-            index.close()
-
-    def approve(self, key: str, fingerprint: str) -> None:
-        index = self.index()
-        try:
-            index.approve(admin_keys(self.sor_home), key, fingerprint)
-        finally:
-            index.close()
 
     def status(self, name: str) -> str:
         index = self.index()
