@@ -92,8 +92,8 @@ class Server:
         from hub import scrape
 
         from . import metrics
-        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(metrics.FootprintCollector(self.reader)),
-                                                            scrape.token(self.home)))])
+        collector = metrics.FootprintCollector(self.reader, self.writer.pending)
+        app.add_routes([web.get("/metrics", metrics.handler(metrics.registry(collector), scrape.token(self.home)))])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app

@@ -239,7 +239,7 @@ def _footprint(terminal: "Terminal", since_hlc: int) -> dict[str, Any]:
     from hub import footprint
     from hub.clock import millis
     day = dt.datetime.fromtimestamp(millis(since_hlc) / 1000, dt.UTC).date().isoformat() if since_hlc else None
-    data = footprint.report(terminal.conn, footprint.Factors.load(terminal.home), day)
+    data = footprint.report(terminal.conn, footprint.Factors.load(terminal.home), day, terminal.pending)
     return {"since": day, "total": data["total"], "services": data["services"]}
 
 

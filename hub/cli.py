@@ -297,7 +297,7 @@ def cmd_state_hash(args: argparse.Namespace) -> int:
 def cmd_footprint(args: argparse.Namespace) -> int:
     from . import footprint
     with open_terminal(args) as t:
-        data = footprint.report(t.conn, footprint.Factors.load(t.home), args.since)
+        data = footprint.report(t.conn, footprint.Factors.load(t.home), args.since, t.pending)
         names = {s.code: s.names["en"] for s in t.catalog}
     emit(args, data, lambda d: footprint.table(d, names))
     return 0

@@ -12,6 +12,16 @@ so they are right after a restore too). The others cannot be: CPU time,
 pages and bytes sent are counted as the work happens, in the local
 ``footprint`` table — never replicated, never in the state hash, like
 ``local_failures``.
+
+CPU time is counted on every write, so it is not written on every write: an
+upsert per act cost a page more in each commit, a quarter of a case's
+creation. A terminal keeps its CPU counts in memory (:class:`Pending`) and
+writes them in one ``executemany`` with the next act once a few seconds of
+its clock have passed or enough writes have gathered, and at a clean close.
+Every reader adds what is still pending (``report(..., pending=)``), so the
+figures are whole at any moment. A crash — or a commit that fails — loses at
+most those last few seconds of CPU counts: they are estimates of energy, not
+records of the city. Pages and bytes sent are rare and stay direct writes.
 """
 
 from __future__ import annotations
@@ -62,16 +72,97 @@ def add(conn: sqlite3.Connection, day: str, origin: str, service: str, *, cpu_ns
     conn.execute(_ADD, (day, origin, service, cpu_ns, pages, sent_bytes))
 
 
-def services_of(conn: sqlite3.Connection, aggregates: set[str]) -> list[str]:
-    """The démarches a write touched (OTHER when it touched no case)."""
-    cases = [a[5:] for a in aggregates if a.startswith("case:")]
-    found: list[str] = []
-    if cases:
-        marks = ",".join("?" * len(cases))
-        found = [r[0] for r in conn.execute(f"SELECT DISTINCT service FROM cases WHERE id IN ({marks})", cases)]
-    if len(cases) < len(aggregates) or not found:
-        found.append(OTHER)
-    return found
+class Services:
+    """Which démarche each case aggregate belongs to, without a query per write.
+
+    A case's service is set when it is opened and never changes (no event
+    updates ``cases.service``; a refold deletes and refolds the same row), so
+    what was learnt stays true; the writer
+    teaches it each ``case.opened``, and a case opened elsewhere or before a
+    restart is looked up once. Bounded: the oldest half is forgotten past
+    ``size`` cases (looked up again if ever touched).
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.known: dict[str, str] = {}
+
+    def learn(self, aggregate: str, service: str) -> None:
+        if len(self.known) >= self.size:
+            for old in list(self.known)[: self.size // 2]:
+                del self.known[old]
+        self.known[aggregate] = service
+
+    def of(self, conn: sqlite3.Connection, aggregates: set[str]) -> tuple[str, ...]:
+        """The démarches a write touched, plus OTHER when it touched anything
+        but a case (or only cases the projection does not hold)."""
+        if len(aggregates) == 1:   # the usual write: one aggregate
+            (aggregate,) = aggregates
+            if aggregate in self.known:
+                return (self.known[aggregate],)
+            if not aggregate.startswith("case:"):
+                return (OTHER,)
+        cases = [a for a in aggregates if a.startswith("case:")]
+        unknown = [a for a in cases if a not in self.known]
+        if unknown:
+            rows = conn.execute("SELECT 'case:' || id, service FROM cases WHERE id IN"
+                                " (SELECT substr(value, 6) FROM json_each(?))", (json.dumps(unknown),))
+            for aggregate, service in rows:
+                self.learn(aggregate, service)
+        found = {self.known[a] for a in cases if a in self.known}
+        if not found or len(cases) < len(aggregates):
+            found.add(OTHER)
+        return tuple(sorted(found))
+
+
+class Pending:
+    """The CPU counts not yet in the ``footprint`` table (see the module's
+    docstring for why, and what a crash may lose).
+
+    Keyed by (UTC day number, origin, service): the day is turned into its ISO
+    date only when written. ``every_ms`` of clock time after the first count
+    not yet written, or ``most`` writes, the counts are due.
+    """
+
+    def __init__(self, every_ms: int = 5_000, most: int = 1_000) -> None:
+        self.every_ms = every_ms
+        self.most = most
+        self.counts: dict[tuple[int, str, str], int] = {}
+        self.writes = 0
+        self.first_ms: int | None = None
+
+    def add(self, at_ms: int, origin: str, services: tuple[str, ...], cpu_ns: int) -> None:
+        """One write's CPU time, shared out between the démarches it touched."""
+        day = at_ms // 86_400_000
+        share = cpu_ns // len(services)
+        for service in services:
+            key = (day, origin, service)
+            self.counts[key] = self.counts.get(key, 0) + share
+        self.writes += 1
+        if self.first_ms is None:
+            self.first_ms = at_ms
+
+    def due(self, at_ms: int) -> bool:
+        return self.first_ms is not None and (self.writes >= self.most or at_ms - self.first_ms >= self.every_ms)
+
+    def rows(self) -> list[tuple[str, str, str, int, int, int]]:
+        """What is pending, as rows of the table (nothing is removed)."""
+        epoch = dt.date(1970, 1, 1)
+        return [((epoch + dt.timedelta(days=day)).isoformat(), origin, service, cpu_ns, 0, 0)
+                for (day, origin, service), cpu_ns in list(self.counts.items())]
+
+    def drain(self) -> list[tuple[str, str, str, int, int, int]]:
+        """What is pending, now the caller's to write; nothing is left pending."""
+        rows = self.rows()
+        self.counts.clear()
+        self.writes = 0
+        self.first_ms = None
+        return rows
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Into the table, in the caller's transaction: one statement for all."""
+        if self.counts:
+            conn.executemany(_ADD, self.drain())
 
 
 # --- factors -------------------------------------------------------------------
@@ -148,8 +239,13 @@ def _since_hlc(since: str | None) -> tuple[int, str]:
     return millis << 16, day.isoformat()
 
 
-def report(conn: sqlite3.Connection, factors: Factors, since: str | None = None) -> dict[str, Any]:
+def report(conn: sqlite3.Connection, factors: Factors, since: str | None = None,
+           pending: Pending | None = None) -> dict[str, Any]:
     """Per démarche and per terminal: the measures and their estimate.
+
+    ``pending``: the terminal's counts not yet written (``Terminal.pending``),
+    added to the table's; a reader never writes (``/metrics`` reads while the
+    HTTP server's group commit may hold the transaction).
 
     Bytes sent are counted per terminal; a démarche gets the share of its
     terminal's sent bytes that its journal bytes are of that terminal's.
@@ -158,8 +254,11 @@ def report(conn: sqlite3.Connection, factors: Factors, since: str | None = None)
     journal_rows = conn.execute(
         f"SELECT e.origin, {_SERVICE} AS service, count(*), sum({_EVENT_BYTES}),"
         " sum(e.type = 'case.opened') FROM events e WHERE e.hlc >= ? GROUP BY 1, 2", (hlc,)).fetchall()
-    local_rows = conn.execute("SELECT origin, service, sum(cpu_ns), sum(pages), sum(sent_bytes) FROM footprint"
-                              " WHERE day >= ? GROUP BY 1, 2", (day,)).fetchall()
+    local_rows = conn.execute(
+        "SELECT origin, service, sum(cpu_ns), sum(pages), sum(sent_bytes) FROM ("
+        " SELECT day, origin, service, cpu_ns, pages, sent_bytes FROM footprint UNION ALL"
+        " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?))"
+        " WHERE day >= ? GROUP BY 1, 2", (json.dumps(pending.rows() if pending else []), day)).fetchall()
     services: dict[str, Line] = {}
     terminals: dict[str, Line] = {}
     origin_bytes: dict[str, int] = {}

@@ -64,6 +64,10 @@ class Terminal:
         # The footprint's CPU counter (process time in ns): injectable, and
         # None switches the counting off (the benchmark's baseline).
         self.cpu_ns: Callable[[], int] | None = cpu_ns
+        # CPU counts not yet in the footprint table, and each case's démarche
+        # (hub.footprint says why: a write per act cost too much).
+        self.pending = footprint.Pending()
+        self.services = footprint.Services()
 
     @property
     def city(self) -> str:
@@ -138,7 +142,13 @@ class Terminal:
         return terminal
 
     def close(self) -> None:
-        self.conn.close()
+        """Writes the pending CPU counts first: a clean close loses none."""
+        try:
+            if self.pending.counts and not self.conn.in_transaction:
+                with self.journal.transaction():
+                    self.pending.flush(self.conn)
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> "Terminal":
         return self
@@ -250,10 +260,12 @@ class Terminal:
 
     def count_footprint(self, service: str, *, pages: int = 0, sent_bytes: int = 0, origin: str | None = None) -> None:
         """Count what the journal cannot tell: pages printed for a démarche,
-        bytes of sealed segments the SoR took (``service`` '' then)."""
+        bytes of sealed segments the SoR took (``service`` '' then). Rare, so
+        written at once, with the pending CPU counts riding along."""
         with self.journal.transaction():
             footprint.add(self.conn, footprint.day_of(self.now()), origin or self.id, service,
                           pages=pages, sent_bytes=sent_bytes)
+            self.pending.flush(self.conn)
 
     def record_failure(self, subject: str, at: float) -> None:
         self.conn.execute("INSERT INTO local_failures VALUES (?,?)", (subject, at))
@@ -273,20 +285,24 @@ class Writer:
         self.cpu_start = terminal.cpu_ns() if terminal.cpu_ns is not None else 0
 
     def count(self) -> None:
-        """The hub's CPU time for this write, to the démarches it touched, in the
-        same transaction (commit and fsync are the disk's, not counted)."""
-        cpu_ns = self.terminal.cpu_ns
-        if cpu_ns is None or not self.aggregates:
+        """The hub's CPU time for this write, to the démarches it touched, kept
+        pending; when due, every pending count is written in this write's
+        transaction (no commit of its own). Commit and fsync are the disk's,
+        not counted."""
+        terminal = self.terminal
+        if terminal.cpu_ns is None or not self.aggregates:
             return
-        spent = cpu_ns() - self.cpu_start
-        services = footprint.services_of(self.conn, self.aggregates)
-        day = footprint.day_of(clock.millis(self.last_hlc) / 1000)   # the events' day: no extra clock read
-        for service in services:
-            footprint.add(self.conn, day, self.terminal.id, service, cpu_ns=spent // len(services))
+        spent = terminal.cpu_ns() - self.cpu_start
+        at_ms = clock.millis(self.last_hlc)   # the events' time: no extra clock read
+        terminal.pending.add(at_ms, terminal.id, terminal.services.of(self.conn, self.aggregates), spent)
+        if terminal.pending.due(at_ms):
+            terminal.pending.flush(self.conn)
 
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         mode.stamp(self.conn, self.terminal.id, type, data)
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
+        if type == "case.opened":
+            self.terminal.services.learn(aggregate, data["service"])
         self.aggregates.add(aggregate)
         self.last_hlc = event.hlc
         projections.apply(self.conn, event)

@@ -42,7 +42,7 @@ class FootprintScreen(Page):
         except HubError as error:  # a hand-edited footprint.json: say so, show the defaults
             self.app.show_refusal(error)
             factors = footprint.Factors()
-        data = footprint.report(terminal.conn, factors)
+        data = footprint.report(terminal.conn, factors, pending=terminal.pending)
         names = {s.code: i18n.pick(s.names) for s in terminal.catalog}
         names[footprint.OTHER] = _("(other: citizens, queue, vault, modes)")
         names["total"] = _("Total")
