@@ -2,13 +2,15 @@
 
 The clocks are injectable so that screenshots are the same every run: the
 display clock the screens show, and the terminal's own clock and entropy (which
-date events, make ids and codes, and drive the kiosk's idle delay). The
-terminal is opened once per app and closed when it exits.
+date events, make ids and codes, and drive the kiosk's idle delay) and its
+footprint CPU counter. The terminal is opened once per app and closed when it
+exits (which writes its pending footprint counts).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,11 +40,12 @@ class BeffroiApp(Translated, App):
     mode: reactive[Mode] = reactive(Mode())
 
     def __init__(self, home: Path | str, lang: str = "fr", clock: Callable[[], dt.datetime] = utc_now,
-                 blink: bool = True, terminal_clock: Clock | None = None, entropy: Entropy | None = None) -> None:
+                 blink: bool = True, terminal_clock: Clock | None = None, entropy: Entropy | None = None,
+                 cpu_ns: Callable[[], int] | None = time.process_time_ns) -> None:
         i18n.set_lang(lang)
         super().__init__()
         self.translate_bindings()
-        self.terminal = Terminal.open(home, clock=terminal_clock, entropy=entropy)
+        self.terminal = Terminal.open(home, clock=terminal_clock, entropy=entropy, cpu_ns=cpu_ns)
         self.clock = clock
         self.blink = blink
         self.mode_seen: dict = {}   # when this app first saw the current mode

@@ -9,8 +9,11 @@ import sqlite3
 
 import pytest
 import requests
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import FootprintCollector, registry
+from hub import footprint
 from hub.roles import Principal
 from hub.terminal import Terminal
 from replication.sync import Replicator
@@ -83,6 +86,56 @@ def test_serve_metrics_count_the_cases_opened_over_http(live):
         journal_bytes(live.home, "signalement")
     assert after[("beffroi_demarche_cpu_seconds_total", (("service", "signalement"),))] > 0
     assert ("process_cpu_seconds_total", ()) in after                 # the usual process metrics
+
+
+class StepCPU:
+    STEP = 4_000_000   # ns per read: 4 ms per write
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        self.ns += self.STEP
+        return self.ns
+
+
+def test_metrics_add_the_writers_pending_counts_and_never_go_down(tmp_path):
+    """As in ``beffroi serve``: one terminal writes, another connection reads.
+    The writer's CPU counts are on /metrics before they are written; once
+    written, not twice; and while a written count waits for its COMMIT (the
+    reading connection sees it neither pending nor in the table), the counter
+    shows what it showed before, not less."""
+    home = tmp_path / "home"
+    writer = Terminal.init(home, "MAIRIE-01", cpu_ns=StepCPU())
+    reader = Terminal.open(home)
+    try:
+        writer.pending = footprint.Pending(every_ms=3_600_000, most=1_000)   # nothing due during the test
+        reg = registry(FootprintCollector(reader, writer.pending))
+        cpu = ("beffroi_demarche_cpu_seconds_total", (("service", "signalement"),))
+        desk = writer.session(Principal.agent("agent"))
+        citizen = desk.citizens.register(first_name="Hélène", last_name="Dupont", birth_date="1985-03-12",
+                                         address="3 rue Pasteur", postcode="49000")
+        for _ in range(2):
+            desk.cases.open("signalement", citizen["id"], {"category": "eclairage", "location": "3 rue Pasteur",
+                                                           "description": "Lampadaire éteint"})
+        assert reader.conn.execute("SELECT count(*) FROM footprint").fetchone()[0] == 0
+        assert samples(generate_latest(reg).decode())[cpu] == pytest.approx(2 * StepCPU.STEP / 1e9)
+        with writer.journal.transaction():
+            writer.pending.flush(writer.conn)
+            unseen = footprint.report(reader.conn, footprint.Factors(), pending=writer.pending)
+            assert unseen["total"]["cpu_seconds"] == 0                       # the window the guard covers
+            assert samples(generate_latest(reg).decode())[cpu] == pytest.approx(2 * StepCPU.STEP / 1e9)
+        assert samples(generate_latest(reg).decode())[cpu] == pytest.approx(2 * StepCPU.STEP / 1e9)   # not twice
+        desk.cases.open("signalement", citizen["id"], {"category": "chaussee", "location": "3 rue Pasteur",
+                                                       "description": "Nid-de-poule"})
+        assert samples(generate_latest(reg).decode())[cpu] == pytest.approx(3 * StepCPU.STEP / 1e9)
+    finally:
+        reader.close()
+        writer.close()
+    with Terminal.open(home) as again:   # the close wrote the last count
+        data = footprint.report(again.conn, footprint.Factors())
+        assert {s["name"]: s["cpu_seconds"] for s in data["services"]}["signalement"] == \
+            pytest.approx(3 * StepCPU.STEP / 1e9)
 
 
 def test_sor_metrics_count_the_segments_stored(tmp_path, sor_home):  # noqa: F811

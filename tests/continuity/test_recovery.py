@@ -10,6 +10,7 @@ from pypdf import PdfReader
 
 from continuity.outbox import Outbox
 from continuity.recovery import Recovery, decide, proposals, report, write_pdf
+from hub import footprint
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.roles import Principal
 from hub.terminal import Terminal
@@ -62,8 +63,20 @@ def test_merge_decisions_are_checked(tmp_path: Path) -> None:
         assert decide(a.session(AGENT), p.id, accept=False).decision == "rejected"
 
 
+class StepCPU:
+    """The footprint's CPU counter: 2 ms per read (one write: 2 ms)."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        self.ns += 2_000_000
+        return self.ns
+
+
 async def test_recovery_drains_and_reports(tmp_path: Path) -> None:
-    with Terminal.init(tmp_path / "t", "T") as t:
+    with Terminal.init(tmp_path / "t", "T", cpu_ns=StepCPU()) as t:
+        t.pending = footprint.Pending(every_ms=3_600_000, most=1_000)   # the CPU counts wait in memory throughout
         since = t.journal.clock.now()
         make_reports(t, 3)
         exchanged = []
@@ -84,6 +97,10 @@ async def test_recovery_drains_and_reports(tmp_path: Path) -> None:
         # The footprint of the incident's days: the three reports and their citizen.
         assert r["footprint"]["total"]["cases"] == 3 and r["footprint"]["total"]["events"] == 4
         assert {s["name"]: s["events"] for s in r["footprint"]["services"]}["signalement"] == 3
+        # Its CPU time is the pending counts' (three reports: 6 ms), none of them written yet.
+        assert {s["name"]: s["cpu_seconds"] for s in r["footprint"]["services"]}["signalement"] == \
+            pytest.approx(0.006)
+        assert t.conn.execute("SELECT count(*) FROM footprint WHERE cpu_ns > 0").fetchone()[0] == 0
         assert "footprint" in text and f"{r['footprint']['total']['events']} events" in text
         assert report(t, since, {})["outbox"]["by_connector"] == {"travaux": {"sent": 3}}
 

@@ -295,3 +295,48 @@ def test_footprint_command_matches_the_work_done(ops_city):
     assert {s["name"] for s in data["services"]} >= {"acte-naissance", "facture-municipale", "signalement"}
     assert data["total"]["events"] == Terminal.open(ops_city.home).journal.count()
     assert data["total"]["g_co2e"] > 0
+
+
+class TenMsCPU:
+    """The console's CPU counter here: 10 ms more at each read (a write reads it
+    at its start and its end: 10 ms)."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        self.ns += 10_000_000
+        return self.ns
+
+
+async def test_footprint_panel_counts_the_consoles_own_work_not_yet_written(city, frozen):
+    """IT staff give a conflict to an agent (a write of the console's own
+    terminal), then read the footprint: that write's CPU is in the table shown,
+    though it is still waiting in memory; after it is written, not twice."""
+    from hub import footprint
+    from tui.ops.screens.conflicts import ConflictsScreen
+    from tui.ops.screens.footprint import FootprintScreen
+    home, _data = city
+    with Terminal.open(home) as before:
+        written = {s["name"]: s["cpu_seconds"] for s in footprint.report(before.conn, footprint.Factors())["services"]}
+    app = OpsApp(home, "en", clock=frozen_clock, blink=False, cpu_ns=TenMsCPU(), **frozen.app)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot)
+        await panel(pilot, "f8", ConflictsScreen)
+        pilot.app.screen.query_one("#assignee").value = "agent"
+        pilot.app.screen.query_one("#conflicts").focus()
+        await pilot.press("g")
+        await settle(pilot, lambda: "agent" in [r[4] for r in table_rows(pilot.app.screen, "#conflicts")],
+                     what="the assignment")
+        assert app.terminal.pending.counts              # the write's CPU waits in memory
+        await panel(pilot, "f6", FootprintScreen)
+        birth = "Copy of a birth certificate"
+        expected = f"{written['acte-naissance'] + 0.010:.3f}"
+        await settle(pilot, lambda: [r[5] for r in table_rows(pilot.app.screen, "#footprint") if r[0] == birth[:26]]
+                     == [expected], what="the pending CPU in the table")
+        with app.terminal.journal.transaction():
+            app.terminal.pending.flush(app.terminal.conn)
+        pilot.app.screen.query_one("#footprint").clear()     # so the refresh below shows itself
+        await pilot.press("r")
+        await settle(pilot, lambda: [r[5] for r in table_rows(pilot.app.screen, "#footprint") if r[0] == birth[:26]]
+                     == [expected], what="the same CPU once written")
