@@ -169,3 +169,16 @@ async def test_the_maintenance_screen_goes_home_when_idle(city, frozen):
         await settle(pilot, lambda: isinstance(app.screen, WelcomeScreen) and len(app.screen_stack) == 2,
                      what="the idle reset")
         assert app.return_code is None
+
+
+async def test_the_out_of_service_screen_offers_no_way_out_either():
+    """The same lock-down (``tui.kiosk.lockdown``) on the screen a supervisor
+    falls back to: Textual's ways out, called directly, do nothing."""
+    from tui.kiosk.out_of_service import OutOfServiceApp
+    app = OutOfServiceApp("fr")
+    async with app.run_test(size=SIZE) as pilot:
+        for action in ("quit", "help_quit", "suspend_process", "command_palette", "screenshot", "change_theme"):
+            await app.run_action(action)
+            await pilot.pause()
+        assert app.is_running and app.return_code is None and not app._notifications
+        assert len(app.screen_stack) == 1 and app.screen.query("#oos-title")   # no palette, nothing pushed

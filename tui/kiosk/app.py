@@ -24,6 +24,7 @@ from .. import i18n
 from ..base import BeffroiApp
 from . import keys
 from .appliance import MAINTENANCE_EXIT, ignore_stop_signals
+from .lockdown import LockedDown
 from .screens.check import CheckScreen
 from .screens.maintenance import MaintenanceScreen
 from .screens.request import KioskServicesScreen
@@ -40,7 +41,7 @@ CONTRAST = Theme(
 )
 
 
-class KioskApp(BeffroiApp, inherit_bindings=False):
+class KioskApp(LockedDown, BeffroiApp, inherit_bindings=False):
     TITLE = "Beffroi"
     CSS_PATH = [HERE.parent / "widgets" / "widgets.tcss", HERE / "kiosk.tcss"]
     # No App binding at all (Textual's ctrl+q quit and ctrl+c "press ctrl+q to
@@ -88,26 +89,6 @@ class KioskApp(BeffroiApp, inherit_bindings=False):
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
             self.touched = self.terminal.clock.monotonic()
         await super().on_event(event)
-
-    # Whatever reaches them (a binding a future Textual adds, a widget's
-    # action), these leave or reconfigure the app: at a kiosk they do nothing.
-    async def action_quit(self) -> None:
-        return None
-
-    def action_help_quit(self) -> None:
-        return None
-
-    def action_suspend_process(self) -> None:
-        return None
-
-    def action_command_palette(self) -> None:
-        return None
-
-    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
-        return None
-
-    def action_change_theme(self) -> None:
-        return None
 
     def leave_for_maintenance(self) -> None:
         """The one way out, called by the maintenance screen once the hub

@@ -18,9 +18,10 @@ from .. import i18n
 from ..i18n import _
 from .app import CONTRAST
 from .appliance import ignore_stop_signals
+from .lockdown import LockedDown
 
 
-class OutOfServiceApp(App, inherit_bindings=False):
+class OutOfServiceApp(LockedDown, App, inherit_bindings=False):
     TITLE = "Beffroi"
     BINDINGS: list[Binding] = []
     ENABLE_COMMAND_PALETTE = False
@@ -54,15 +55,3 @@ class OutOfServiceApp(App, inherit_bindings=False):
             event.prevent_default()
             return
         await super().on_event(event)
-
-    async def action_quit(self) -> None:
-        return None
-
-    def action_help_quit(self) -> None:
-        return None
-
-    def action_suspend_process(self) -> None:
-        return None
-
-    def action_command_palette(self) -> None:
-        return None
