@@ -5,6 +5,7 @@ status or the system ends it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,12 +72,25 @@ def test_textual_switches_never_reach_the_kiosk():
     assert env == {"LANG": "C.UTF-8", "BEFFROI_HOME": "/home/kiosk/beffroi"}
 
 
+# Each run of the app ends only once the supervisor has prepared the next
+# spare: run n blocks reading the FIFO ``ready-<n+1>`` (the test makes them)
+# until spare n+1 has opened and closed it — no polling, and no race with the
+# supervisor's ``wait(timeout=spare_after)``. A spare learns its number from
+# the ``spare-<k>`` folder it is first to make (mkdir is atomic).
 SPARE_APP = """
-import os, pathlib, sys, time
+import os, pathlib, sys
 here = pathlib.Path(sys.argv[1])
 statuses = [int(s) for s in sys.argv[2].split(",")]
 if "--standby" in sys.argv:
-    (here / "spare-ready").touch()
+    k = 1
+    while True:
+        try:
+            (here / f"spare-{k}").mkdir()
+            break
+        except FileExistsError:
+            k += 1
+    with open(here / f"ready-{k}", "w"):
+        pass
     go = os.read(int(sys.argv[sys.argv.index("--standby") + 1]), 1)
     if not go:
         (here / "spares-dropped").open("a").write("x")
@@ -84,11 +98,10 @@ if "--standby" in sys.argv:
     kind = "spare"
 else:
     kind = "cold"
-    while not (here / "spare-ready").exists():   # end only once the supervisor prepared the spare
-        time.sleep(0.01)
 log = here / "runs.log"
 n = len(log.read_text().splitlines()) if log.exists() else 0
 log.open("a").write(kind + "\\n")
+(here / f"ready-{n + 1}").read_bytes()   # end only once the supervisor prepared the next spare
 sys.exit(statuses[min(n, len(statuses) - 1)])
 """
 
@@ -96,6 +109,8 @@ sys.exit(statuses[min(n, len(statuses) - 1)])
 def test_a_restart_releases_the_spare_app_and_the_last_spare_is_dropped(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(SPARE_APP)
+    for n in (1, 2):   # the spare for the restart, then the one prepared during it
+        os.mkfifo(tmp_path / f"ready-{n}")
     supervisor = Supervisor([sys.executable, str(script), str(tmp_path), f"1,{MAINTENANCE_EXIT}"],
                             [sys.executable, "-c", "pass"], max_crashes=5, clock=Ticking(1.0), tty=-1,
                             spare_after=0.0)
