@@ -301,7 +301,7 @@ class Writer:
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         mode.stamp(self.conn, self.terminal.id, type, data)
         event = self.terminal.journal.append(type, aggregate, data, principal.actor)
-        if type == "case.opened":
+        if type == "case.opened" and self.terminal.cpu_ns is not None:   # counting off: nothing to learn
             self.terminal.services.learn(aggregate, data["service"])
         self.aggregates.add(aggregate)
         self.last_hlc = event.hlc

@@ -246,5 +246,6 @@ def test_what_a_write_touched_decides_the_demarches(tmp_path):
 
 def test_counting_off_keeps_nothing_pending(tmp_path):
     with Terminal.init(tmp_path / "home", "MAIRIE-01", cpu_ns=None) as t:
-        person(t.session(Principal.agent("agent")))
+        desk = t.session(Principal.agent("agent"))
+        desk.cases.open("signalement", person(desk)["id"], REPORT)
         assert t.pending.counts == {} and t.services.known == {}
