@@ -30,7 +30,7 @@ from hub.errors import Invalid, NotFound
 
 from .blobs import BlobStore, FileStore, S3Store
 from .index import City, make_city_keys
-from .index_pg import PgIndex, connect
+from .index_pg import PgIndex, Pool, connect
 
 REGISTER = """
 CREATE TABLE IF NOT EXISTS cities (
@@ -176,52 +176,68 @@ def stores(s3_url: str | None, folder: Path | None) -> Callable[[str], BlobStore
 
 
 class Cities:
-    """The node's view of the register: a city's index and store opened the
-    first time one of its terminals calls, found again in the database when a
-    city was added after the node started."""
+    """The node's view of the register: a city's keys and store found the
+    first time one of its terminals calls (in the database, so a city added
+    after the node started is served too); its index is the node's pool."""
 
-    def __init__(self, url: str, store_for: Callable[[str], BlobStore]) -> None:
-        self.url, self.store_for = url, store_for
+    def __init__(self, url: str, store_for: Callable[[str], BlobStore], pool: Pool) -> None:
+        self.url, self.store_for, self.pool = url, store_for, pool
         self.open: dict[str, Any] = {}
         with _register(url):
             pass
 
-    def tenant(self, city_slug: str) -> Any:
+    def _find(self, city_slug: str) -> tuple[str, City] | None:
+        with self.pool.plain() as conn:
+            row = conn.execute("SELECT id, public FROM cities WHERE slug=%s", (city_slug,)).fetchone()
+        if row is None:
+            return None
+        raw = json.loads(row[1])
+        return row[0], City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+
+    async def tenant(self, city_slug: str) -> Any:
         from .sor import Tenant
         found = self.open.get(city_slug)
         if found is None:
-            try:
-                city_id, city = find_city(self.url, city_slug)
-            except NotFound:
+            known = await self.pool.call(self._find, city_slug)
+            if known is None:
                 return None
-            if city_slug != slug(city.name):
-                return None
+            city_id, city = known
             from .rebuild import Mirror
             store = self.store_for(city_id)
-            found = Tenant(city, PgIndex(self.url, city_id, Mirror(store)), store, f"/cities/{city_slug}")
-            self.open[city_slug] = found
+            found = self.open.setdefault(city_slug, Tenant(city, city_id, self.pool, Mirror(store), store,
+                                                           f"/cities/{city_slug}"))
         return found
 
-    def close(self) -> None:
-        for tenant in self.open.values():
-            tenant.index.close()
+    def cities(self) -> list[tuple[str, str]]:
+        """(slug, id) of every city in the register."""
+        with self.pool.plain() as conn:
+            return [(r[0], r[1]) for r in conn.execute("SELECT slug, id FROM cities ORDER BY slug")]
 
 
-def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_seconds: float | None = None) -> web.Application:
+def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_seconds: float | None = None,
+                    token: str | None = None, connections: int = 8) -> web.Application:
     """The SoR app of a shared deployment: every route of the single-city
-    SoR under ``/cities/<slug>``, plus an unsigned liveness check."""
+    SoR under ``/cities/<slug>``, an unsigned liveness check and, for the
+    holder of ``token``, ``/metrics`` of every city."""
     from .sor import BODY_TIME, TENANT, add_city_routes, base_app, nothing_here
 
-    cities = Cities(url, store_for)
+    pool = Pool(url, connections)
+    try:
+        pool.open()
+    except Exception as exc:   # psycopg_pool.PoolTimeout: say which database, without its password
+        pool.close()
+        raise NotFound(f"cannot reach the database {_safe(url)}: {exc}",
+                       f"base de données {_safe(url)} injoignable : {exc}", "no_db")
+    cities = Cities(url, store_for, pool)
 
     @web.middleware
     async def tenants(request: web.Request, handler):
         name = request.match_info.get("city")
         if name is None or request.match_info.http_exception is not None:
-            if request.path == "/v1/health":
+            if request.path in ("/v1/health", "/metrics"):
                 return await handler(request)
             return nothing_here().response
-        tenant = cities.tenant(name)
+        tenant = await cities.tenant(name)
         if tenant is None:
             return nothing_here().response
         request[TENANT] = tenant
@@ -235,9 +251,12 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
     app.router.add_get("/v1/health", health)
+    if token is not None:
+        from .metrics import shared_handler
+        app.router.add_get("/metrics", shared_handler(cities, token))
 
     async def close(app: web.Application) -> None:
-        cities.close()
+        pool.close()
     app.on_cleanup.append(close)
     return app
 

@@ -85,7 +85,12 @@ def _sor_serve(args: argparse.Namespace) -> int:
         if args.replica:
             raise UsageError("--replica is litestream's, for the single-city SoR: PostgreSQL keeps its own backups")
         from .sor import serve_shared
-        asyncio.run(serve_shared(url, args.host, args.port, args.s3, home_of(args) if args.home else None))
+        if not 1 <= args.connections <= 100:
+            raise UsageError("--connections must be between 1 and 100")
+        from hub import scrape
+        home_of(args).mkdir(parents=True, exist_ok=True)
+        asyncio.run(serve_shared(url, args.host, args.port, args.s3, home_of(args) if args.home else None,
+                                 scrape.token(home_of(args)), args.connections))
         return 0
     asyncio.run(serve(home_of(args), args.host, args.port, args.s3, not args.no_litestream, args.replica))
     return 0
@@ -371,6 +376,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-litestream", action="store_true", help="do not run litestream (tests, benchmarks)")
     p.add_argument("--db", metavar="URL", help="serve the cities of a shared SoR whose index is this PostgreSQL "
                    "(postgresql://…); any number of nodes may serve the same --db and --s3")
+    p.add_argument("--connections", type=int, default=8, metavar="N",
+                   help="with --db: this node's PostgreSQL connections (and index threads), 8 by default")
     p = add(sor_sub, "reindex", _sor_reindex, "rebuild a shared SoR's index from its bucket alone "
             "(every city of the bucket missing from --db)")
     p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")

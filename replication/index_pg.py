@@ -20,16 +20,30 @@ Two nodes storing at once are kept apart by the database, not by the nodes:
   classic skip of a sequence handed out before a slower transaction commits).
   It serialises the uploads of one city — a few milliseconds each, far below
   what a city sends — and leaves other cities' uploads free.
+
+A node serves every city from one :class:`Pool` (psycopg's connection pool):
+each unit of work — the checks and writes one request makes — takes a
+connection, points it at the city's schema and runs in one of the pool's
+worker threads, so the node's event loop never waits on PostgreSQL and a
+slow city holds one connection, not the node. The index's rules are one SQL
+text shared with the single-city SQLite index (``Rows``), which the CLI and
+the terminals' relays also run synchronously: a second, ``async`` copy of
+every rule (fork detection, idempotent upload, invitations) would have to be
+kept in step by hand, where the threads cost a context switch per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from .index import Rows
 
@@ -110,10 +124,19 @@ def connect(url: str, city_id: str | None = None) -> psycopg.Connection:
 class PgIndex(Rows):
     """One city's index in a shared PostgreSQL (see the module docstring)."""
 
-    def __init__(self, url: str, city_id: str, mirror: Any = None) -> None:
+    def __init__(self, url: str, city_id: str, mirror: Any = None, raw: psycopg.Connection | None = None,
+                 nonces: list[int] | None = None) -> None:
         self.url, self.city_id, self.mirror = url, city_id, mirror
-        self.conn = Connection(connect(url, city_id))
-        self._nonces = 0
+        self.conn = Connection(raw if raw is not None else connect(url, city_id))
+        self._uses = nonces if nonces is not None else [0]
+
+    @property
+    def _nonces(self) -> int:   # shared by every view a pool gives of this city (Rows prunes every 1000)
+        return self._uses[0]
+
+    @_nonces.setter
+    def _nonces(self, value: int) -> None:
+        self._uses[0] = value
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -131,3 +154,59 @@ class PgIndex(Rows):
             conn.execute(f"SET LOCAL search_path = {schema_name(city_id)}")
             conn.execute(SCHEMA)
         return PgIndex(url, city_id)
+
+
+T = TypeVar("T")
+
+
+class Pool:
+    """A node's connections to the shared index, for every city it serves
+    (see the module docstring). ``size`` bounds both the connections and the
+    worker threads, so a thread never waits for a connection."""
+
+    def __init__(self, url: str, size: int = 8) -> None:
+        self.url, self.size = url, size
+        self.pool = ConnectionPool(url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False,
+                                   name="beffroi-sor", check=ConnectionPool.check_connection)
+        self.workers = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sor-index")
+        self._schema: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDictionary()
+        self._nonces: dict[str, list[int]] = {}
+
+    def open(self, timeout: float = 10.0) -> None:
+        """Connect now, so that a wrong URL or a down database stops the node at start."""
+        self.pool.open(wait=True, timeout=timeout)
+
+    @contextmanager
+    def city(self, city_id: str, mirror: Any = None) -> Iterator[PgIndex]:
+        """A view of one city's index on a pooled connection (in the calling thread)."""
+        with self.pool.connection() as raw:
+            schema = schema_name(city_id)
+            if self._schema.get(raw) != schema:   # a connection serves one city at a time, never two
+                raw.execute("SELECT set_config('search_path', %s, false)", (schema,))
+                self._schema[raw] = schema
+            yield PgIndex(self.url, city_id, mirror, raw, self._nonces.setdefault(city_id, [0]))
+
+    @contextmanager
+    def plain(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection outside any city (the register of cities)."""
+        with self.pool.connection() as raw:
+            if self._schema.get(raw) != "public":
+                raw.execute("SELECT set_config('search_path', 'public', false)")
+                self._schema[raw] = "public"
+            yield raw
+
+    def _call(self, city_id: str, mirror: Any, fn: Callable[..., T], args: tuple) -> T:
+        with self.city(city_id, mirror) as index:
+            return fn(index, *args)
+
+    async def run(self, city_id: str, mirror: Any, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(index, *args)`` in a worker thread, on a pooled connection of the city."""
+        return await asyncio.get_running_loop().run_in_executor(self.workers, self._call, city_id, mirror, fn, args)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread (for work that takes its own connections)."""
+        return await asyncio.get_running_loop().run_in_executor(self.workers, fn, *args)
+
+    def close(self) -> None:
+        self.workers.shutdown(wait=True)
+        self.pool.close()

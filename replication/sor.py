@@ -15,9 +15,11 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.streams import EofStream
@@ -28,7 +30,7 @@ from hub.terminal import TERMINAL_NAME
 
 from . import auth, keys, segment
 from .blobs import BlobStore, open_store
-from .index import ADMIN, RECOVERY, Index, SorIndex, load_city
+from .index import ADMIN, RECOVERY, Index, Rows, SorIndex, load_city
 
 MAX_BODY = segment.MAX_SEGMENT + 4096
 MAX_ENROL_BODY = 4096    # four short strings and a code
@@ -57,20 +59,32 @@ TENANT = web.RequestKey("tenant", object)   # the request's city in a shared SoR
 
 @dataclass
 class Tenant:
-    """One city of a shared SoR: its keys, index, blobs and upload lock.
-    ``base`` is the path prefix its terminals' URL carries; signatures cover
-    the path after it, as a single-city SoR sees it."""
+    """One city of a shared SoR: its keys, its index (the node's pool, on the
+    city's schema), blobs and enrolment lock. ``base`` is the path prefix its
+    terminals' URL carries; signatures cover the path after it, as a
+    single-city SoR sees it."""
 
     city: Any
-    index: SorIndex
+    city_id: str
+    pool: Any            # replication.index_pg.Pool
+    mirror: Any          # replication.rebuild.Mirror: the city's facts in its bucket too
     store: BlobStore
     base: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def index_of(request: web.Request) -> SorIndex:
+T = TypeVar("T")
+
+
+async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(index, *args)``, one unit of work on the request's index. On a
+    shared SoR it runs in the pool's worker threads, so the event loop never
+    waits on PostgreSQL; a single-city SoR runs it inline: its SQLite answers
+    in microseconds, and its connection belongs to the loop's thread."""
     tenant = request.get(TENANT)
-    return tenant.index if tenant else request.app[INDEX]
+    if tenant:
+        return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
+    return fn(request.app[INDEX], *args)
 
 
 def city_of(request: web.Request) -> Any:
@@ -138,18 +152,18 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     return body
 
 
-def signer(request: web.Request) -> tuple[str, Any, str]:
+async def signer(request: web.Request) -> tuple[str, Any, str]:
     """(key id, public key, kind) named by the request's headers, refused
     before any body is read when the key is unknown, revoked or pending or
     the timestamp is not a fresh finite number."""
-    index, city = index_of(request), city_of(request)
+    city = city_of(request)
     key_id = request.headers.get(auth.KEY_ID, "")
     if key_id == RECOVERY:
         public, kind = keys.sign_public(city.recovery_sign), "recovery"
     elif key_id == ADMIN:
         public, kind = keys.sign_public(city.admin_sign), "admin"
     else:
-        device = index.device(key_id) if key_id else None
+        device = await db(request, Rows.device, key_id) if key_id else None
         if device is None and request.get(TENANT):
             raise nothing_here()   # a shared SoR does not say whether a city exists
         if device is None:
@@ -168,23 +182,24 @@ def signer(request: web.Request) -> tuple[str, Any, str]:
     return key_id, public, kind
 
 
-def authenticate(request: web.Request, body: bytes, who: tuple[str, Any, str] | None = None) -> tuple[str, str]:
+async def authenticate(request: web.Request, body: bytes,
+                       who: tuple[str, Any, str] | None = None) -> tuple[str, str]:
     """(key id, "device" | "recovery" | "admin") of a correctly signed, fresh request."""
-    key_id, public, kind = who or signer(request)
+    key_id, public, kind = who or await signer(request)
     try:
         nonce = auth.check(request.headers, request.method, signed_path(request), body, public)
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
-    if not index_of(request).use_nonce(key_id, nonce, time.time(), auth.WINDOW):
+    if not await db(request, Rows.use_nonce, key_id, nonce, time.time(), auth.WINDOW):
         raise Refused(401, "replayed", "replayed request (nonce already used)", "requête rejouée (nonce déjà utilisé)")
     return key_id, kind
 
 
 async def signed_body(request: web.Request) -> tuple[tuple[str, str], bytes]:
     """Who signed and the body, the signer named and checked before reading."""
-    who = signer(request)
+    who = await signer(request)
     body = await read_body(request)
-    return authenticate(request, body, who), body
+    return await authenticate(request, body, who), body
 
 
 def self_proving(fn):
@@ -223,7 +238,7 @@ async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
     await signed_body(request)
     supervisor = request.app[SUPERVISOR]
-    return web.json_response({"ok": True, "city": city_of(request).name, **index_of(request).counts(),
+    return web.json_response({"ok": True, "city": city_of(request).name, **await db(request, Rows.counts),
                               "blobs": store_of(request).name,
                               "litestream": supervisor.status() if supervisor else None})
 
@@ -235,7 +250,7 @@ async def city(request: web.Request) -> web.Response:
     anyone else cannot tell a city that exists from one that does not."""
     if request.get(TENANT):
         code = request.headers.get(auth.INVITE, "")
-        if not (code and len(code) <= 64 and index_of(request).invitation_open(code)):
+        if not (code and len(code) <= 64 and await db(request, Rows.invitation_open, code)):
             if auth.KEY_ID not in request.headers:
                 raise nothing_here()
             try:
@@ -289,8 +304,8 @@ async def _enrol(request: web.Request) -> web.Response:
         nonce = auth.check(request.headers, request.method, signed_path(request), body, public)
     except auth.AuthError as exc:
         raise Refused(exc.status, "bad_signature", exc.en, exc.fr)
-    index = index_of(request)
-    async with lock_of(request):
+
+    def request_(index: SorIndex) -> str:
         with index.transaction():
             index.expire()
             if index.device(raw["terminal"]) is None and index.counts()["pending"] >= MAX_PENDING:
@@ -299,30 +314,32 @@ async def _enrol(request: web.Request) -> web.Response:
             if not index.use_nonce(raw["terminal"], nonce, time.time(), auth.WINDOW):
                 raise Refused(401, "replayed", "replayed request (nonce already used)",
                               "requête rejouée (nonce déjà utilisé)")
-            status = index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"],
-                                             raw.get("invite"), office=raw.get("office"))
+            return index.request_enrolment(raw["terminal"], raw["name"], raw["sign_pub"], raw["kx_pub"],
+                                           raw.get("invite"), office=raw.get("office"))
+    async with lock_of(request):
+        status = await db(request, request_)
     return web.json_response({"status": status}, status=202 if status == "pending" else 200)
 
 
 @handler
 async def devices(request: web.Request) -> web.Response:
     await signed_body(request)
-    index = index_of(request)
+    found, revocations = await db(request, lambda index: (index.devices(), index.revocations_signed()))
     listed = [{"id": d["id"], "name": d["name"], "status": d["status"], "certificate": json.loads(d["certificate"])}
-              for d in index.devices() if d["certificate"]]
-    return web.json_response({"devices": listed, "revocations": index.revocations_signed()})
+              for d in found if d["certificate"]]
+    return web.json_response({"devices": listed, "revocations": revocations})
 
 
 @handler
 async def wrapped_keys(request: web.Request) -> web.Response:
     (key_id, _), _ = await signed_body(request)
-    return web.json_response({"epochs": index_of(request).keys_for(key_id)})
+    return web.json_response({"epochs": await db(request, Rows.keys_for, key_id)})
 
 
 @handler
 async def heads(request: web.Request) -> web.Response:
     await signed_body(request)
-    return web.json_response({"heads": index_of(request).heads()})
+    return web.json_response({"heads": await db(request, Rows.heads)})
 
 
 def encode_cursor(pos: int, generation: int = 0) -> str:
@@ -351,8 +368,6 @@ def decode_cursor(text: str, generation: int = 0) -> int:
 @handler
 async def feed(request: web.Request) -> web.Response:
     await signed_body(request)
-    generation = index_of(request).generation()
-    after = decode_cursor(request.query.get("cursor", ""), generation)
     text = request.query.get("limit", str(FEED_LIMIT))
     try:
         if not DIGITS.match(text):
@@ -360,7 +375,12 @@ async def feed(request: web.Request) -> web.Response:
         limit = max(1, min(FEED_LIMIT, int(text)))
     except ValueError:
         raise Refused(400, "bad_request", "limit must be an integer", "limit doit être un entier")
-    rows = index_of(request).feed(after, limit)
+
+    def read(index: SorIndex) -> tuple[int, int, list[dict[str, Any]]]:
+        generation = index.generation()
+        after = decode_cursor(request.query.get("cursor", ""), generation)
+        return generation, after, index.feed(after, limit)
+    generation, after, rows = await db(request, read)
     cursor = encode_cursor(rows[-1]["pos"] if rows else after, generation)
     return web.json_response({"segments": [{k: v for k, v in r.items() if k != "pos"} for r in rows],
                               "cursor": cursor, "more": len(rows) == limit})
@@ -383,17 +403,19 @@ async def learn_devices(request: web.Request) -> web.Response:
         raise Refused(400, "bad_request", "a device list is {devices, revocations}",
                       "une liste d'appareils est {devices, revocations}")
     admin = keys.sign_public(city_of(request).admin_sign)
-    index = index_of(request)
-    added = 0
-    with index.transaction():
-        for entry in listing["devices"]:
-            cert = keys.verify_doc(admin, entry.get("certificate") if isinstance(entry, dict) else None,
-                                   "a device certificate")
-            added += index.learn_device(entry["certificate"], cert)
-        if listing.get("revocations"):
-            doc = keys.verify_doc(admin, listing["revocations"], "the revocation list")
-            index.learn_revocations(listing["revocations"], doc)
-    return web.json_response({"added": added})
+
+    def learn(index: SorIndex) -> int:
+        added = 0
+        with index.transaction():
+            for entry in listing["devices"]:
+                cert = keys.verify_doc(admin, entry.get("certificate") if isinstance(entry, dict) else None,
+                                       "a device certificate")
+                added += index.learn_device(entry["certificate"], cert)
+            if listing.get("revocations"):
+                doc = keys.verify_doc(admin, listing["revocations"], "the revocation list")
+                index.learn_revocations(listing["revocations"], doc)
+        return added
+    return web.json_response({"added": await db(request, learn)})
 
 
 ORDER_FORMAT = "beffroi-incident-order/1"
@@ -418,16 +440,18 @@ async def put_order(request: web.Request) -> web.Response:
         raise Refused(400, "bad_order", "not an incident order (or not the one this path names)",
                       "ce n'est pas un ordre d'incident (ou pas celui que nomme ce chemin)")
     keys.verify_doc(keys.sign_public(city_of(request).admin_sign), outer, "the incident order")
-    index = index_of(request)
-    with index.transaction():
-        added = index.add_order(outer["doc"]["id"], body)
+
+    def add(index: SorIndex) -> bool:
+        with index.transaction():
+            return index.add_order(outer["doc"]["id"], body)
+    added = await db(request, add)
     return web.json_response({"stored": added}, status=201 if added else 200)
 
 
 @handler
 async def orders(request: web.Request) -> web.Response:
-    authenticate(request, await read_body(request))
-    return web.json_response({"orders": [raw.decode("utf-8") for raw in index_of(request).orders()]})
+    await authenticate(request, await read_body(request))
+    return web.json_response({"orders": [raw.decode("utf-8") for raw in await db(request, Rows.orders)]})
 
 
 def _position(request: web.Request) -> tuple[str, int]:
@@ -442,7 +466,7 @@ def _position(request: web.Request) -> tuple[str, int]:
 async def get_segment(request: web.Request) -> web.Response:
     origin, first = _position(request)
     await signed_body(request)
-    row = index_of(request).segment_at(origin, first)
+    row = await db(request, Rows.segment_at, origin, first)
     data = await asyncio.to_thread(store_of(request).get, row["blob"]) if row else None
     if data is None:
         raise Refused(404, "not_found", "no such segment", "segment introuvable")
@@ -459,8 +483,9 @@ async def put_segment(request: web.Request) -> web.Response:
     if (seg.header.origin, seg.header.first) != (origin, first):
         raise Refused(422, "segment_refused", "segment header does not match its path",
                       "l'en-tête du segment ne correspond pas à son chemin")
-    index, store = index_of(request), store_of(request)
-    async with lock_of(request):
+    store = store_of(request)
+
+    def place(index: SorIndex) -> Any:
         device = index.device(origin)
         if device is None or device["status"] == "pending":
             raise Refused(403, "unknown_key", f"unknown key: terminal {origin} is not enrolled",
@@ -476,13 +501,18 @@ async def put_segment(request: web.Request) -> web.Response:
         if found.verdict in ("fork", "stale"):
             with index.transaction():
                 index.record_fork(origin, first, found.stored, seg.hash, by, found.reason)
+        return found
+    # A shared SoR's uploads of one city run side by side: the database keeps
+    # them apart (see index_pg); the single-city SoR stores one at a time.
+    async with nullcontext() if request.get(TENANT) else lock_of(request):
+        found = await db(request, place)
         if found.verdict != "new":
             return _placed(found, origin, first)
         blob = f"segments/{origin}/{first:012d}-{seg.hash}"
         await asyncio.to_thread(store.put, blob, body)
         # checked again under the feed lock: another node may have stored here meanwhile
-        found = index.store_segment(origin, first, seg.header.last, seg.header.epoch, seg.hash, seg.header.prev,
-                                    len(body), blob, by)
+        found = await db(request, Rows.store_segment, origin, first, seg.header.last, seg.header.epoch, seg.hash,
+                         seg.header.prev, len(body), blob, by)
         if found.verdict in ("fork", "stale", "gap"):
             # lost the race to another node: the blob was never acknowledged, and the bucket is the truth
             await asyncio.to_thread(store.delete, blob)
@@ -588,12 +618,15 @@ async def serve(home: Path, host: str, port: int, s3_url: str | None, litestream
     print("SoR stopped", file=sys.stderr, flush=True)
 
 
-async def serve_shared(db_url: str, host: str, port: int, s3_url: str | None, folder: Path | None) -> None:
+async def serve_shared(db_url: str, host: str, port: int, s3_url: str | None, folder: Path | None,
+                       token: str | None = None, connections: int = 8) -> None:
     """One node of a shared SoR: stateless, so any number may serve the same
-    database and bucket; runs until SIGTERM/SIGINT."""
+    database and bucket; runs until SIGTERM/SIGINT. ``/metrics`` asks for
+    ``token`` (the scrape token of the node's home: copy one file to every
+    node for one Prometheus job)."""
     from .cities import make_shared_app, stores
     store_for = stores(s3_url, folder)
-    app = await asyncio.to_thread(make_shared_app, db_url, store_for)
+    app = await asyncio.to_thread(make_shared_app, db_url, store_for, None, token, connections)
     runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

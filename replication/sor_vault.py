@@ -18,7 +18,8 @@ import re
 
 from aiohttp import web
 
-from .sor import SUPERVISOR, Refused, authenticate, handler, index_of, lock_of, read_body, signed_body, signer, store_of
+from .index import Rows
+from .sor import SUPERVISOR, Refused, authenticate, db, handler, lock_of, read_body, signed_body, signer, store_of
 from .vault import HEADER, MAGIC, MAX_DOCUMENT
 
 NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -36,8 +37,8 @@ def _name(request: web.Request) -> str:
     return name
 
 
-def _erased(request: web.Request, name: str) -> None:
-    if index_of(request).erased(name):
+async def _erased(request: web.Request, name: str) -> None:
+    if await db(request, Rows.erased, name):
         raise Refused(410, "erased", "this document was erased at the citizen's request",
                       "ce document a été effacé à la demande du citoyen")
 
@@ -45,29 +46,29 @@ def _erased(request: web.Request, name: str) -> None:
 @handler
 async def put_document(request: web.Request) -> web.Response:
     name = _name(request)
-    who = signer(request)   # an unknown, revoked or stale caller is refused before its body is read
+    who = await signer(request)   # an unknown, revoked or stale caller is refused before its body is read
     body = await read_body(request, MAX_DOCUMENT)
-    by, kind = authenticate(request, body, who)
+    by, kind = await authenticate(request, body, who)
     if kind != "device":
         raise Refused(403, "read_only", "only an approved terminal may store or erase documents",
                       "seul un terminal approuvé peut déposer ou effacer des documents")
     if not body.startswith(MAGIC) or len(body) < HEADER + 12 + 16 + 1:
         raise Refused(422, "document_refused", "not a sealed vault document", "pas un document scellé du coffre")
     epoch = int.from_bytes(body[4:8], "big")
-    index, store = index_of(request), store_of(request)
-    if not index.has_epoch(epoch):
+    store = store_of(request)
+    if not await db(request, Rows.has_epoch, epoch):
         raise Refused(422, "document_refused", f"unknown key epoch {epoch}", f"époque de clé inconnue {epoch}")
     digest = hashlib.sha256(body).hexdigest()
     async with lock_of(request):
-        _erased(request, name)
-        stored = index.document_hash(name)
+        await _erased(request, name)
+        stored = await db(request, Rows.document_hash, name)
         if stored:
             if stored == digest:
                 return web.json_response({"stored": False, "already": True})
             raise Refused(409, "taken", "another document is stored under this name",
                           "un autre document est enregistré sous ce nom")
         await asyncio.to_thread(store.put, blob_key(name), body)
-        index.add_document(name, len(body), epoch, digest, by)
+        await db(request, Rows.add_document, name, len(body), epoch, digest, by)
         if request.app[SUPERVISOR]:
             request.app[SUPERVISOR].note_commit()
     return web.json_response({"stored": True}, status=201)
@@ -77,8 +78,8 @@ async def put_document(request: web.Request) -> web.Response:
 async def get_document(request: web.Request) -> web.Response:
     name = _name(request)
     await signed_body(request)
-    _erased(request, name)
-    row = index_of(request).document_hash(name)
+    await _erased(request, name)
+    row = await db(request, Rows.document_hash, name)
     data = await asyncio.to_thread(store_of(request).get, blob_key(name)) if row else None
     if data is None:
         raise Refused(404, "not_found", "no such document at the SoR (yet)", "aucun document de ce nom au SoR (encore)")
@@ -92,10 +93,10 @@ async def delete_document(request: web.Request) -> web.Response:
     if kind != "device":
         raise Refused(403, "read_only", "only an approved terminal may store or erase documents",
                       "seul un terminal approuvé peut déposer ou effacer des documents")
-    index, store = index_of(request), store_of(request)
+    store = store_of(request)
     async with lock_of(request):
         await asyncio.to_thread(store.delete, blob_key(name))
-        index.erase_document(name, by)
+        await db(request, Rows.erase_document, name, by)
         if request.app[SUPERVISOR]:
             request.app[SUPERVISOR].note_commit()
     return web.json_response({"erased": True})

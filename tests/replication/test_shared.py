@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 
 from hub.terminal import Terminal
 from replication.keys import device_keys
@@ -134,11 +137,14 @@ def test_a_city_cannot_reach_or_learn_of_another(tmp_path, pg_url, two_cities):
             status, data, _ = call(f"{url}/cities/{city}", method, path, b"x" if method in ("PUT", "POST") else b"",
                                    key_id=bdx_id, signer=bdx_signer)
             answers.add((status, json.dumps(data, sort_keys=True)))
-    for path in ("/", "/cities", "/cities/", "/metrics", "/v1/feed"):
+    for path in ("/", "/cities", "/cities/", "/v1/feed"):
         status, data, _ = call(url, "GET", path, key_id=bdx_id, signer=bdx_signer)
         answers.add((status, json.dumps(data, sort_keys=True)))
     assert answers == {(404, json.dumps({"en": "nothing here", "error": "not_found", "fr": "rien ici"},
                                         sort_keys=True))}
+    # /metrics is the hosting team's, for its scrape token only: a terminal's signature is not one
+    status, data, _ = call(url, "GET", "/metrics", key_id=bdx_id, signer=bdx_signer)
+    assert status == 401 and data["error"] == "unauthorized" and "merignac" not in json.dumps(data)
     # nothing of Bordeaux got into Mérignac, and Mérignac's state is as it was
     assert ok("sync", home=m1)["pulled_segments"] == 0
     after = call(f"{url}/cities/merignac", "GET", "/v1/heads", key_id=mer_id, signer=device_keys(m1).sign)[1]
@@ -179,3 +185,77 @@ def test_a_stranger_cannot_tell_a_city_that_exists_from_one_that_does_not(tmp_pa
     status, data, _ = call(f"{url}/cities/merignac", "GET", "/v1/city", key_id=terminal_id(m1),
                            signer=device_keys(m1).sign)
     assert status == 200 and data["city"] == "Mérignac"
+
+
+def test_each_node_exports_every_citys_store_on_metrics(tmp_path, pg_url, two_cities):
+    """Parsed with prometheus_client's parser and checked against each city's
+    own index: segments and bytes per city and terminal, the devices, forks
+    and epoch per city, the process metrics; refused without the node's token."""
+    from replication.cities import open_city
+    from tests.api.test_metrics import assert_refused, samples, scraper
+    url, bdx, mer, _ = two_cities
+    b1 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-01")
+    m1 = enrol(tmp_path, url, pg_url, "Mérignac", mer, "MER-01")
+    for n in range(2):
+        ok("citizen", "add", "--first-name", f"Paul{n}", "--last-name", "Roux", "--birth-date", "1990-01-02", home=m1)
+        assert ok("sync", home=m1)["pushed"] == 1
+    ok("citizen", "add", "--first-name", "Jean", "--last-name", "Petit", "--birth-date", "1980-05-06", home=b1)
+    assert ok("sync", home=b1)["pushed"] == 1
+    node = tmp_path / "node"
+    base = url.rsplit("/cities", 1)[0]
+    assert_refused(base, node)
+    found = samples(requests.get(f"{base}/metrics", headers=scraper(node), timeout=10).text)
+    for name, slug_, terminal in (("Bordeaux", "bordeaux", "BDX-01"), ("Mérignac", "merignac", "MER-01")):
+        _, index = open_city(pg_url, name)
+        try:
+            count, size = index.conn.execute("SELECT count(*), sum(size) FROM segments").fetchone()
+            counts = index.counts()
+        finally:
+            index.close()
+        labels = (("city", slug_), ("terminal", terminal))
+        assert found[("beffroi_sor_segments_total", labels)] == count >= 1
+        assert found[("beffroi_sor_stored_bytes_total", labels)] == size
+        for key in ("devices", "pending", "forks", "epoch"):
+            assert found[(f"beffroi_sor_{key}", (("city", slug_),))] == counts[key]
+    assert found[("beffroi_sor_segments_total", (("city", "merignac"), ("terminal", "MER-01")))] == 2
+    assert ("process_cpu_seconds_total", ()) in found
+
+
+def test_a_city_waiting_on_the_database_does_not_hold_the_node(tmp_path, pg_url, two_cities):
+    """Mérignac's upload waits on its feed position, locked by another
+    transaction (a slow commit, a vacuum, an operator's query): the node goes
+    on serving Bordeaux — its heads, its own upload — from its other pooled
+    connections, and Mérignac's upload is stored once the lock goes."""
+    import psycopg
+
+    from replication.cities import open_city
+    from replication.index_pg import schema_name
+    from tests.waiting import wait_until
+    url, bdx, mer, _ = two_cities
+    b1 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-01")
+    m1 = enrol(tmp_path, url, pg_url, "Mérignac", mer, "MER-01")
+    for home in (m1, b1):
+        ok("citizen", "add", "--first-name", "Paul", "--last-name", "Roux", "--birth-date", "1990-01-02", home=home)
+    _, index = open_city(pg_url, "Mérignac")
+    schema = schema_name(index.city_id)
+    index.close()
+    with psycopg.connect(pg_url) as holder:
+        holder.execute(f"SELECT pos FROM {schema}.feed_position FOR UPDATE")   # held until the block ends
+        beffroi = [str(Path(sys.executable).with_name("beffroi"))]
+        waiting = subprocess.Popen(beffroi + ["sync", "--json", "--home", str(m1)], stdout=subprocess.PIPE, text=True)
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as watch:
+                wait_until(lambda: watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE feed_position%'").fetchone()[0] == 1,
+                    what="Mérignac's upload waiting on its feed position")
+            status, data, _ = call(f"{url}/cities/bordeaux", "GET", "/v1/heads", key_id=terminal_id(b1),
+                                   signer=device_keys(b1).sign)
+            assert status == 200 and list(data["heads"]) == []
+            assert ok("sync", home=b1)["pushed"] == 1
+            assert waiting.poll() is None                    # still waiting: nothing of it was acknowledged
+        finally:
+            holder.commit()
+        out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and json.loads(out)["pushed"] == 1
+    assert ok("sync", home=m1)["pushed"] == 0
