@@ -131,19 +131,18 @@ class Pending:
         self.writes = 0
         self.first_ms: int | None = None
 
-    def add(self, at_ms: int, origin: str, services: tuple[str, ...], cpu_ns: int) -> None:
-        """One write's CPU time, shared out between the démarches it touched."""
-        day = at_ms // 86_400_000
-        share = cpu_ns // len(services)
+    def add(self, at_ms: int, origin: str, services: tuple[str, ...], cpu_ns: int) -> bool:
+        """One write's CPU time, shared out between the démarches it touched;
+        True when the counts are due to be written (one call: this runs on
+        every write)."""
+        counts, day, share = self.counts, at_ms // 86_400_000, cpu_ns // len(services)
         for service in services:
             key = (day, origin, service)
-            self.counts[key] = self.counts.get(key, 0) + share
+            counts[key] = counts.get(key, 0) + share
         self.writes += 1
         if self.first_ms is None:
             self.first_ms = at_ms
-
-    def due(self, at_ms: int) -> bool:
-        return self.first_ms is not None and (self.writes >= self.most or at_ms - self.first_ms >= self.every_ms)
+        return self.writes >= self.most or at_ms - self.first_ms >= self.every_ms
 
     def rows(self) -> list[tuple[str, str, str, int, int, int]]:
         """What is pending, as rows of the table (nothing is removed)."""

@@ -294,8 +294,7 @@ class Writer:
             return
         spent = terminal.cpu_ns() - self.cpu_start
         at_ms = clock.millis(self.last_hlc)   # the events' time: no extra clock read
-        terminal.pending.add(at_ms, terminal.id, terminal.services.of(self.conn, self.aggregates), spent)
-        if terminal.pending.due(at_ms):
+        if terminal.pending.add(at_ms, terminal.id, terminal.services.of(self.conn, self.aggregates), spent):
             terminal.pending.flush(self.conn)
 
     def record(self, principal: Principal, type: str, aggregate: str, data: dict[str, Any]) -> Event:
