@@ -137,7 +137,7 @@ def overhead(root: Path, n: int, per: int = 5) -> dict:
     ratio of the medians — their median and spread is the overhead. Short
     rounds (``per`` cases a side): both sides of a round see the same load of a
     shared machine, and a burst of another process's work spoils a few rounds,
-    not the figure (an on/on run of this gives ±0.5 % at a load of 3)."""
+    not the figure (an off/off run of this reads −0.8 % to +0.7 % at a load of 2.5–3)."""
     on_t = cases(root / "on", "ON-01", n, True)
     off_t = cases(root / "off", "OFF-01", n, False)
     rng = random.Random(1)
