@@ -188,7 +188,7 @@ class Cities:
 
     def _find(self, city_slug: str) -> tuple[str, City] | None:
         with self.pool.plain() as conn:
-            row = conn.execute("SELECT id, public FROM cities WHERE slug=%s", (city_slug,)).fetchone()
+            row = conn.execute("SELECT id, public FROM cities WHERE slug=?", (city_slug,)).fetchone()
         if row is None:
             return None
         raw = json.loads(row[1])
@@ -222,13 +222,7 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
     from .sor import BODY_TIME, TENANT, add_city_routes, base_app, nothing_here
 
     pool = Pool(url, connections)
-    try:
-        pool.open()
-    except Exception as exc:   # psycopg_pool.PoolTimeout: say which database, without its password
-        pool.close()
-        raise NotFound(f"cannot reach the database {_safe(url)}: {exc}",
-                       f"base de données {_safe(url)} injoignable : {exc}", "no_db")
-    cities = Cities(url, store_for, pool)
+    cities = Cities(url, store_for, pool)   # reaches the database now: a wrong URL stops the node at start
 
     @web.middleware
     async def tenants(request: web.Request, handler):
@@ -255,8 +249,12 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
         from .metrics import shared_handler
         app.router.add_get("/metrics", shared_handler(cities, token))
 
+    async def open_pool(app: web.Application) -> None:
+        await pool.open()
+
     async def close(app: web.Application) -> None:
-        pool.close()
+        await pool.close()
+    app.on_startup.append(open_pool)
     app.on_cleanup.append(close)
     return app
 

@@ -78,8 +78,8 @@ T = TypeVar("T")
 
 async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     """``fn(index, *args)``, one unit of work on the request's index. On a
-    shared SoR it runs in the pool's worker threads, so the event loop never
-    waits on PostgreSQL; a single-city SoR runs it inline: its SQLite answers
+    shared SoR it runs on a pooled async connection (``index_pg.Pool``), so
+    the event loop never waits on PostgreSQL; a single-city SoR runs it inline: its SQLite answers
     in microseconds, and its connection belongs to the loop's thread."""
     tenant = request.get(TENANT)
     if tenant:
