@@ -30,7 +30,7 @@ from hub.errors import Invalid, NotFound
 
 from .blobs import BlobStore, FileStore, S3Store
 from .index import City, make_city_keys
-from .index_pg import PgIndex, Pool, connect
+from .index_pg import PgIndex, Pool, Unavailable, connect
 
 REGISTER = """
 CREATE TABLE IF NOT EXISTS cities (
@@ -219,7 +219,7 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
     """The SoR app of a shared deployment: every route of the single-city
     SoR under ``/cities/<slug>``, an unsigned liveness check and, for the
     holder of ``token``, ``/metrics`` of every city."""
-    from .sor import BODY_TIME, TENANT, add_city_routes, base_app, nothing_here
+    from .sor import BODY_TIME, TENANT, add_city_routes, base_app, index_unavailable, nothing_here
 
     pool = Pool(url, connections)
     cities = Cities(url, store_for, pool)   # reaches the database now: a wrong URL stops the node at start
@@ -231,7 +231,10 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
             if request.path in ("/v1/health", "/metrics"):
                 return await handler(request)
             return nothing_here().response
-        tenant = await cities.tenant(name)
+        try:
+            tenant = await cities.tenant(name)
+        except Unavailable:
+            return index_unavailable().response
         if tenant is None:
             return nothing_here().response
         request[TENANT] = tenant

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import bridge
 from .index import Rows
@@ -213,6 +213,12 @@ class PgIndex(Rows):
 
 T = TypeVar("T")
 OPEN_SECONDS = 10.0   # a node's first connection, at start
+WAIT_SECONDS = 10.0   # a request waiting for a free connection, then 503 (the terminal tries again)
+
+
+class Unavailable(Exception):
+    """The database did not answer (down, restarting, every connection busy
+    past the pool's wait): the request can be tried again later."""
 
 
 class Pool:
@@ -228,7 +234,7 @@ class Pool:
     async def open(self) -> None:
         """Connect now, so that a wrong URL or a down database stops the node at start."""
         self.pool = AsyncConnectionPool(self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True},
-                                        open=False, name="beffroi-sor", check=AsyncConnectionPool.check_connection)
+                                        open=False, name="beffroi-sor", timeout=WAIT_SECONDS)
         await self.pool.open(wait=True, timeout=OPEN_SECONDS)
 
     async def close(self) -> None:
@@ -262,8 +268,12 @@ class Pool:
 
     async def run(self, city_id: str, mirror: Any, fn: Callable[..., T], *args: Any) -> T:
         """``fn(index, *args)`` on a pooled connection of the city, the event loop free meanwhile."""
-        return await bridge.run(self._call, city_id, mirror, fn, args)
+        return await self.call(self._call, city_id, mirror, fn, args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, synchronous code that opens the pool's connections itself."""
-        return await bridge.run(fn, *args)
+        """``fn(*args)``, synchronous code that opens the pool's connections itself.
+        A connection lost on the way (a restarted server) is dropped by the pool."""
+        try:
+            return await bridge.run(fn, *args)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc

@@ -83,8 +83,19 @@ async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     in microseconds, and its connection belongs to the loop's thread."""
     tenant = request.get(TENANT)
     if tenant:
-        return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
+        from .index_pg import Unavailable
+        try:
+            return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
+        except Unavailable:
+            raise index_unavailable()
     return fn(request.app[INDEX], *args)
+
+
+def index_unavailable() -> Refused:
+    return Refused(503, "index_unavailable", "the SoR's database did not answer: try again (`beffroi sync` "
+                   "does by itself; a segment sent twice is stored once)", "la base de données du SoR n'a pas "
+                   "répondu : réessayez (`beffroi sync` le fait de lui-même ; un segment envoyé deux fois "
+                   "n'est enregistré qu'une fois)")
 
 
 def city_of(request: web.Request) -> Any:
