@@ -30,7 +30,7 @@ from hub.errors import Invalid, NotFound
 
 from .blobs import BlobStore, FileStore, S3Store
 from .index import City, make_city_keys
-from .index_pg import PgIndex, Pool, connect
+from .index_pg import PgIndex, Pool, Unavailable, connect
 
 REGISTER = """
 CREATE TABLE IF NOT EXISTS cities (
@@ -188,7 +188,7 @@ class Cities:
 
     def _find(self, city_slug: str) -> tuple[str, City] | None:
         with self.pool.plain() as conn:
-            row = conn.execute("SELECT id, public FROM cities WHERE slug=%s", (city_slug,)).fetchone()
+            row = conn.execute("SELECT id, public FROM cities WHERE slug=?", (city_slug,)).fetchone()
         if row is None:
             return None
         raw = json.loads(row[1])
@@ -219,16 +219,10 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
     """The SoR app of a shared deployment: every route of the single-city
     SoR under ``/cities/<slug>``, an unsigned liveness check and, for the
     holder of ``token``, ``/metrics`` of every city."""
-    from .sor import BODY_TIME, TENANT, add_city_routes, base_app, nothing_here
+    from .sor import BODY_TIME, TENANT, add_city_routes, base_app, index_unavailable, nothing_here
 
     pool = Pool(url, connections)
-    try:
-        pool.open()
-    except Exception as exc:   # psycopg_pool.PoolTimeout: say which database, without its password
-        pool.close()
-        raise NotFound(f"cannot reach the database {_safe(url)}: {exc}",
-                       f"base de données {_safe(url)} injoignable : {exc}", "no_db")
-    cities = Cities(url, store_for, pool)
+    cities = Cities(url, store_for, pool)   # reaches the database now: a wrong URL stops the node at start
 
     @web.middleware
     async def tenants(request: web.Request, handler):
@@ -237,7 +231,10 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
             if request.path in ("/v1/health", "/metrics"):
                 return await handler(request)
             return nothing_here().response
-        tenant = await cities.tenant(name)
+        try:
+            tenant = await cities.tenant(name)
+        except Unavailable:
+            return index_unavailable().response
         if tenant is None:
             return nothing_here().response
         request[TENANT] = tenant
@@ -255,8 +252,12 @@ def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_second
         from .metrics import shared_handler
         app.router.add_get("/metrics", shared_handler(cities, token))
 
+    async def open_pool(app: web.Application) -> None:
+        await pool.open()
+
     async def close(app: web.Application) -> None:
-        pool.close()
+        await pool.close()
+    app.on_startup.append(open_pool)
     app.on_cleanup.append(close)
     return app
 

@@ -377,7 +377,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--db", metavar="URL", help="serve the cities of a shared SoR whose index is this PostgreSQL "
                    "(postgresql://…); any number of nodes may serve the same --db and --s3")
     p.add_argument("--connections", type=int, default=8, metavar="N",
-                   help="with --db: this node's PostgreSQL connections (and index threads), 8 by default")
+                   help="with --db: this node's PostgreSQL connections (its pool's size), 8 by default")
     p = add(sor_sub, "reindex", _sor_reindex, "rebuild a shared SoR's index from its bucket alone "
             "(every city of the bucket missing from --db)")
     p.add_argument("--db", required=True, metavar="URL", help="the shared SoR's PostgreSQL (postgresql://…)")

@@ -21,30 +21,27 @@ Two nodes storing at once are kept apart by the database, not by the nodes:
   It serialises the uploads of one city — a few milliseconds each, far below
   what a city sends — and leaves other cities' uploads free.
 
-A node serves every city from one :class:`Pool` (psycopg's connection pool):
-each unit of work — the checks and writes one request makes — takes a
-connection, points it at the city's schema and runs in one of the pool's
-worker threads, so the node's event loop never waits on PostgreSQL and a
-slow city holds one connection, not the node. The index's rules are one SQL
-text shared with the single-city SQLite index (``Rows``), which the CLI and
-the terminals' relays also run synchronously: a second, ``async`` copy of
-every rule (fork detection, idempotent upload, invitations) would have to be
-kept in step by hand, where the threads cost a context switch per request.
+A node serves every city from one :class:`Pool`: psycopg's async
+connection pool. Each unit of work — the checks and writes one request makes
+— takes a pooled connection, points it at the city's schema and runs the
+index's rules over it through ``replication.bridge``, so the node's event loop
+never waits on PostgreSQL, and a city whose rows are locked holds one
+connection, not the node. The CLI's admin commands use a synchronous
+connection of their own (:class:`PgIndex` with a URL).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import weakref
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from . import bridge
 from .index import Rows
 
 SCHEMA = """
@@ -90,6 +87,10 @@ CREATE TABLE orders (pos BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEX
 _PLACEHOLDER = re.compile(r"\?")
 
 
+def _sql(sql: str) -> str:
+    return _PLACEHOLDER.sub("%s", sql)
+
+
 class Connection:
     """A psycopg connection that takes the ``?`` placeholders the shared SQL
     is written with (the index's SQL has no ``?`` or ``%`` in literals)."""
@@ -98,14 +99,64 @@ class Connection:
         self.raw = raw
 
     def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor:
-        return self.raw.execute(_PLACEHOLDER.sub("%s", sql), params or None)
+        return self.raw.execute(_sql(sql), params or None)
 
     def executemany(self, sql: str, rows: Any) -> None:
         with self.raw.cursor() as cur:
-            cur.executemany(_PLACEHOLDER.sub("%s", sql), list(rows))
+            cur.executemany(_sql(sql), list(rows))
+
+    def transaction(self) -> Any:
+        return self.raw.transaction()
 
     def close(self) -> None:
         self.raw.close()
+
+
+class Result:
+    """A statement's rows, fetched as it ran: what the shared SQL reads of a cursor."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows, self.rowcount = iter(rows), rowcount
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
+class AsyncConnection:
+    """The same, over a pooled ``psycopg.AsyncConnection``, for the index's
+    rules running inside ``bridge.run``: each statement is awaited by the
+    event loop."""
+
+    def __init__(self, raw: psycopg.AsyncConnection) -> None:
+        self.raw = raw
+
+    async def _execute(self, sql: str, params: Any) -> Result:
+        cur = await self.raw.execute(_sql(sql), params or None)
+        return Result(await cur.fetchall() if cur.description is not None else [], cur.rowcount)
+
+    def execute(self, sql: str, params: Any = ()) -> Result:
+        return bridge.wait(self._execute(sql, params))
+
+    async def _executemany(self, sql: str, rows: list[Any]) -> None:
+        async with self.raw.cursor() as cur:
+            await cur.executemany(_sql(sql), rows)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        bridge.wait(self._executemany(sql, list(rows)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with bridge.entered(self.raw.transaction()):
+            yield
+
+    def close(self) -> None:   # the pool's: given back when the unit of work ends
+        pass
 
 
 def schema_name(city_id: str) -> str:
@@ -124,11 +175,15 @@ def connect(url: str, city_id: str | None = None) -> psycopg.Connection:
 class PgIndex(Rows):
     """One city's index in a shared PostgreSQL (see the module docstring)."""
 
-    def __init__(self, url: str, city_id: str, mirror: Any = None, raw: psycopg.Connection | None = None,
+    def __init__(self, url: str, city_id: str, mirror: Any = None, conn: Any = None,
                  nonces: list[int] | None = None) -> None:
         self.url, self.city_id, self.mirror = url, city_id, mirror
-        self.conn = Connection(raw if raw is not None else connect(url, city_id))
+        self.conn = conn if conn is not None else Connection(connect(url, city_id))
         self._uses = nonces if nonces is not None else [0]
+
+    def _mirror(self, fact: str, *args: Any) -> None:
+        if self.mirror is not None:   # a bucket's put: off the event loop on a node
+            bridge.blocking(getattr(self.mirror, fact), *args)
 
     @property
     def _nonces(self) -> int:   # shared by every view a pool gives of this city (Rows prunes every 1000)
@@ -139,8 +194,8 @@ class PgIndex(Rows):
         self._uses[0] = value
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.conn.raw.transaction():
+    def transaction(self) -> Iterator[Any]:
+        with self.conn.transaction():
             yield self.conn
 
     def _next_position(self) -> int:
@@ -157,56 +212,68 @@ class PgIndex(Rows):
 
 
 T = TypeVar("T")
+OPEN_SECONDS = 10.0   # a node's first connection, at start
+WAIT_SECONDS = 10.0   # a request waiting for a free connection, then 503 (the terminal tries again)
+
+
+class Unavailable(Exception):
+    """The database did not answer (down, restarting, every connection busy
+    past the pool's wait): the request can be tried again later."""
 
 
 class Pool:
     """A node's connections to the shared index, for every city it serves
-    (see the module docstring). ``size`` bounds both the connections and the
-    worker threads, so a thread never waits for a connection."""
+    (see the module docstring). Opened and closed on the node's event loop."""
 
     def __init__(self, url: str, size: int = 8) -> None:
         self.url, self.size = url, size
-        self.pool = ConnectionPool(url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False,
-                                   name="beffroi-sor", check=ConnectionPool.check_connection)
-        self.workers = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sor-index")
-        self._schema: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDictionary()
+        self.pool: AsyncConnectionPool | None = None
+        self._schema: weakref.WeakKeyDictionary[psycopg.AsyncConnection, str] = weakref.WeakKeyDictionary()
         self._nonces: dict[str, list[int]] = {}
 
-    def open(self, timeout: float = 10.0) -> None:
+    async def open(self) -> None:
         """Connect now, so that a wrong URL or a down database stops the node at start."""
-        self.pool.open(wait=True, timeout=timeout)
+        self.pool = AsyncConnectionPool(self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True},
+                                        open=False, name="beffroi-sor", timeout=WAIT_SECONDS)
+        await self.pool.open(wait=True, timeout=OPEN_SECONDS)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    @contextmanager
+    def _connection(self, schema: str) -> Iterator[psycopg.AsyncConnection]:
+        assert self.pool is not None, "Pool.open() first"
+        with bridge.entered(self.pool.connection()) as raw:
+            if self._schema.get(raw) != schema:   # a connection serves one city at a time, never two
+                bridge.wait(raw.execute("SELECT set_config('search_path', %s, false)", (schema,)))
+                self._schema[raw] = schema
+            yield raw
 
     @contextmanager
     def city(self, city_id: str, mirror: Any = None) -> Iterator[PgIndex]:
-        """A view of one city's index on a pooled connection (in the calling thread)."""
-        with self.pool.connection() as raw:
-            schema = schema_name(city_id)
-            if self._schema.get(raw) != schema:   # a connection serves one city at a time, never two
-                raw.execute("SELECT set_config('search_path', %s, false)", (schema,))
-                self._schema[raw] = schema
-            yield PgIndex(self.url, city_id, mirror, raw, self._nonces.setdefault(city_id, [0]))
+        """A view of one city's index on a pooled connection (inside ``bridge.run``)."""
+        with self._connection(schema_name(city_id)) as raw:
+            yield PgIndex(self.url, city_id, mirror, AsyncConnection(raw), self._nonces.setdefault(city_id, [0]))
 
     @contextmanager
-    def plain(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection outside any city (the register of cities)."""
-        with self.pool.connection() as raw:
-            if self._schema.get(raw) != "public":
-                raw.execute("SELECT set_config('search_path', 'public', false)")
-                self._schema[raw] = "public"
-            yield raw
+    def plain(self) -> Iterator[AsyncConnection]:
+        """A pooled connection outside any city (the register of cities), inside ``bridge.run``."""
+        with self._connection("public") as raw:
+            yield AsyncConnection(raw)
 
     def _call(self, city_id: str, mirror: Any, fn: Callable[..., T], args: tuple) -> T:
         with self.city(city_id, mirror) as index:
             return fn(index, *args)
 
     async def run(self, city_id: str, mirror: Any, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(index, *args)`` in a worker thread, on a pooled connection of the city."""
-        return await asyncio.get_running_loop().run_in_executor(self.workers, self._call, city_id, mirror, fn, args)
+        """``fn(index, *args)`` on a pooled connection of the city, the event loop free meanwhile."""
+        return await self.call(self._call, city_id, mirror, fn, args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker thread (for work that takes its own connections)."""
-        return await asyncio.get_running_loop().run_in_executor(self.workers, fn, *args)
-
-    def close(self) -> None:
-        self.workers.shutdown(wait=True)
-        self.pool.close()
+        """``fn(*args)``, synchronous code that opens the pool's connections itself.
+        A connection lost on the way (a restarted server) is dropped by the pool."""
+        try:
+            return await bridge.run(fn, *args)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc

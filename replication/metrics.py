@@ -4,8 +4,8 @@ epoch, with the process metrics, in the Prometheus text format. Read from the
 index at each scrape; the SoR reads no segment for it (it cannot).
 
 A shared SoR labels each series with the city too (its slug, which the
-operator already lists with ``sor city list``); the scrape runs in the pool's
-threads, one city after the other, so it never holds the node's event loop.
+operator already lists with ``sor city list``); the scrape reads each index
+through the node's pool, one city after the other, so it never holds the node's event loop.
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ class StoreCollector:
     def __init__(self, indexes: Indexes, labels: list[str]) -> None:
         self.indexes, self.labels = indexes, labels
 
-    def collect(self) -> Iterator[Metric]:
+    def describe(self) -> Iterator[Metric]:
+        """The series' names without reading an index (the registry asks at registration)."""
+        families, gauges = self._families()
+        yield from families
+        yield from gauges
+
+    def _families(self) -> tuple[list[CounterMetricFamily], list[GaugeMetricFamily]]:
         per_terminal = self.labels + ["terminal"]
         families = [
             CounterMetricFamily("beffroi_sor_segments", "Segments stored, per terminal", labels=per_terminal),
@@ -55,6 +61,10 @@ class StoreCollector:
                                 labels=per_terminal),
         ]
         gauges = [GaugeMetricFamily(f"beffroi_sor_{key}", help, labels=self.labels) for key, help in _GAUGES]
+        return families, gauges
+
+    def collect(self) -> Iterator[Metric]:
+        families, gauges = self._families()
         for labels, opened in self.indexes():
             with opened() as index:
                 for count, size, sql in ((families[0], families[1], _SEGMENTS), (families[2], families[3], _DOCUMENTS)):

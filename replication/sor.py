@@ -78,13 +78,24 @@ T = TypeVar("T")
 
 async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     """``fn(index, *args)``, one unit of work on the request's index. On a
-    shared SoR it runs in the pool's worker threads, so the event loop never
-    waits on PostgreSQL; a single-city SoR runs it inline: its SQLite answers
+    shared SoR it runs on a pooled async connection (``index_pg.Pool``), so
+    the event loop never waits on PostgreSQL; a single-city SoR runs it inline: its SQLite answers
     in microseconds, and its connection belongs to the loop's thread."""
     tenant = request.get(TENANT)
     if tenant:
-        return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
+        from .index_pg import Unavailable
+        try:
+            return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
+        except Unavailable:
+            raise index_unavailable()
     return fn(request.app[INDEX], *args)
+
+
+def index_unavailable() -> Refused:
+    return Refused(503, "index_unavailable", "the SoR's database did not answer: try again (`beffroi sync` "
+                   "does by itself; a segment sent twice is stored once)", "la base de données du SoR n'a pas "
+                   "répondu : réessayez (`beffroi sync` le fait de lui-même ; un segment envoyé deux fois "
+                   "n'est enregistré qu'une fois)")
 
 
 def city_of(request: web.Request) -> Any:

@@ -259,3 +259,34 @@ def test_a_city_waiting_on_the_database_does_not_hold_the_node(tmp_path, pg_url,
         out, _ = waiting.communicate(timeout=60)
     assert waiting.returncode == 0 and json.loads(out)["pushed"] == 1
     assert ok("sync", home=m1)["pushed"] == 0
+
+
+def test_connections_lost_by_the_database_cost_a_retry_not_the_node(tmp_path, pg_url, two_cities):
+    """Every connection of the node's pool cut by the server (a restart, an
+    operator's pg_terminate_backend): a request that meets a dead connection
+    is answered 503 in English and French, the pool drops it, and the node
+    serves again — a terminal's next sync stores its segment once."""
+    import psycopg
+
+    from tests.waiting import wait_until
+    url, bdx, _, _ = two_cities
+    b1 = enrol(tmp_path, url, pg_url, "Bordeaux", bdx, "BDX-01")
+    ok("citizen", "add", "--first-name", "Jean", "--last-name", "Petit", "--birth-date", "1980-05-06", home=b1)
+    me, signer = terminal_id(b1), device_keys(b1).sign
+    assert call(f"{url}/cities/bordeaux", "GET", "/v1/heads", key_id=me, signer=signer)[0] == 200
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+    assert cut >= 1
+    answers = []
+
+    def served():
+        status, data, _ = call(f"{url}/cities/bordeaux", "GET", "/v1/heads", key_id=me, signer=signer)
+        answers.append((status, data.get("error") if isinstance(data, dict) else data))
+        if status == 503:
+            assert data["en"].startswith("the SoR's database did not answer") and "réessayez" in data["fr"]
+        return status == 200
+    wait_until(served, what="the node serving again")
+    assert set(answers) <= {(503, "index_unavailable"), (200, None)}
+    assert ok("sync", home=b1)["pushed"] == 1
+    assert ok("sync", home=b1)["pushed"] == 0
