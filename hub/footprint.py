@@ -77,10 +77,10 @@ class Services:
 
     A case's service is set when it is opened and never changes (no event
     updates ``cases.service``; a refold deletes and refolds the same row), so
-    what was learnt stays true; the writer
-    teaches it each ``case.opened``, and a case opened elsewhere or before a
-    restart is looked up once. Bounded: the oldest half is forgotten past
-    ``size`` cases (looked up again if ever touched).
+    what was learnt stays true. The writer teaches it at each ``case.opened``;
+    a case opened elsewhere or before a restart is looked up once. Bounded:
+    past ``size`` cases the oldest half is forgotten (looked up again if ever
+    touched).
     """
 
     def __init__(self, size: int = 10_000) -> None:
