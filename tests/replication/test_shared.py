@@ -252,7 +252,7 @@ def test_a_city_waiting_on_the_database_does_not_hold_the_node(tmp_path, pg_url,
             with psycopg.connect(pg_url, autocommit=True) as watch:
                 wait_until(lambda: watch.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'UPDATE feed_position%'").fetchone()[0] == 1,
+                    " AND query LIKE 'UPDATE feed_position%'").fetchone()[0] >= 1,
                     what="Mérignac's upload waiting on its feed position")
             status, data, _ = call(f"{url}/cities/bordeaux", "GET", "/v1/heads", key_id=terminal_id(b1),
                                    signer=device_keys(b1).sign)
