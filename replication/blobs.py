@@ -8,6 +8,7 @@ different segment can never overwrite a stored one.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,7 +96,9 @@ class S3Store:
                           f"l'URL S3 doit ressembler à http://[CLE:SECRET@]HOTE:PORT/SEAU[/PREFIXE], reçu {url!r}")
         bucket, _, prefix = path.partition("/")
         endpoint = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return cls(endpoint, bucket, prefix, parts.username or "beffroi", parts.password or "beffroi")
+        # credentials: the URL's, else the usual AWS variables, else SeaweedFS's demo ones
+        return cls(endpoint, bucket, prefix, parts.username or os.environ.get("AWS_ACCESS_KEY_ID") or "beffroi",
+                   parts.password or os.environ.get("AWS_SECRET_ACCESS_KEY") or "beffroi")
 
     def _ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError

@@ -14,6 +14,7 @@ take away; the database keeps public keys only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -22,6 +23,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from aiohttp import web
@@ -70,19 +72,40 @@ def _safe(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+def location(blobs: str | None) -> str | None:
+    """Where a city's blobs are, as the register keeps it: an S3 URL without
+    its credentials — a stolen database must not open the bucket, where
+    deleting the blobs would destroy the SoR's truth (who writes there brings
+    the credentials: a node's ``--s3``, or ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` for the admin commands) — or an absolute folder."""
+    if not blobs:
+        return None
+    if blobs.startswith(("http://", "https://")):
+        parts = urlsplit(blobs)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=host)).rstrip("/")
+    return str(Path(blobs).resolve())
+
+
 def register_city(conn: Any, city_id: str, city: City, now: float, blobs: str | None = None) -> None:
     conn.execute("INSERT INTO public.cities VALUES (?,?,?,?,?,?)",
-                 (city_id, slug(city.name), city.name, json.dumps(city.public()), now, blobs))
+                 (city_id, slug(city.name), city.name, json.dumps(city.public()), now, location(blobs)))
+
+
+def city_store(recorded: str | None, city_id: str) -> BlobStore | None:
+    """A city's prefix of its recorded bucket (or folder, as ``stores`` lays it out)."""
+    if not recorded:
+        return None
+    if recorded.startswith(("http://", "https://")):
+        return stores(recorded, None)(city_id)
+    return stores(None, Path(recorded))(city_id)
 
 
 def _mirror(blobs: str | None, city_id: str) -> Any:
-    """Where the admin commands write a city's facts: its prefix of the
-    recorded bucket (or of the recorded folder, as ``stores`` lays it out)."""
+    """Where the admin commands write a city's facts: where its segments are."""
     from .rebuild import Mirror
-    if not blobs:
-        return None
-    return Mirror(stores(blobs, None)(city_id) if blobs.startswith(("http://", "https://"))
-                  else stores(None, Path(blobs))(city_id))
+    store = city_store(blobs, city_id)
+    return Mirror(store) if store is not None else None
 
 
 def add_city(url: str, name: str, shares: int, threshold: int, out: Path, blobs: str | None = None,
@@ -180,19 +203,28 @@ class Cities:
     first time one of its terminals calls (in the database, so a city added
     after the node started is served too); its index is the node's pool."""
 
-    def __init__(self, url: str, store_for: Callable[[str], BlobStore], pool: Pool) -> None:
-        self.url, self.store_for, self.pool = url, store_for, pool
+    def __init__(self, url: str, store_for: Callable[[str], BlobStore], pool: Pool, served: str | None = None) -> None:
+        self.url, self.store_for, self.pool, self.served = url, store_for, pool, location(served)
         self.open: dict[str, Any] = {}
         with _register(url):
             pass
 
-    def _find(self, city_slug: str) -> tuple[str, City] | None:
+    def _find(self, city_slug: str) -> tuple[str, City, str | None] | None:
         with self.pool.plain() as conn:
-            row = conn.execute("SELECT id, public FROM cities WHERE slug=?", (city_slug,)).fetchone()
+            row = conn.execute("SELECT id, public, blobs FROM cities WHERE slug=?", (city_slug,)).fetchone()
         if row is None:
             return None
         raw = json.loads(row[1])
-        return row[0], City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+        city = City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+        return row[0], city, row[2]
+
+    def store(self, city_id: str, recorded: str | None) -> BlobStore:
+        """The city's blobs where the register says they are, so that its
+        segments and the facts the admin commands mirror stay together; the
+        node's own store (and credentials) when that is the same place."""
+        if recorded is None or recorded == self.served:
+            return self.store_for(city_id)
+        return city_store(recorded, city_id)
 
     async def tenant(self, city_slug: str) -> Any:
         from .sor import Tenant
@@ -201,9 +233,9 @@ class Cities:
             known = await self.pool.call(self._find, city_slug)
             if known is None:
                 return None
-            city_id, city = known
+            city_id, city, recorded = known
             from .rebuild import Mirror
-            store = self.store_for(city_id)
+            store = await asyncio.to_thread(self.store, city_id, recorded)
             found = self.open.setdefault(city_slug, Tenant(city, city_id, self.pool, Mirror(store), store,
                                                            f"/cities/{city_slug}"))
         return found
@@ -215,14 +247,14 @@ class Cities:
 
 
 def make_shared_app(url: str, store_for: Callable[[str], BlobStore], body_seconds: float | None = None,
-                    token: str | None = None, connections: int = 8) -> web.Application:
+                    token: str | None = None, connections: int = 8, served: str | None = None) -> web.Application:
     """The SoR app of a shared deployment: every route of the single-city
     SoR under ``/cities/<slug>``, an unsigned liveness check and, for the
     holder of ``token``, ``/metrics`` of every city."""
     from .sor import BODY_TIME, TENANT, add_city_routes, base_app, index_unavailable, nothing_here
 
     pool = Pool(url, connections)
-    cities = Cities(url, store_for, pool)   # reaches the database now: a wrong URL stops the node at start
+    cities = Cities(url, store_for, pool, served)   # reaches the database now: a wrong URL stops the node at start
 
     @web.middleware
     async def tenants(request: web.Request, handler):

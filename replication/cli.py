@@ -103,7 +103,10 @@ def _city_add(args: argparse.Namespace) -> int:
         raise UsageError("--db postgresql://… is required: the shared SoR's database")
     if args.s3:
         stores(args.s3, None)   # the bucket answers before the city exists
-    info = add_city(url, args.name, args.shares, args.threshold, Path(args.out), args.s3)
+    elif args.home is None:
+        raise UsageError("--s3 URL (the bucket the nodes serve) or --home DIR (the folder they share) is needed: "
+                         "a city's signed facts are kept with its segments, for `beffroi sor reindex`")
+    info = add_city(url, args.name, args.shares, args.threshold, Path(args.out), args.s3 or str(home_of(args)))
     emit(args, info, lambda i: (
         f"city {i['city']} added; its terminals enrol with `beffroi enroll --sor URL --city {i['slug']}`\n"
         f"admin key folder: {i['admin']} (fingerprint {i['admin_fingerprint']})\n"

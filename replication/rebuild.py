@@ -217,6 +217,6 @@ def reindex(url: str, s3_url: str | None, folder: Path | None,
         if city_id in present:
             kept.append(city_id)
             continue
-        rebuilt.append(rebuild_city(url, city_id, store_for(city_id), now, s3_url))
+        rebuilt.append(rebuild_city(url, city_id, store_for(city_id), now, s3_url or (str(folder) if folder else None)))
     return {"rebuilt": rebuilt, "kept": kept, "seconds": round(time.perf_counter() - started, 3)}
 

@@ -637,7 +637,8 @@ async def serve_shared(db_url: str, host: str, port: int, s3_url: str | None, fo
     node for one Prometheus job)."""
     from .cities import make_shared_app, stores
     store_for = stores(s3_url, folder)
-    app = await asyncio.to_thread(make_shared_app, db_url, store_for, None, token, connections)
+    app = await asyncio.to_thread(make_shared_app, db_url, store_for, None, token, connections,
+                                  s3_url or (str(folder) if folder else None))
     runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

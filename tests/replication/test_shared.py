@@ -24,6 +24,7 @@ from .test_cli import ok, refused
 from .test_sor import call
 
 ULID = "01M89DAZJ036CG28QM9KM7MZ71"
+S3_SECRET = "s3cret-" + "9" * 12
 
 
 def terminal_id(home) -> str:
@@ -49,9 +50,10 @@ def enrol(tmp_path, url, db, city, out, name):
 @pytest.fixture
 def two_cities(tmp_path, pg_url, seaweed):
     bucket = f"shared-{secrets.token_hex(4)}"
-    bdx = ok("sor", "city", "add", "Bordeaux", "--db", pg_url, "--s3", f"{seaweed}/{bucket}",
+    with_secret = seaweed.replace("http://", f"http://beffroi:{S3_SECRET}@")   # as a hosting team's URL carries it
+    bdx = ok("sor", "city", "add", "Bordeaux", "--db", pg_url, "--s3", f"{with_secret}/{bucket}",
              "--out", str(tmp_path / "keys-bdx"), home=tmp_path)
-    mer = ok("sor", "city", "add", "Mérignac", "--db", pg_url, "--shares", "2", "--threshold", "2",
+    mer = ok("sor", "city", "add", "Mérignac", "--db", pg_url, "--s3", f"{seaweed}/{bucket}", "--shares", "2", "--threshold", "2",
              "--out", str(tmp_path / "keys-mer"), home=tmp_path)
     proc, url = shared_sor(tmp_path, pg_url, "--s3", f"{seaweed}/{bucket}")
     try:
@@ -60,8 +62,8 @@ def two_cities(tmp_path, pg_url, seaweed):
         stop_process(proc)
 
 
-def test_cities_are_added_with_their_keys_outside_the_database(tmp_path, pg_url, postgres, two_cities):
-    url, bdx, mer, _ = two_cities
+def test_cities_are_added_with_their_keys_outside_the_database(tmp_path, pg_url, postgres, seaweed, two_cities):
+    url, bdx, mer, bucket = two_cities
     assert {bdx["city"], mer["city"], mer["slug"]} == {"Bordeaux", "Mérignac", "merignac"}
     assert (tmp_path / "keys-bdx" / "admin" / "admin-sign.key").is_file() and len(bdx["shares"]) == 3
     assert [c["city"] for c in ok("sor", "city", "list", "--db", pg_url, home=tmp_path)] == ["Bordeaux", "Mérignac"]
@@ -75,6 +77,9 @@ def test_cities_are_added_with_their_keys_outside_the_database(tmp_path, pg_url,
         for share in (tmp_path / keys_dir / "shares").glob("*.txt"):
             words = [line for line in share.read_text().splitlines() if line and not line.startswith("#")]
             assert words and all(w.encode() not in dump for w in words)
+    # nor the bucket's credentials: the register keeps where the blobs are, not how to open them
+    assert S3_SECRET.encode() not in dump and f"{seaweed}/{bucket}".encode() in dump
+    assert "--s3 URL" in refused("sor", "city", "add", "Pessac", "--db", pg_url, "--out", str(tmp_path / "p"), home=None)
     # refusals: one line, exit 2, nothing changed
     assert "already" in refused("sor", "city", "add", "bordeaux", "--db", pg_url, "--out", str(tmp_path / "x"),
                                 home=tmp_path)
@@ -247,7 +252,7 @@ def test_a_city_waiting_on_the_database_does_not_hold_the_node(tmp_path, pg_url,
             with psycopg.connect(pg_url, autocommit=True) as watch:
                 wait_until(lambda: watch.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'UPDATE feed_position%'").fetchone()[0] == 1,
+                    " AND query LIKE 'UPDATE feed_position%'").fetchone()[0] >= 1,
                     what="Mérignac's upload waiting on its feed position")
             status, data, _ = call(f"{url}/cities/bordeaux", "GET", "/v1/heads", key_id=terminal_id(b1),
                                    signer=device_keys(b1).sign)
