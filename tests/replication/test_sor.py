@@ -21,12 +21,13 @@ from replication.sync import Replicator
 
 
 def call(url: str, method: str, path: str, body: bytes = b"", key_id: str | None = None, signer=None,
-         headers: dict | None = None) -> tuple[int, dict | bytes, dict]:
+         headers: dict | None = None, within: float = 300.0) -> tuple[int, dict | bytes, dict]:
+    """One signed request; a SoR that does not answer ``within`` seconds fails the test."""
     async def go():
         sent = dict(headers or {})
         if signer is not None:
             sent.update(auth.sign_headers(key_id, signer, method, path, body))
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as session:
             async with session.request(method, url + path, data=body or None, headers=sent) as resp:
                 data = await resp.read()
                 try:
