@@ -86,6 +86,10 @@ def test_cities_are_added_with_their_keys_outside_the_database(tmp_path, pg_url,
     assert "empty folder" in refused("sor", "city", "add", "Pessac", "--db", pg_url,
                                      "--out", str(tmp_path / "keys-bdx"), home=tmp_path)
     assert "PostgreSQL" in refused("sor", "city", "list", "--db", "sqlite:///x", home=tmp_path)
+    assert "--connections" in refused("sor", "serve", "--db", pg_url, "--port", "0", "--connections", "0",
+                                      home=tmp_path)
+    assert "pw" not in refused("sor", "serve", "--db", "postgresql://beffroi:pw@127.0.0.1:1/sor", "--port", "0",
+                               home=tmp_path)   # the password is never printed
     assert "--db" in refused("sor", "invite", "T9", "--city", "Bordeaux", home=tmp_path)
     assert "no city" in refused("sor", "invite", "T9", "--city", "Pessac", "--db", pg_url, home=tmp_path)
     assert len(ok("sor", "city", "list", "--db", pg_url, home=tmp_path)) == 2
