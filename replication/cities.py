@@ -31,8 +31,8 @@ from aiohttp import web
 from hub.errors import Invalid, NotFound
 
 from .blobs import BlobStore, FileStore, S3Store
-from .index import City, make_city_keys
-from .index_pg import PgIndex, Pool, Unavailable, connect
+from .index import City, Unavailable, make_city_keys
+from .index_pg import PgIndex, Pool, connect
 
 REGISTER = """
 CREATE TABLE IF NOT EXISTS cities (
@@ -171,8 +171,7 @@ def _find(url: str, key: str) -> tuple[str, City, str | None]:
     if row is None:
         raise NotFound(f"no city {key} in this SoR (`beffroi sor city list`)",
                        f"aucune ville {key} dans ce SoR (`beffroi sor city list`)", "no_city")
-    raw = json.loads(row[1])
-    return row[0], City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"]), row[2]
+    return row[0], City.from_public(json.loads(row[1])), row[2]
 
 
 def open_city(url: str, key: str) -> tuple[City, PgIndex]:
@@ -214,9 +213,7 @@ class Cities:
             row = conn.execute("SELECT id, public, blobs FROM cities WHERE slug=?", (city_slug,)).fetchone()
         if row is None:
             return None
-        raw = json.loads(row[1])
-        city = City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
-        return row[0], city, row[2]
+        return row[0], City.from_public(json.loads(row[1])), row[2]
 
     def store(self, city_id: str, recorded: str | None) -> BlobStore:
         """The city's blobs where the register says they are, so that its

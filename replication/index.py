@@ -104,6 +104,11 @@ class City:
     recovery_kx: str
     recovery_sign: str
 
+    @classmethod
+    def from_public(cls, raw: dict[str, Any]) -> City:
+        """The inverse of :meth:`public` (``sor.json``, the shared register, the city's signed document)."""
+        return cls(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+
     def public(self) -> dict[str, Any]:
         return {"city": self.name, "admin_sign": self.admin_sign, "admin_kx": self.admin_kx,
                 "recovery_kx": self.recovery_kx, "recovery_sign": self.recovery_sign,
@@ -116,8 +121,7 @@ def load_city(home: Path) -> City:
         raise NotFound(f"{home} is not a SoR home; create it with `beffroi sor init --home {home}`",
                        f"{home} n'est pas un répertoire de SoR ; créez-le avec `beffroi sor init --home {home}`",
                        "no_sor")
-    raw = json.loads(path.read_text("utf-8"))
-    return City(raw["city"], raw["admin_sign"], raw["admin_kx"], raw["recovery_kx"], raw["recovery_sign"])
+    return City.from_public(json.loads(path.read_text("utf-8")))
 
 
 def init_city(home: Path, city: str, shares: int, threshold: int) -> dict[str, Any]:
@@ -225,6 +229,11 @@ class SorIndex(Protocol):
     def add_order(self, order_id: str, raw: bytes) -> bool: ...
     def orders(self) -> list[bytes]: ...
     def use_nonce(self, key_id: str, nonce: str, now: float, window: float) -> bool: ...
+
+
+class Unavailable(Exception):
+    """The index's database did not answer (down, restarting, every pooled
+    connection busy past the pool's wait): the request can be tried again."""
 
 
 @dataclass

@@ -42,7 +42,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import bridge
-from .index import Rows
+from .index import Rows, Unavailable
 
 SCHEMA = """
 CREATE TABLE devices (
@@ -214,11 +214,6 @@ class PgIndex(Rows):
 T = TypeVar("T")
 OPEN_SECONDS = 10.0   # a node's first connection, at start
 WAIT_SECONDS = 10.0   # a request waiting for a free connection, then 503 (the terminal tries again)
-
-
-class Unavailable(Exception):
-    """The database did not answer (down, restarting, every connection busy
-    past the pool's wait): the request can be tried again later."""
 
 
 class Pool:

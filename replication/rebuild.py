@@ -108,7 +108,7 @@ def rebuild_city(url: str, city_id: str, store: BlobStore, now: Callable[[], flo
     public = signed["doc"] if isinstance(signed, dict) and isinstance(signed.get("doc"), dict) else {}
     admin = keys.sign_public(public.get("admin_sign", ""))
     keys.verify_doc(admin, signed, "the city document")
-    city = City(public["city"], public["admin_sign"], public["admin_kx"], public["recovery_kx"], public["recovery_sign"])
+    city = City.from_public(public)
     index = PgIndex.create(url, city_id)
     counts: dict[str, int] = defaultdict(int)
     try:

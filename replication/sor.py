@@ -30,7 +30,7 @@ from hub.terminal import TERMINAL_NAME
 
 from . import auth, keys, segment
 from .blobs import BlobStore, open_store
-from .index import ADMIN, RECOVERY, Index, Rows, SorIndex, load_city
+from .index import ADMIN, RECOVERY, Index, Rows, SorIndex, Unavailable, load_city
 
 MAX_BODY = segment.MAX_SEGMENT + 4096
 MAX_ENROL_BODY = 4096    # four short strings and a code
@@ -83,7 +83,6 @@ async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     in microseconds, and its connection belongs to the loop's thread."""
     tenant = request.get(TENANT)
     if tenant:
-        from .index_pg import Unavailable
         try:
             return await tenant.pool.run(tenant.city_id, tenant.mirror, fn, *args)
         except Unavailable:
