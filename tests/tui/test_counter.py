@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from hub.roles import Principal
 from hub.terminal import Terminal
+from tests.waiting import settle
 from tui.counter.app import CounterApp
 from tui.counter.screens.case import CaseScreen
 from tui.counter.screens.citizen import CitizenScreen
@@ -32,6 +33,24 @@ def next_slot(days: int = 7) -> str:
 async def sign_in(pilot, pin: str = "246810") -> None:
     await pilot.press(*"agent", "enter", *pin, "enter")
     await pilot.pause()
+
+
+async def palette(pilot, command: str, screen: type) -> None:
+    """Reach a screen the way an agent does: ctrl+p, its name, enter."""
+    from textual.command import CommandList, CommandPalette
+
+    def offered() -> bool:
+        if not isinstance(pilot.app.screen, CommandPalette):
+            return False
+        found = pilot.app.screen.query_one(CommandList)
+        return found.highlighted is not None and \
+            command.lower() in str(found.get_option_at_index(found.highlighted).prompt).lower()
+    await pilot.press("ctrl+p")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), what="the command palette")
+    await pilot.press(*command)
+    await settle(pilot, offered, what=f"the palette offering {command}")
+    await pilot.press("enter")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, screen), what=f"the screen {command}")
 
 
 async def test_wrong_pins_lock_the_agent_out(city, frozen):
@@ -225,13 +244,8 @@ async def test_command_palette_reaches_the_conflicts_inbox(city, frozen):
     app = CounterApp(home, blink=False, **frozen.app)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Conflits")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause()
         from tui.counter.screens.conflicts import ConflictsScreen
+        await palette(pilot, "Conflits", ConflictsScreen)
         assert isinstance(app.screen, ConflictsScreen)
         table = app.screen.query_one("#conflicts")
         assert table.row_count == 1

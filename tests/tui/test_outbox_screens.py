@@ -13,7 +13,7 @@ from tui.counter.screens.case import CaseScreen
 from tui.counter.screens.merges import MergesScreen
 
 from .conftest import SIZE
-from .test_counter import sign_in
+from .test_counter import palette, sign_in
 
 
 def outbox_text(app) -> str:
@@ -78,12 +78,7 @@ async def test_an_agent_settles_merge_proposals(city, tmp_path):
     app = CounterApp(home, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Fusions")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot, lambda: isinstance(app.screen, MergesScreen), what="the merge proposals")
+        await palette(pilot, "Fusions", MergesScreen)
         table = app.screen.query_one("#merges")
         assert sorted(table.get_row_at(i)[0] for i in range(table.row_count)) == ["Anne Moreau", "Paul Moreau"]
         table.focus()
@@ -129,12 +124,7 @@ async def test_an_agent_settles_the_conflicts_assigned_to_them(city, tmp_path):
     app = CounterApp(home, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Mes conflits")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot, lambda: isinstance(app.screen, AssignedScreen), what="my conflicts")
+        await palette(pilot, "Mes conflits", AssignedScreen)
         table = app.screen.query_one("#assigned")
         kinds = [table.get_row_at(i)[0] for i in range(table.row_count)]
         assert sorted(kinds) == ["Demande modifiée deux fois", "Inscrit deux fois"]   # not Paul's
