@@ -10,7 +10,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from continuity.backoffice.simulator import Faults
+from continuity.connectors import Connectors
 from continuity.incident import apply, now_at
 from continuity.outbox import Outbox, Policy
 from hub.terminal import Terminal
@@ -249,18 +252,23 @@ async def test_declare_watch_the_terminals_go_isolated_then_end(ops_city, frozen
         assert [r[2] for r in table_rows(app.screen, "#timeline")][-1] == "reprise"
 
 
+async def refused_by_the_works_department(app, tmp_path) -> tuple[Outbox, Any]:
+    """The outbox's first item (for the works department) sent once to a
+    back office that refuses it for good: the item is dead, with the error."""
+    outbox = Outbox(app.terminal, policy=Policy(max_tries=1))
+    works = outbox.items()[0]
+    async with running(tmp_path, "travaux", Faults(poison_keys=[works.key])) as site, \
+            Connectors({"travaux": site.url}) as connectors:
+        await outbox.drain(connectors)
+    return outbox, works
+
+
 async def test_retry_a_dead_item_then_it_is_delivered(ops_city, frozen, tmp_path):
-    from continuity.backoffice.simulator import Faults
-    from continuity.connectors import Connectors
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
         await signed_in(pilot)
-        outbox = Outbox(app.terminal, policy=Policy(max_tries=1))
-        works = outbox.items()[0]
+        outbox, works = await refused_by_the_works_department(app, tmp_path)
         assert works.connector == "travaux"
-        async with running(tmp_path, "travaux", Faults(poison_keys=[works.key])) as site, \
-                Connectors({"travaux": site.url}) as connectors:
-            await outbox.drain(connectors)
         assert outbox.get(works.id).state == "dead"
         await panel(pilot, "f5", OutboxScreen)
         rows = table_rows(app.screen, "#items")

@@ -14,10 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from continuity.backoffice.simulator import Faults
-from continuity.connectors import Connectors
 from continuity.incident import apply, now_at
-from continuity.outbox import Outbox, Policy
+from continuity.outbox import Outbox
 from hub.roles import Principal
 from hub.terminal import Terminal
 from replication.index import init_city
@@ -31,7 +29,17 @@ from tui.ops.screens.restore import RestoreScreen
 from tui.ops.screens.terminals import TerminalsScreen
 
 from .conftest import SIZE
-from .test_ops import choose, confirm, declare, ops_app, order_file, panel, signed_in, table_rows
+from .test_ops import (
+    choose,
+    confirm,
+    declare,
+    ops_app,
+    order_file,
+    panel,
+    refused_by_the_works_department,
+    signed_in,
+    table_rows,
+)
 
 BEFFROI = str(Path(sys.executable).with_name("beffroi"))
 
@@ -123,11 +131,7 @@ async def test_set_an_item_aside_then_take_it_back(ops_city, frozen, tmp_path):
     app = ops_app(ops_city, frozen)
     async with app.run_test(size=SIZE) as pilot:
         await signed_in(pilot)
-        outbox = Outbox(app.terminal, policy=Policy(max_tries=1))
-        works = outbox.items()[0]
-        async with running(tmp_path, "travaux", Faults(poison_keys=[works.key])) as site, \
-                Connectors({"travaux": site.url}) as connectors:
-            await outbox.drain(connectors)
+        outbox, works = await refused_by_the_works_department(app, tmp_path)
         error = outbox.get(works.id).reason
         await panel(pilot, "f5", OutboxScreen)
         await choose(pilot, "#items", str(works.id))
