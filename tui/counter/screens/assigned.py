@@ -17,6 +17,7 @@ from ... import i18n
 from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 
 KIND_WORDS = {"case": N_("Request moved twice"), "merge": N_("Registered twice")}
 
@@ -62,10 +63,9 @@ class AssignedScreen(Page):
             else _("Write what was decided, then F2 (a request) or F3 / F4 (same person / two people)."))
 
     def action_resolve(self, merge: str | None) -> None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
+        key = cursor_key(self.query_one(DataTable))
+        if key is None:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         note = self.query_one("#assigned-note", Input)
         try:
             conflicts.resolve(self.app.session, key, note.value, merge)

@@ -15,6 +15,7 @@ from ... import i18n
 from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 
 
 class MergesScreen(Page):
@@ -55,10 +56,9 @@ class MergesScreen(Page):
             else _("A: the same person (merge accepted). R: two different people. Both records are kept."))
 
     def action_decide(self, accept: bool) -> None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
+        key = cursor_key(self.query_one(DataTable))
+        if key is None:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         try:
             decide(self.app.session, key, accept)
         except HubError as error:

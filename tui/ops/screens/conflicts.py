@@ -26,6 +26,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 from .terminals import MODES
 
 KINDS = {"case": N_("case"), "merge": N_("merge")}
@@ -82,10 +83,9 @@ class ConflictsScreen(Page):
         self.query_one("#report", Static).update(self.report_text())
 
     def action_assign(self) -> None:
-        table = self.query_one("#conflicts", DataTable)
-        if not table.row_count:
+        conflict_id = cursor_key(self.query_one("#conflicts", DataTable))
+        if conflict_id is None:
             return
-        conflict_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         who = self.query_one("#assignee", Entry)
         try:
             done = conflicts.assign(self.app.session, conflict_id, who.value)

@@ -15,6 +15,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 from .confirm import Confirm
 from .terminals import STATUS
 
@@ -54,10 +55,9 @@ class KeysScreen(Page):
             epoch=counts["epoch"], active=counts["devices"], pending=counts["pending"]))
 
     def selected(self) -> dict | None:
-        table = self.query_one(DataTable)
-        if self.app.admin is None or not table.row_count:
+        key = cursor_key(self.query_one(DataTable))
+        if self.app.admin is None or key is None:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next(r for r in self.app.admin.terminals(self.app.now().timestamp()) if r["terminal"] == key)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -17,6 +17,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 from .terminals import MODES
 
 STATES = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
@@ -95,10 +96,8 @@ class OutboxScreen(Page):
         self.query_one("#drain-note", Static).update(text)
 
     def selected(self) -> int | None:
-        table = self.query_one("#items", DataTable)
-        if not table.row_count:
-            return None
-        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        key = cursor_key(self.query_one("#items", DataTable))
+        return int(key) if key is not None else None
 
     def action_aside(self) -> None:
         item_id = self.selected()

@@ -25,6 +25,7 @@ from ...i18n import N_, _
 from ...widgets.banner import ModeBanner
 from ...widgets.entry import Entry
 from ...widgets.page import Page
+from ...widgets.table import cursor_key
 from .confirm import Confirm
 
 STEPS = (N_("Terminal"), N_("Shares"), N_("Threshold"), N_("Segments"), N_("State-hash"))
@@ -72,10 +73,9 @@ class RestoreScreen(Page):
             f"{m} {i + 1}. {_(name)}" for i, (m, name) in enumerate(zip(marks, STEPS))))
 
     def chosen(self) -> dict | None:
-        table = self.query_one("#choose", DataTable)
-        if self.app.admin is None or not table.row_count:
+        key = cursor_key(self.query_one("#choose", DataTable))
+        if self.app.admin is None or key is None:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next(r for r in self.app.admin.terminals(self.app.now().timestamp()) if r["terminal"] == key)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
